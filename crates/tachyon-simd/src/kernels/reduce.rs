@@ -1,0 +1,201 @@
+//! Reductions: dot, sum, sum of squares, min/max with index.
+//!
+//! Order of summation (fixed per instruction set, independent of alignment): element `i` of the main body goes
+//! to accumulator register `(i / N) % 8`, lane `i % N`; whole registers past the last block of 8 go to
+//! accumulator 0, the masked tail to accumulator 1; the 8 registers are added as a balanced tree, then the lanes
+//! in the order of [`Lanes::reduce_add`]. The error bound is therefore that of pairwise-blocked summation,
+//! |error| <= gamma_(n/(8N) + log2(8N)) * sum |terms|, far below the plain loop's gamma_n.
+
+use crate::float::Float;
+use crate::lanes::Lanes;
+
+/// Independent accumulators: enough to hide the FMA/add latency (3-4 cycles) at two operations per cycle.
+const ACCUMULATORS: usize = 8;
+
+/// Loads the register at `p + i`, or the masked tail there.
+///
+/// # Safety
+/// `p + i .. p + i + N` (or the masked part of it) must be readable.
+#[inline(always)]
+pub(crate) unsafe fn load_at<T: Float, S: Lanes<T>>(s: S, p: *const T, i: usize, tail: Option<S::M>) -> S::V {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        match tail {
+            None => s.load(p.add(i)),
+            Some(m) => s.load_tail(p.add(i), m),
+        }
+    }
+}
+
+/// Folds `n` elements register by register into 8 accumulators and returns their tree sum.
+///
+/// `step(acc, i, tail)` folds the register at element offset `i` (masked by `tail` for the last partial
+/// register, whose other lanes load as zero) into `acc`.
+///
+/// # Safety
+/// `step` must be safe to call for every offset it receives (`i + N <= n`, or the masked tail).
+#[inline(always)]
+unsafe fn fold<T: Float, S: Lanes<T>>(s: S, n: usize, step: impl Fn(S::V, usize, Option<S::M>) -> S::V) -> S::V {
+    let w = S::N;
+    let mut acc = [s.zero(); ACCUMULATORS];
+    let mut i = 0;
+    while i + ACCUMULATORS * w <= n {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = step(*a, i + j * w, None);
+        }
+        i += ACCUMULATORS * w;
+    }
+    while i + w <= n {
+        acc[0] = step(acc[0], i, None);
+        i += w;
+    }
+    if i < n {
+        acc[1] = step(acc[1], i, Some(s.tail(n - i)));
+    }
+    let q0 = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
+    let q1 = s.add(s.add(acc[4], acc[5]), s.add(acc[6], acc[7]));
+    s.add(q0, q1)
+}
+
+/// `sum_i a[i] * b[i]`.
+///
+/// # Safety
+/// `a` and `b` must be readable for `n` elements.
+#[inline(always)]
+pub(crate) unsafe fn dot<T: Float, S: Lanes<T>>(s: S, a: *const T, b: *const T, n: usize) -> T {
+    // SAFETY: `fold` passes offsets inside 0..n; a and b are readable for n elements (caller contract).
+    let acc = unsafe { fold(s, n, |acc, i, m| s.mul_add(load_at(s, a, i, m), load_at(s, b, i, m), acc)) };
+    s.reduce_add(acc)
+}
+
+/// `sum_i a[i]`.
+///
+/// # Safety
+/// `a` must be readable for `n` elements.
+#[inline(always)]
+pub(crate) unsafe fn sum<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize) -> T {
+    // SAFETY: `fold` passes offsets inside 0..n; a is readable for n elements (caller contract).
+    let acc = unsafe { fold(s, n, |acc, i, m| s.add(acc, load_at(s, a, i, m))) };
+    s.reduce_add(acc)
+}
+
+/// `sum_i a[i]^2`.
+///
+/// # Safety
+/// `a` must be readable for `n` elements.
+#[inline(always)]
+pub(crate) unsafe fn sum_sq<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize) -> T {
+    // SAFETY: `fold` passes offsets inside 0..n; a is readable for n elements (caller contract).
+    let acc = unsafe {
+        fold(s, n, |acc, i, m| {
+            let x = load_at(s, a, i, m);
+            s.mul_add(x, x, acc)
+        })
+    };
+    s.reduce_add(acc)
+}
+
+/// Which extreme [`arg_extreme`] looks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extreme {
+    Min,
+    Max,
+}
+
+/// Index and value of the first minimum (or maximum) of `a[..n]`; `None` when `n == 0`.
+///
+/// NaN policy: if any element is NaN, the result is the first NaN and its index. Ties (including `-0.0` against
+/// `0.0`) resolve to the lowest index. Two passes: a vectorized min/max with a NaN flag, then a vectorized
+/// search for the first element equal to it, so no index vectors are carried and every path returns the same
+/// index.
+///
+/// # Safety
+/// `a` must be readable for `n` elements.
+#[inline(always)]
+pub(crate) unsafe fn arg_extreme<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize, which: Extreme) -> Option<(usize, T)> {
+    if n == 0 {
+        return None;
+    }
+    let w = S::N;
+    // SAFETY: n > 0, so a[0] is readable.
+    let fill = s.splat(unsafe { *a });
+    let mut best = [fill; ACCUMULATORS];
+    let mut nan = s.zero();
+    let mut fold_in = |slot: usize, x: S::V| {
+        nan = s.or_nan(nan, x);
+        best[slot] = match which {
+            Extreme::Min => s.min(x, best[slot]),
+            Extreme::Max => s.max(x, best[slot]),
+        };
+    };
+    let mut i = 0;
+    while i + ACCUMULATORS * w <= n {
+        for slot in 0..ACCUMULATORS {
+            // SAFETY: i + (slot + 1) * w <= n.
+            fold_in(slot, unsafe { s.load(a.add(i + slot * w)) });
+        }
+        i += ACCUMULATORS * w;
+    }
+    while i + w <= n {
+        // SAFETY: i + w <= n.
+        fold_in(0, unsafe { s.load(a.add(i)) });
+        i += w;
+    }
+    if i < n {
+        let m = s.tail(n - i);
+        // Lanes past the end take a[0], which cannot change the extreme.
+        // SAFETY: the masked lanes i..n are readable.
+        let x = unsafe { s.load_tail(a.add(i), m) };
+        fold_in(1, s.fill_tail(m, x, fill));
+    }
+    let target = if s.any_flag(nan) {
+        None
+    } else {
+        let mut v = best[0];
+        for b in &best[1..] {
+            v = match which {
+                Extreme::Min => s.min(*b, v),
+                Extreme::Max => s.max(*b, v),
+            };
+        }
+        Some(match which {
+            Extreme::Min => s.reduce_min(v),
+            Extreme::Max => s.reduce_max(v),
+        })
+    };
+    // SAFETY: a is readable for n elements.
+    let index = unsafe { first_match(s, a, n, target) };
+    // SAFETY: first_match returns an index < n.
+    Some((index, unsafe { *a.add(index) }))
+}
+
+/// Index of the first element equal to `target`, or of the first NaN when `target` is `None`.
+///
+/// # Safety
+/// `a` must be readable for `n` elements, and a match must exist.
+#[inline(always)]
+unsafe fn first_match<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize, target: Option<T>) -> usize {
+    let w = S::N;
+    let wanted = s.splat(target.unwrap_or(T::ZERO));
+    let bits = |x: S::V| match target {
+        Some(_) => s.eq_bits(x, wanted),
+        None => s.nan_bits(x),
+    };
+    let mut i = 0;
+    while i + w <= n {
+        // SAFETY: i + w <= n.
+        let found = bits(unsafe { s.load(a.add(i)) });
+        if found != 0 {
+            return i + found.trailing_zeros() as usize;
+        }
+        i += w;
+    }
+    if i < n {
+        // SAFETY: the masked lanes i..n are readable; lanes past n are masked out of the result.
+        let found = bits(unsafe { s.load_tail(a.add(i), s.tail(n - i)) }) & ((1u64 << (n - i)) - 1);
+        if found != 0 {
+            return i + found.trailing_zeros() as usize;
+        }
+    }
+    unreachable!("first_match: the extreme found in pass 1 is not in the slice")
+}

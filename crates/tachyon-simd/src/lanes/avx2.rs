@@ -1,0 +1,285 @@
+//! AVX2 + FMA lanes: 8 x f32 or 4 x f64 per `ymm` register; tails through `vmaskmovps/pd`.
+
+use std::arch::x86_64::*;
+
+use super::Lanes;
+use crate::isa::Avx2;
+
+/// Runs an AVX2/FMA intrinsic from a method of the [`Avx2`] token.
+macro_rules! avx2 {
+    ($e:expr) => {
+        // SAFETY: an `Avx2` token exists only after `Avx2::detect` saw AVX2 and FMA on this CPU (or inside a
+        // function compiled for those features and reachable only through such a token).
+        unsafe { $e }
+    };
+}
+
+/// `-1` lanes followed by `0` lanes: the mask of the first `k` lanes starts `k` entries before the middle.
+static TAIL_I32: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+static TAIL_I64: [i64; 8] = [-1, -1, -1, -1, 0, 0, 0, 0];
+
+impl Lanes<f32> for Avx2 {
+    type V = __m256;
+    type M = __m256i;
+    const N: usize = 8;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m256 {
+        avx2!(_mm256_set1_ps(x))
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m256 {
+        // SAFETY: token proves AVX; the caller guarantees 8 readable elements at `p` (trait contract).
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m256) {
+        // SAFETY: token proves AVX; the caller guarantees 8 writable elements at `p` (trait contract).
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    fn tail(self, k: usize) -> __m256i {
+        debug_assert!(k > 0 && k < 8);
+        // SAFETY: token proves AVX; 8 - k in 1..=7, so the 8 loaded i32 lie inside the 16-entry table.
+        unsafe { _mm256_loadu_si256(TAIL_I32.as_ptr().add(8 - k).cast()) }
+    }
+    #[inline(always)]
+    unsafe fn load_tail(self, p: *const f32, m: __m256i) -> __m256 {
+        // SAFETY: token proves AVX; masked-off lanes are not accessed, masked lanes are readable (contract).
+        unsafe { _mm256_maskload_ps(p, m) }
+    }
+    #[inline(always)]
+    unsafe fn store_tail(self, p: *mut f32, m: __m256i, v: __m256) {
+        // SAFETY: token proves AVX; masked-off lanes are not accessed, masked lanes are writable (contract).
+        unsafe { _mm256_maskstore_ps(p, m, v) }
+    }
+    #[inline(always)]
+    fn fill_tail(self, m: __m256i, v: __m256, fill: __m256) -> __m256 {
+        avx2!(_mm256_blendv_ps(fill, v, _mm256_castsi256_ps(m)))
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        avx2!(_mm256_add_ps(a, b))
+    }
+    #[inline(always)]
+    fn sub(self, a: __m256, b: __m256) -> __m256 {
+        avx2!(_mm256_sub_ps(a, b))
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        avx2!(_mm256_mul_ps(a, b))
+    }
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        avx2!(_mm256_div_ps(a, b))
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        avx2!(_mm256_fmadd_ps(a, b, c))
+    }
+    #[inline(always)]
+    fn min(self, a: __m256, b: __m256) -> __m256 {
+        avx2!(_mm256_min_ps(a, b))
+    }
+    #[inline(always)]
+    fn max(self, a: __m256, b: __m256) -> __m256 {
+        avx2!(_mm256_max_ps(a, b))
+    }
+    #[inline(always)]
+    fn abs(self, a: __m256) -> __m256 {
+        avx2!(_mm256_andnot_ps(_mm256_set1_ps(-0.0), a))
+    }
+    #[inline(always)]
+    fn select_lt(self, a: __m256, b: __m256, x: __m256, y: __m256) -> __m256 {
+        avx2!(_mm256_blendv_ps(y, x, _mm256_cmp_ps::<_CMP_LT_OQ>(a, b)))
+    }
+    #[inline(always)]
+    fn round(self, a: __m256) -> __m256 {
+        avx2!(_mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a))
+    }
+    #[inline(always)]
+    fn scale_pow2(self, p: __m256, n: __m256) -> __m256 {
+        avx2!({
+            // Two factors 2^n1 * 2^n2, each a normal number, so underflow rounds once, in the last multiply.
+            let n1 = _mm256_floor_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5)));
+            let n2 = _mm256_sub_ps(n, n1);
+            let pow2 = |k: __m256| {
+                let biased = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
+                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased))
+            };
+            _mm256_mul_ps(_mm256_mul_ps(p, pow2(n1)), pow2(n2))
+        })
+    }
+    #[inline(always)]
+    fn reduce_add(self, v: __m256) -> f32 {
+        avx2!({
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn reduce_min(self, v: __m256) -> f32 {
+        avx2!({
+            let s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_min_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_min_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn reduce_max(self, v: __m256) -> f32 {
+        avx2!({
+            let s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+            let s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+            _mm_cvtss_f32(_mm_max_ss(s, _mm_shuffle_ps::<1>(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn eq_bits(self, a: __m256, b: __m256) -> u64 {
+        avx2!(_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(a, b)) as u32 as u64)
+    }
+    #[inline(always)]
+    fn nan_bits(self, a: __m256) -> u64 {
+        avx2!(_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_UNORD_Q>(a, a)) as u32 as u64)
+    }
+    #[inline(always)]
+    fn or_nan(self, acc: __m256, a: __m256) -> __m256 {
+        avx2!(_mm256_or_ps(acc, _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a)))
+    }
+    #[inline(always)]
+    fn any_flag(self, flags: __m256) -> bool {
+        avx2!(_mm256_movemask_ps(flags) != 0)
+    }
+}
+
+impl Lanes<f64> for Avx2 {
+    type V = __m256d;
+    type M = __m256i;
+    const N: usize = 4;
+
+    #[inline(always)]
+    fn splat(self, x: f64) -> __m256d {
+        avx2!(_mm256_set1_pd(x))
+    }
+    #[inline(always)]
+    unsafe fn load(self, p: *const f64) -> __m256d {
+        // SAFETY: token proves AVX; the caller guarantees 4 readable elements at `p` (trait contract).
+        unsafe { _mm256_loadu_pd(p) }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f64, v: __m256d) {
+        // SAFETY: token proves AVX; the caller guarantees 4 writable elements at `p` (trait contract).
+        unsafe { _mm256_storeu_pd(p, v) }
+    }
+    #[inline(always)]
+    fn tail(self, k: usize) -> __m256i {
+        debug_assert!(k > 0 && k < 4);
+        // SAFETY: token proves AVX; 4 - k in 1..=3, so the 4 loaded i64 lie inside the 8-entry table.
+        unsafe { _mm256_loadu_si256(TAIL_I64.as_ptr().add(4 - k).cast()) }
+    }
+    #[inline(always)]
+    unsafe fn load_tail(self, p: *const f64, m: __m256i) -> __m256d {
+        // SAFETY: token proves AVX; masked-off lanes are not accessed, masked lanes are readable (contract).
+        unsafe { _mm256_maskload_pd(p, m) }
+    }
+    #[inline(always)]
+    unsafe fn store_tail(self, p: *mut f64, m: __m256i, v: __m256d) {
+        // SAFETY: token proves AVX; masked-off lanes are not accessed, masked lanes are writable (contract).
+        unsafe { _mm256_maskstore_pd(p, m, v) }
+    }
+    #[inline(always)]
+    fn fill_tail(self, m: __m256i, v: __m256d, fill: __m256d) -> __m256d {
+        avx2!(_mm256_blendv_pd(fill, v, _mm256_castsi256_pd(m)))
+    }
+    #[inline(always)]
+    fn add(self, a: __m256d, b: __m256d) -> __m256d {
+        avx2!(_mm256_add_pd(a, b))
+    }
+    #[inline(always)]
+    fn sub(self, a: __m256d, b: __m256d) -> __m256d {
+        avx2!(_mm256_sub_pd(a, b))
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256d, b: __m256d) -> __m256d {
+        avx2!(_mm256_mul_pd(a, b))
+    }
+    #[inline(always)]
+    fn div(self, a: __m256d, b: __m256d) -> __m256d {
+        avx2!(_mm256_div_pd(a, b))
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256d, b: __m256d, c: __m256d) -> __m256d {
+        avx2!(_mm256_fmadd_pd(a, b, c))
+    }
+    #[inline(always)]
+    fn min(self, a: __m256d, b: __m256d) -> __m256d {
+        avx2!(_mm256_min_pd(a, b))
+    }
+    #[inline(always)]
+    fn max(self, a: __m256d, b: __m256d) -> __m256d {
+        avx2!(_mm256_max_pd(a, b))
+    }
+    #[inline(always)]
+    fn abs(self, a: __m256d) -> __m256d {
+        avx2!(_mm256_andnot_pd(_mm256_set1_pd(-0.0), a))
+    }
+    #[inline(always)]
+    fn select_lt(self, a: __m256d, b: __m256d, x: __m256d, y: __m256d) -> __m256d {
+        avx2!(_mm256_blendv_pd(y, x, _mm256_cmp_pd::<_CMP_LT_OQ>(a, b)))
+    }
+    #[inline(always)]
+    fn round(self, a: __m256d) -> __m256d {
+        avx2!(_mm256_round_pd::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a))
+    }
+    #[inline(always)]
+    fn scale_pow2(self, p: __m256d, n: __m256d) -> __m256d {
+        avx2!({
+            let n1 = _mm256_floor_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5)));
+            let n2 = _mm256_sub_pd(n, n1);
+            // AVX2 has no f64 -> i64 conversion: adding 1.5 * 2^52 puts the integer k in the low mantissa bits;
+            // adding the bias there and shifting by 52 leaves exactly (k + 1023) in the exponent field.
+            let pow2 = |k: __m256d| {
+                let bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(6755399441055744.0)));
+                _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_add_epi64(bits, _mm256_set1_epi64x(1023))))
+            };
+            _mm256_mul_pd(_mm256_mul_pd(p, pow2(n1)), pow2(n2))
+        })
+    }
+    #[inline(always)]
+    fn reduce_add(self, v: __m256d) -> f64 {
+        avx2!({
+            let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+            _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn reduce_min(self, v: __m256d) -> f64 {
+        avx2!({
+            let s = _mm_min_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+            _mm_cvtsd_f64(_mm_min_sd(s, _mm_unpackhi_pd(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn reduce_max(self, v: __m256d) -> f64 {
+        avx2!({
+            let s = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+            _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn eq_bits(self, a: __m256d, b: __m256d) -> u64 {
+        avx2!(_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(a, b)) as u32 as u64)
+    }
+    #[inline(always)]
+    fn nan_bits(self, a: __m256d) -> u64 {
+        avx2!(_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_UNORD_Q>(a, a)) as u32 as u64)
+    }
+    #[inline(always)]
+    fn or_nan(self, acc: __m256d, a: __m256d) -> __m256d {
+        avx2!(_mm256_or_pd(acc, _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a)))
+    }
+    #[inline(always)]
+    fn any_flag(self, flags: __m256d) -> bool {
+        avx2!(_mm256_movemask_pd(flags) != 0)
+    }
+}

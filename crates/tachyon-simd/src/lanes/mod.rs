@@ -1,0 +1,99 @@
+//! One register's worth of operations per instruction set: the only place that names intrinsics.
+//!
+//! Every kernel body in [`crate::kernels`] is written once, generic over [`Lanes`], and instantiated per
+//! instruction set inside a `#[target_feature]` function (see [`crate::table`]). An implementor is a token
+//! ([`Scalar`](scalar::Scalar), [`Avx2`](crate::isa::Avx2), [`Avx512`](crate::isa::Avx512)) whose existence proves
+//! that the CPU supports the instructions, which is why the arithmetic methods are safe; only the raw-pointer
+//! loads and stores are `unsafe`.
+//!
+//! Semantics shared by every implementation, so that all paths agree:
+//! - `min`/`max` follow x86 `minps`/`maxps`: `min(a, b)` is `if a < b { a } else { b }`, so a NaN in either operand
+//!   returns `b`. Kernels put the operand whose NaN must propagate second.
+//! - `mul_add(a, b, c)` is `a * b + c`, fused (one rounding) on AVX2/AVX-512, two roundings on the scalar twin
+//!   (a software `fma` call would cost tens of ns per element there).
+//! - Reductions combine lanes in a fixed order, so a result never depends on where a slice starts in memory.
+//! - Nothing changes the FPU mode: denormals are computed with full IEEE semantics on every path.
+
+pub(crate) mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+use crate::float::Float;
+
+/// Vector operations on lanes of `T` for one instruction set. See the module docs for the shared semantics.
+pub(crate) trait Lanes<T: Float>: Copy {
+    /// One register of `N` lanes.
+    type V: Copy;
+    /// A mask selecting the first `k < N` lanes, for tails.
+    type M: Copy;
+    /// Lanes per register.
+    const N: usize;
+
+    fn splat(self, x: T) -> Self::V;
+    #[inline(always)]
+    fn zero(self) -> Self::V {
+        self.splat(T::ZERO)
+    }
+    /// Loads `N` elements from `p` (any alignment).
+    ///
+    /// # Safety
+    /// `p..p + N` must be readable.
+    unsafe fn load(self, p: *const T) -> Self::V;
+    /// Stores `N` elements to `p` (any alignment).
+    ///
+    /// # Safety
+    /// `p..p + N` must be writable.
+    unsafe fn store(self, p: *mut T, v: Self::V);
+    /// The mask of the first `k` lanes, `0 < k < N`.
+    fn tail(self, k: usize) -> Self::M;
+    /// Loads the masked lanes from `p`, zero in the others; never touches memory outside the mask.
+    ///
+    /// # Safety
+    /// The masked elements `p..p + k` must be readable.
+    unsafe fn load_tail(self, p: *const T, m: Self::M) -> Self::V;
+    /// Stores the masked lanes to `p`; never touches memory outside the mask.
+    ///
+    /// # Safety
+    /// The masked elements `p..p + k` must be writable.
+    unsafe fn store_tail(self, p: *mut T, m: Self::M, v: Self::V);
+
+    /// Lanes of `v` where the mask is set, `fill` in the others.
+    fn fill_tail(self, m: Self::M, v: Self::V, fill: Self::V) -> Self::V;
+
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// `if a < b { a } else { b }` per lane.
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `if a > b { a } else { b }` per lane.
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `|a|` (clears the sign bit, NaN stays NaN).
+    fn abs(self, a: Self::V) -> Self::V;
+    /// Per lane `if a < b { x } else { y }` (false for NaN).
+    fn select_lt(self, a: Self::V, b: Self::V, x: Self::V, y: Self::V) -> Self::V;
+    /// Rounds to the nearest integer, ties to even, for |a| < 2^22 (f32) / 2^51 (f64).
+    fn round(self, a: Self::V) -> Self::V;
+    /// `p * 2^n` for integer-valued `n` in [-2 emax - 30, 2 emax], correct through underflow and overflow.
+    fn scale_pow2(self, p: Self::V, n: Self::V) -> Self::V;
+
+    /// Sum of the lanes in a fixed order.
+    fn reduce_add(self, v: Self::V) -> T;
+    /// Minimum of the lanes (NaN-free input).
+    fn reduce_min(self, v: Self::V) -> T;
+    /// Maximum of the lanes (NaN-free input).
+    fn reduce_max(self, v: Self::V) -> T;
+    /// Bit `i` set where lane `i` of `a` equals lane `i` of `b` (ordered comparison, so NaN never matches).
+    fn eq_bits(self, a: Self::V, b: Self::V) -> u64;
+    /// Bit `i` set where lane `i` is NaN.
+    fn nan_bits(self, a: Self::V) -> u64;
+    /// Accumulates NaN-ness: lanes of the result are non-zero where `acc` or `a` had a NaN.
+    fn or_nan(self, acc: Self::V, a: Self::V) -> Self::V;
+    /// Whether any lane of an [`or_nan`](Lanes::or_nan) accumulator flags a NaN.
+    fn any_flag(self, flags: Self::V) -> bool;
+}

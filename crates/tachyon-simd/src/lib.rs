@@ -1,0 +1,26 @@
+//! Tachyon's kernel layer.
+//!
+//! - [`isa`]: which instruction set runs ([`Isa`]: scalar, AVX2+FMA, AVX-512), detected once, overridable by
+//!   `TACHYON_ISA` or [`isa::set_active`], with CPU-checked tokens as the only way into SIMD code.
+//! - [`vec`]: vector kernels (dot, sums, min/max with index, axpy, element-wise arithmetic, ReLU, exp, tanh,
+//!   sigmoid) for `f32` and `f64`; [`KernelTable`] holds one instruction set's entry points so that plans resolve
+//!   them once.
+//! - [`mem`]: 64-byte-aligned buffers and a scratch arena, so that hot paths allocate nothing.
+//!
+//! Layout of the code: `lanes/` holds the only intrinsics (one register's operations per instruction set),
+//! `kernels/` the algorithms written once over those lanes, `table.rs` the per-instruction-set instantiation.
+//!
+//! Floating-point environment: nothing here changes MXCSR or any global FPU mode; denormal inputs and results
+//! get full IEEE treatment on every path (they may run slower on some CPUs, never differently).
+
+pub mod float;
+pub mod isa;
+mod kernels;
+mod lanes;
+pub mod mem;
+mod table;
+pub mod vec;
+
+pub use float::Float;
+pub use isa::{Isa, IsaError, IsaRequest};
+pub use table::{kernels, KernelTable};

@@ -1,0 +1,108 @@
+//! Test support for Tachyon.
+//!
+//! [`CountingAllocator`] wraps the system allocator and counts allocations (including reallocations) per thread
+//! and process-wide, so that a test can assert "this call made 0 allocations". Install it in a test binary with
+//! [`install_counting_allocator!`], then measure with [`count_thread_allocations`] (this thread only: immune to
+//! other tests running in parallel) or [`count_allocations`] (every thread, for code that uses a thread pool;
+//! run such a test alone in its binary or under a lock, since parallel tests allocate too).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A global allocator that forwards to [`System`] and counts `alloc`, `alloc_zeroed` and `realloc` calls.
+pub struct CountingAllocator;
+
+static GLOBAL_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static THREAD_ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn record() {
+    GLOBAL_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    // `try_with`: during thread teardown the slot may be gone; such allocations still count globally.
+    let _ = THREAD_ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so System's guarantees hold;
+// counting touches only an atomic and a const-initialised thread-local Cell, neither of which allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record();
+        // SAFETY: forwarded GlobalAlloc contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record();
+        // SAFETY: forwarded GlobalAlloc contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded GlobalAlloc contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record();
+        // SAFETY: forwarded GlobalAlloc contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocations made so far by the current thread.
+pub fn thread_allocations() -> u64 {
+    THREAD_ALLOCATIONS.with(|c| c.get())
+}
+
+/// Allocations made so far by all threads of the process.
+pub fn global_allocations() -> u64 {
+    GLOBAL_ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// Runs `f` and returns its result with the number of allocations the current thread made meanwhile.
+pub fn count_thread_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = thread_allocations();
+    let result = f();
+    (result, thread_allocations() - before)
+}
+
+/// Runs `f` and returns its result with the number of allocations every thread made meanwhile.
+pub fn count_allocations<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = global_allocations();
+    let result = f();
+    (result, global_allocations() - before)
+}
+
+/// Installs [`CountingAllocator`] as the global allocator of the current test binary.
+#[macro_export]
+macro_rules! install_counting_allocator {
+    () => {
+        #[global_allocator]
+        static COUNTING_ALLOCATOR: $crate::CountingAllocator = $crate::CountingAllocator;
+    };
+}
+
+/// Deterministic pseudo-random numbers for tests (SplitMix64): no dependency, same sequence everywhere.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.next_f64()
+    }
+}
