@@ -49,6 +49,10 @@ pub trait Float:
     fn to_f64(self) -> f64;
     /// Whether the value is NaN.
     fn is_nan(self) -> bool;
+    /// The platform libm's `exp` in this precision (for baselines and references, not for kernels).
+    fn libm_exp(self) -> Self;
+    /// The platform libm's `tanh` in this precision.
+    fn libm_tanh(self) -> Self;
 
     /// The kernel table for an instruction set this CPU supports; an error otherwise.
     fn kernels_for(isa: Isa) -> Result<&'static KernelTable<Self>, IsaError>;
@@ -99,6 +103,12 @@ impl Float for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
+    fn libm_exp(self) -> f32 {
+        f32::exp(self)
+    }
+    fn libm_tanh(self) -> f32 {
+        f32::tanh(self)
+    }
     fn kernels_for(isa: Isa) -> Result<&'static KernelTable<f32>, IsaError> {
         IsaRequest::Exactly(isa).resolve()?;
         Ok(crate::table::f32_table(isa))
@@ -111,16 +121,7 @@ impl Float for f32 {
         ln2_hi: 0.693359375,
         ln2_lo: -2.121944400546905827679e-4,
         // Degree 7: truncation error (ln2/2)^8 / 8! = 5e-9 relative, ~0.1 ulp.
-        poly: &[
-            1.0 / 5040.0,
-            1.0 / 720.0,
-            1.0 / 120.0,
-            1.0 / 24.0,
-            1.0 / 6.0,
-            0.5,
-            1.0,
-            1.0,
-        ],
+        poly: &[1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0],
     };
     // Chebyshev fit of (tanh(x)/x - 1)/x^2 in x^2 over [0, 0.625^2] (mpmath chebyfit, degree 5): 7e-10 relative.
     const TANH_POLY: &'static [f64] = &[
@@ -152,6 +153,12 @@ impl Float for f64 {
     #[inline(always)]
     fn is_nan(self) -> bool {
         f64::is_nan(self)
+    }
+    fn libm_exp(self) -> f64 {
+        f64::exp(self)
+    }
+    fn libm_tanh(self) -> f64 {
+        f64::tanh(self)
     }
     fn kernels_for(isa: Isa) -> Result<&'static KernelTable<f64>, IsaError> {
         IsaRequest::Exactly(isa).resolve()?;

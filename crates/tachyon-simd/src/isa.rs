@@ -109,11 +109,9 @@ impl IsaRequest {
         match self {
             IsaRequest::Auto => Ok(Isa::best()),
             IsaRequest::Exactly(isa) if isa.is_supported() => Ok(isa),
-            IsaRequest::Exactly(isa) => Err(IsaError::Unsupported {
-                isa,
-                missing: CpuFeatures::get().missing_for(isa),
-                best: Isa::best(),
-            }),
+            IsaRequest::Exactly(isa) => {
+                Err(IsaError::Unsupported { isa, missing: CpuFeatures::get().missing_for(isa), best: Isa::best() })
+            }
         }
     }
 }
@@ -223,11 +221,7 @@ impl CpuFeatures {
             Isa::Avx512 => &["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl"],
         };
         let list = self.list();
-        needed
-            .iter()
-            .copied()
-            .filter(|name| !list.iter().any(|(have, present)| have == name && *present))
-            .collect()
+        needed.iter().copied().filter(|name| !list.iter().any(|(have, present)| have == name && *present)).collect()
     }
 }
 

@@ -13,6 +13,7 @@
 //! Floating-point environment: nothing here changes MXCSR or any global FPU mode; denormal inputs and results
 //! get full IEEE treatment on every path (they may run slower on some CPUs, never differently).
 
+pub mod baseline;
 pub mod float;
 pub mod isa;
 mod kernels;
@@ -23,4 +24,4 @@ pub mod vec;
 
 pub use float::Float;
 pub use isa::{Isa, IsaError, IsaRequest};
-pub use table::{kernels, KernelTable};
+pub use table::{kernels, KernelTable, FMA_PROBE_CHAINS};

@@ -8,6 +8,7 @@
 use crate::float::Float;
 use crate::isa::Isa;
 use crate::kernels::map::{self, Binary, Unary};
+use crate::kernels::probe;
 use crate::kernels::reduce::{self, Extreme};
 
 /// The vector kernels of one instruction set for element type `T`.
@@ -59,6 +60,24 @@ pub struct KernelTable<T: 'static> {
     pub tanh_inplace: fn(&mut [T]),
     /// In-place [`sigmoid`](KernelTable::sigmoid).
     pub sigmoid_inplace: fn(&mut [T]),
+    /// Peak-FMA probe: `iterations` rounds of [`FMA_PROBE_CHAINS`] independent FMA chains on full registers,
+    /// i.e. `iterations * fma_probe_flops_per_iteration()` FLOP. Returns a value to feed to `black_box`.
+    pub fma_probe: fn(u64) -> T,
+}
+
+/// Independent FMA chains in the peak probe: more than latency (4 cycles) x FMA units (2) so the units never
+/// wait, and few enough (with 2 constants) to stay in 16 AVX2 registers.
+pub const FMA_PROBE_CHAINS: usize = probe::CHAINS;
+
+impl<T: Float> KernelTable<T> {
+    /// FLOP per iteration of [`fma_probe`](KernelTable::fma_probe): chains x lanes x 2.
+    pub fn fma_probe_flops_per_iteration(&self) -> u64 {
+        let lanes = match self.isa {
+            Isa::Scalar => 1,
+            isa => isa.vector_bytes() / T::BYTES,
+        };
+        (FMA_PROBE_CHAINS * lanes * 2) as u64
+    }
 }
 
 fn check_len(kernel: &str, expected: usize, got: usize) {
@@ -174,6 +193,10 @@ macro_rules! kernel_table {
                 check ();
                 |s| map::unary(s, Unary::Sigmoid, x.as_ptr(), x.as_mut_ptr(), x.len())
             });
+            entry!([$($feature)?] $token, fn fma_probe(iterations: u64) -> T {
+                check ();
+                |s| probe::fma_chains(s, iterations)
+            });
             KernelTable {
                 isa: $isa,
                 dot,
@@ -196,6 +219,7 @@ macro_rules! kernel_table {
                 exp_inplace,
                 tanh_inplace,
                 sigmoid_inplace,
+                fma_probe,
             }
         };
     };

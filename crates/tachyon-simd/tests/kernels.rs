@@ -13,7 +13,12 @@ tachyon_testkit::install_counting_allocator!();
 fn assert_reduction<T: Float>(what: &str, table: &KernelTable<T>, n: usize, got: T, reference: f64, abs_sum: f64) {
     let bound = gamma::<T>(n.max(1)) * abs_sum;
     let err = (got.to_f64() - reference).abs();
-    assert!(err <= bound, "{what} {} {} n={n}: got {got}, reference {reference}, error {err:e} > bound {bound:e}", table.isa, T::NAME);
+    assert!(
+        err <= bound,
+        "{what} {} {} n={n}: got {got}, reference {reference}, error {err:e} > bound {bound:e}",
+        table.isa,
+        T::NAME
+    );
 }
 
 fn reductions_match_reference<T: Float>() {
@@ -80,11 +85,21 @@ fn argmin_argmax_match_reference<T: Float>() {
                     let (rmin, rmax) = (reference_arg(a, false), reference_arg(a, true));
                     let same = |g: Option<(usize, T)>, r: Option<(usize, T)>| match (g, r) {
                         (None, None) => true,
-                        (Some((gi, gv)), Some((ri, rv))) => gi == ri && (gv.to_f64().to_bits() == rv.to_f64().to_bits()),
+                        (Some((gi, gv)), Some((ri, rv))) => {
+                            gi == ri && (gv.to_f64().to_bits() == rv.to_f64().to_bits())
+                        }
                         _ => false,
                     };
-                    assert!(same(gmin, rmin), "argmin {} {what} n={n} offset={offset}: {gmin:?} vs {rmin:?}", table.isa);
-                    assert!(same(gmax, rmax), "argmax {} {what} n={n} offset={offset}: {gmax:?} vs {rmax:?}", table.isa);
+                    assert!(
+                        same(gmin, rmin),
+                        "argmin {} {what} n={n} offset={offset}: {gmin:?} vs {rmin:?}",
+                        table.isa
+                    );
+                    assert!(
+                        same(gmax, rmax),
+                        "argmax {} {what} n={n} offset={offset}: {gmax:?} vs {rmax:?}",
+                        table.isa
+                    );
                 };
                 check(a.get(), "ties");
                 if n > 0 {
@@ -128,18 +143,32 @@ fn elementwise_match_reference<T: Float>() {
                 // The output is pre-filled with NaN: every element must be overwritten.
                 let mut out = Misaligned::new(n, offset + 3, |_| T::from_f64(f64::NAN));
                 let (a, b, c) = (a.get(), b.get(), c.get());
-                let ctx = |what: &str, i: usize| format!("{what} {} {} n={n} offset={offset} i={i}", table.isa, T::NAME);
+                let ctx =
+                    |what: &str, i: usize| format!("{what} {} {} n={n} offset={offset} i={i}", table.isa, T::NAME);
 
                 // add, sub, mul, scale, relu are single correctly rounded operations: bitwise equal.
                 (table.add)(a, b, out.get_mut());
-                (0..n).for_each(|i| assert_eq!(out.get()[i].to_f64().to_bits(), (a[i] + b[i]).to_f64().to_bits(), "{}", ctx("add", i)));
+                (0..n).for_each(|i| {
+                    assert_eq!(out.get()[i].to_f64().to_bits(), (a[i] + b[i]).to_f64().to_bits(), "{}", ctx("add", i))
+                });
                 (table.sub)(a, b, out.get_mut());
-                (0..n).for_each(|i| assert_eq!(out.get()[i].to_f64().to_bits(), (a[i] - b[i]).to_f64().to_bits(), "{}", ctx("sub", i)));
+                (0..n).for_each(|i| {
+                    assert_eq!(out.get()[i].to_f64().to_bits(), (a[i] - b[i]).to_f64().to_bits(), "{}", ctx("sub", i))
+                });
                 (table.mul)(a, b, out.get_mut());
-                (0..n).for_each(|i| assert_eq!(out.get()[i].to_f64().to_bits(), (a[i] * b[i]).to_f64().to_bits(), "{}", ctx("mul", i)));
+                (0..n).for_each(|i| {
+                    assert_eq!(out.get()[i].to_f64().to_bits(), (a[i] * b[i]).to_f64().to_bits(), "{}", ctx("mul", i))
+                });
                 let alpha = T::from_f64(-1.375);
                 (table.scale)(alpha, a, out.get_mut());
-                (0..n).for_each(|i| assert_eq!(out.get()[i].to_f64().to_bits(), (alpha * a[i]).to_f64().to_bits(), "{}", ctx("scale", i)));
+                (0..n).for_each(|i| {
+                    assert_eq!(
+                        out.get()[i].to_f64().to_bits(),
+                        (alpha * a[i]).to_f64().to_bits(),
+                        "{}",
+                        ctx("scale", i)
+                    )
+                });
                 (table.relu)(a, out.get_mut());
                 (0..n).for_each(|i| {
                     let want = if a[i] < T::ZERO { T::ZERO } else { a[i] };
@@ -209,9 +238,24 @@ fn results_do_not_depend_on_alignment<T: Float>() {
             let (dot0, sum0, sq0) = ((table.dot)(a0.get(), b0.get()), (table.sum)(a0.get()), (table.sum_sq)(a0.get()));
             for off in 1..(64 / T::BYTES) {
                 let (a1, b1) = at(off);
-                assert_eq!((table.dot)(a1.get(), b1.get()).to_f64().to_bits(), dot0.to_f64().to_bits(), "dot {} n={n} off={off}", table.isa);
-                assert_eq!((table.sum)(a1.get()).to_f64().to_bits(), sum0.to_f64().to_bits(), "sum {} n={n} off={off}", table.isa);
-                assert_eq!((table.sum_sq)(a1.get()).to_f64().to_bits(), sq0.to_f64().to_bits(), "sum_sq {} n={n} off={off}", table.isa);
+                assert_eq!(
+                    (table.dot)(a1.get(), b1.get()).to_f64().to_bits(),
+                    dot0.to_f64().to_bits(),
+                    "dot {} n={n} off={off}",
+                    table.isa
+                );
+                assert_eq!(
+                    (table.sum)(a1.get()).to_f64().to_bits(),
+                    sum0.to_f64().to_bits(),
+                    "sum {} n={n} off={off}",
+                    table.isa
+                );
+                assert_eq!(
+                    (table.sum_sq)(a1.get()).to_f64().to_bits(),
+                    sq0.to_f64().to_bits(),
+                    "sum_sq {} n={n} off={off}",
+                    table.isa
+                );
             }
         }
     }
@@ -235,7 +279,11 @@ fn nan_and_inf_behaviour<T: Float>() {
             for pos in [0, n / 2, n - 1] {
                 let mut a = vec![f(1.0); n];
                 a[pos] = nan;
-                assert!((table.sum)(&a).is_nan() && (table.dot)(&a, &a).is_nan() && (table.sum_sq)(&a).is_nan(), "{}", table.isa);
+                assert!(
+                    (table.sum)(&a).is_nan() && (table.dot)(&a, &a).is_nan() && (table.sum_sq)(&a).is_nan(),
+                    "{}",
+                    table.isa
+                );
                 a[pos] = inf;
                 assert_eq!((table.sum)(&a).to_f64(), f64::INFINITY);
                 assert_eq!((table.sum_sq)(&a).to_f64(), f64::INFINITY);
@@ -251,7 +299,10 @@ fn nan_and_inf_behaviour<T: Float>() {
         let mut out = [f(7.0); 7];
         (table.relu)(&x, &mut out);
         assert!(out[0].is_nan());
-        assert_eq!(out[1..].iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>(), [f64::INFINITY, 0.0, -0.0, 0.0, T::from_f64(1e-40).to_f64(), 0.0].map(f64::to_bits));
+        assert_eq!(
+            out[1..].iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>(),
+            [f64::INFINITY, 0.0, -0.0, 0.0, T::from_f64(1e-40).to_f64(), 0.0].map(f64::to_bits)
+        );
         (table.exp)(&x, &mut out);
         assert!(out[0].is_nan());
         assert_eq!(&out[1..5], &[inf, f(0.0), f(1.0), f(1.0)]);

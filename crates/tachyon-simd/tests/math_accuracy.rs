@@ -59,7 +59,14 @@ struct Bound {
     scalar: f64,
 }
 
-fn check<T: Float>(name: &str, table: &KernelTable<T>, f: fn(&[T], &mut [T]), reference: fn(f64) -> f64, xs: &[T], bound: Bound) {
+fn check<T: Float>(
+    name: &str,
+    table: &KernelTable<T>,
+    f: fn(&[T], &mut [T]),
+    reference: fn(f64) -> f64,
+    xs: &[T],
+    bound: Bound,
+) {
     let (err, at) = max_ulp_error(f, reference, xs);
     let limit = if table.isa == Isa::Scalar { bound.scalar } else { bound.fma };
     println!("{name} {} {}: max error {err:.3} ulp at x = {at:e} (bound {limit})", T::NAME, table.isa);

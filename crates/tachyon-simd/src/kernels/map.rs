@@ -7,43 +7,90 @@ use super::reduce::load_at;
 use crate::float::Float;
 use crate::lanes::Lanes;
 
-/// Applies `f` to registers of up to three sources and stores the result to `dst`.
+/// What to compute from one register of each of `K` sources (see the PERF note in `lanes/mod.rs` on why this
+/// is a trait and not a closure).
+pub(crate) trait MapOp<T: Float, S: Lanes<T>, const K: usize> {
+    fn apply(&self, s: S, x: [S::V; K]) -> S::V;
+}
+
+/// Applies `op` to registers of `K` sources and stores the results to `dst`.
 ///
 /// # Safety
-/// Each source `srcs[j]` must be readable and `dst` writable for `n` elements; a source may equal `dst` but
-/// must not otherwise overlap it.
+/// Each source must be readable and `dst` writable for `n` elements; a source may equal `dst` but must not
+/// otherwise overlap it.
 #[inline(always)]
 unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(
     s: S,
     srcs: [*const T; K],
     dst: *mut T,
     n: usize,
-    f: impl Fn([S::V; K]) -> S::V,
+    op: impl MapOp<T, S, K>,
 ) {
     const UNROLL: usize = 4;
     let w = S::N;
-    // SAFETY: offsets stay inside 0..n (full registers: i + w <= n; the tail is masked), and the caller
-    // guarantees n readable/writable elements.
-    let apply = |i: usize, tail: Option<S::M>| unsafe {
-        let out = f(srcs.map(|p| load_at(s, p, i, tail)));
+    let mut i = 0;
+    // SAFETY: offsets stay inside 0..n (full registers: i + w <= n by the loop conditions; the tail is masked),
+    // and the caller guarantees n readable/writable elements.
+    unsafe {
+        while i + UNROLL * w <= n {
+            for j in 0..UNROLL {
+                step(s, &srcs, dst, i + j * w, None, &op);
+            }
+            i += UNROLL * w;
+        }
+        while i + w <= n {
+            step(s, &srcs, dst, i, None, &op);
+            i += w;
+        }
+        if i < n {
+            step(s, &srcs, dst, i, Some(s.tail(n - i)), &op);
+        }
+    }
+}
+
+/// One register (or the masked tail) of [`walk`].
+///
+/// # Safety
+/// As for [`walk`], at offset `i`.
+#[inline(always)]
+unsafe fn step<T: Float, S: Lanes<T>, const K: usize>(
+    s: S,
+    srcs: &[*const T; K],
+    dst: *mut T,
+    i: usize,
+    tail: Option<S::M>,
+    op: &impl MapOp<T, S, K>,
+) {
+    let mut x = [s.zero(); K];
+    for (v, &p) in x.iter_mut().zip(srcs) {
+        // SAFETY: forwarded contract.
+        *v = unsafe { load_at(s, p, i, tail) };
+    }
+    let out = op.apply(s, x);
+    // SAFETY: forwarded contract.
+    unsafe {
         match tail {
             None => s.store(dst.add(i), out),
             Some(m) => s.store_tail(dst.add(i), m, out),
         }
-    };
-    let mut i = 0;
-    while i + UNROLL * w <= n {
-        for j in 0..UNROLL {
-            apply(i + j * w, None);
-        }
-        i += UNROLL * w;
     }
-    while i + w <= n {
-        apply(i, None);
-        i += w;
+}
+
+/// `alpha * x + y`.
+struct Axpy<V>(V);
+impl<T: Float, S: Lanes<T>> MapOp<T, S, 2> for Axpy<S::V> {
+    #[inline(always)]
+    fn apply(&self, s: S, [x, y]: [S::V; 2]) -> S::V {
+        s.mul_add(self.0, x, y)
     }
-    if i < n {
-        apply(i, Some(s.tail(n - i)));
+}
+
+/// `alpha * x`.
+struct Scale<V>(V);
+impl<T: Float, S: Lanes<T>> MapOp<T, S, 1> for Scale<S::V> {
+    #[inline(always)]
+    fn apply(&self, s: S, [x]: [S::V; 1]) -> S::V {
+        s.mul(self.0, x)
     }
 }
 
@@ -53,9 +100,8 @@ unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(
 /// `x` readable and `y` writable for `n` elements, not overlapping.
 #[inline(always)]
 pub(crate) unsafe fn axpy<T: Float, S: Lanes<T>>(s: S, alpha: T, x: *const T, y: *mut T, n: usize) {
-    let alpha = s.splat(alpha);
     // SAFETY: forwarded caller contract; y is both a source and the destination.
-    unsafe { walk(s, [x, y.cast_const()], y, n, |[x, y]| s.mul_add(alpha, x, y)) }
+    unsafe { walk(s, [x, y.cast_const()], y, n, Axpy(s.splat(alpha))) }
 }
 
 /// `out[i] = alpha * x[i]`.
@@ -64,9 +110,8 @@ pub(crate) unsafe fn axpy<T: Float, S: Lanes<T>>(s: S, alpha: T, x: *const T, y:
 /// `x` readable and `out` writable for `n` elements; `x == out` allowed, other overlap not.
 #[inline(always)]
 pub(crate) unsafe fn scale<T: Float, S: Lanes<T>>(s: S, alpha: T, x: *const T, out: *mut T, n: usize) {
-    let alpha = s.splat(alpha);
     // SAFETY: forwarded caller contract.
-    unsafe { walk(s, [x], out, n, |[x]| s.mul(alpha, x)) }
+    unsafe { walk(s, [x], out, n, Scale(s.splat(alpha))) }
 }
 
 /// The binary element-wise operations.
@@ -77,6 +122,17 @@ pub(crate) enum Binary {
     Mul,
 }
 
+impl<T: Float, S: Lanes<T>> MapOp<T, S, 2> for Binary {
+    #[inline(always)]
+    fn apply(&self, s: S, [a, b]: [S::V; 2]) -> S::V {
+        match self {
+            Binary::Add => s.add(a, b),
+            Binary::Sub => s.sub(a, b),
+            Binary::Mul => s.mul(a, b),
+        }
+    }
+}
+
 /// `out[i] = a[i] op b[i]`.
 ///
 /// # Safety
@@ -84,12 +140,15 @@ pub(crate) enum Binary {
 #[inline(always)]
 pub(crate) unsafe fn binary<T: Float, S: Lanes<T>>(s: S, op: Binary, a: *const T, b: *const T, out: *mut T, n: usize) {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        walk(s, [a, b], out, n, |[a, b]| match op {
-            Binary::Add => s.add(a, b),
-            Binary::Sub => s.sub(a, b),
-            Binary::Mul => s.mul(a, b),
-        })
+    unsafe { walk(s, [a, b], out, n, op) }
+}
+
+/// `a * b + c`.
+struct MulAdd;
+impl<T: Float, S: Lanes<T>> MapOp<T, S, 3> for MulAdd {
+    #[inline(always)]
+    fn apply(&self, s: S, [a, b, c]: [S::V; 3]) -> S::V {
+        s.mul_add(a, b, c)
     }
 }
 
@@ -98,9 +157,16 @@ pub(crate) unsafe fn binary<T: Float, S: Lanes<T>>(s: S, op: Binary, a: *const T
 /// # Safety
 /// `a`, `b`, `c` readable and `out` writable for `n` elements; `out` may equal a source but not otherwise overlap.
 #[inline(always)]
-pub(crate) unsafe fn mul_add<T: Float, S: Lanes<T>>(s: S, a: *const T, b: *const T, c: *const T, out: *mut T, n: usize) {
+pub(crate) unsafe fn mul_add<T: Float, S: Lanes<T>>(
+    s: S,
+    a: *const T,
+    b: *const T,
+    c: *const T,
+    out: *mut T,
+    n: usize,
+) {
     // SAFETY: forwarded caller contract.
-    unsafe { walk(s, [a, b, c], out, n, |[a, b, c]| s.mul_add(a, b, c)) }
+    unsafe { walk(s, [a, b, c], out, n, MulAdd) }
 }
 
 /// The unary element-wise functions.
@@ -112,6 +178,19 @@ pub(crate) enum Unary {
     Sigmoid,
 }
 
+impl<T: Float, S: Lanes<T>> MapOp<T, S, 1> for Unary {
+    #[inline(always)]
+    fn apply(&self, s: S, [x]: [S::V; 1]) -> S::V {
+        match self {
+            // x second: a NaN input propagates, and -0.0 stays -0.0 (see Lanes::max).
+            Unary::Relu => s.max(s.zero(), x),
+            Unary::Exp => math::exp(s, x),
+            Unary::Tanh => math::tanh(s, x),
+            Unary::Sigmoid => math::sigmoid(s, x),
+        }
+    }
+}
+
 /// `out[i] = f(x[i])`.
 ///
 /// # Safety
@@ -119,13 +198,5 @@ pub(crate) enum Unary {
 #[inline(always)]
 pub(crate) unsafe fn unary<T: Float, S: Lanes<T>>(s: S, f: Unary, x: *const T, out: *mut T, n: usize) {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        walk(s, [x], out, n, |[x]| match f {
-            // x second: a NaN input propagates, and -0.0 stays -0.0 (see Lanes::max).
-            Unary::Relu => s.max(s.zero(), x),
-            Unary::Exp => math::exp(s, x),
-            Unary::Tanh => math::tanh(s, x),
-            Unary::Sigmoid => math::sigmoid(s, x),
-        })
-    }
+    unsafe { walk(s, [x], out, n, f) }
 }

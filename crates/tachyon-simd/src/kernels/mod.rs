@@ -3,4 +3,5 @@
 
 pub(crate) mod map;
 pub(crate) mod math;
+pub(crate) mod probe;
 pub(crate) mod reduce;

@@ -27,34 +27,81 @@ pub(crate) unsafe fn load_at<T: Float, S: Lanes<T>>(s: S, p: *const T, i: usize,
     }
 }
 
+/// One step of a reduction: folds the register at element offset `i` into an accumulator.
+pub(crate) trait FoldStep<T: Float, S: Lanes<T>> {
+    /// Folds the register at offset `i` (the masked tail when `tail` is set, other lanes loading as zero).
+    ///
+    /// # Safety
+    /// `i + N <= n` for the slices the step reads, or `tail` masks the lanes past `n`.
+    unsafe fn step(&self, s: S, acc: S::V, i: usize, tail: Option<S::M>) -> S::V;
+}
+
 /// Folds `n` elements register by register into 8 accumulators and returns their tree sum.
 ///
-/// `step(acc, i, tail)` folds the register at element offset `i` (masked by `tail` for the last partial
-/// register, whose other lanes load as zero) into `acc`.
-///
 /// # Safety
-/// `step` must be safe to call for every offset it receives (`i + N <= n`, or the masked tail).
+/// `op.step` must be safe for every offset below `n` (see [`FoldStep::step`]).
 #[inline(always)]
-unsafe fn fold<T: Float, S: Lanes<T>>(s: S, n: usize, step: impl Fn(S::V, usize, Option<S::M>) -> S::V) -> S::V {
+unsafe fn fold<T: Float, S: Lanes<T>>(s: S, n: usize, op: impl FoldStep<T, S>) -> S::V {
     let w = S::N;
     let mut acc = [s.zero(); ACCUMULATORS];
     let mut i = 0;
-    while i + ACCUMULATORS * w <= n {
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a = step(*a, i + j * w, None);
+    // SAFETY: full registers satisfy i + w <= n by the loop conditions; the tail is masked.
+    unsafe {
+        while i + ACCUMULATORS * w <= n {
+            for (j, a) in acc.iter_mut().enumerate() {
+                *a = op.step(s, *a, i + j * w, None);
+            }
+            i += ACCUMULATORS * w;
         }
-        i += ACCUMULATORS * w;
-    }
-    while i + w <= n {
-        acc[0] = step(acc[0], i, None);
-        i += w;
-    }
-    if i < n {
-        acc[1] = step(acc[1], i, Some(s.tail(n - i)));
+        while i + w <= n {
+            acc[0] = op.step(s, acc[0], i, None);
+            i += w;
+        }
+        if i < n {
+            acc[1] = op.step(s, acc[1], i, Some(s.tail(n - i)));
+        }
     }
     let q0 = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
     let q1 = s.add(s.add(acc[4], acc[5]), s.add(acc[6], acc[7]));
     s.add(q0, q1)
+}
+
+struct Dot<T> {
+    a: *const T,
+    b: *const T,
+}
+
+impl<T: Float, S: Lanes<T>> FoldStep<T, S> for Dot<T> {
+    #[inline(always)]
+    unsafe fn step(&self, s: S, acc: S::V, i: usize, tail: Option<S::M>) -> S::V {
+        // SAFETY: forwarded contract of `FoldStep::step`.
+        unsafe { s.mul_add(load_at(s, self.a, i, tail), load_at(s, self.b, i, tail), acc) }
+    }
+}
+
+struct Sum<T> {
+    a: *const T,
+}
+
+impl<T: Float, S: Lanes<T>> FoldStep<T, S> for Sum<T> {
+    #[inline(always)]
+    unsafe fn step(&self, s: S, acc: S::V, i: usize, tail: Option<S::M>) -> S::V {
+        // SAFETY: forwarded contract of `FoldStep::step`.
+        unsafe { s.add(acc, load_at(s, self.a, i, tail)) }
+    }
+}
+
+struct SumSq<T> {
+    a: *const T,
+}
+
+impl<T: Float, S: Lanes<T>> FoldStep<T, S> for SumSq<T> {
+    #[inline(always)]
+    unsafe fn step(&self, s: S, acc: S::V, i: usize, tail: Option<S::M>) -> S::V {
+        // SAFETY: forwarded contract of `FoldStep::step`.
+        let x = unsafe { load_at(s, self.a, i, tail) };
+        s.mul_add(x, x, acc)
+    }
 }
 
 /// `sum_i a[i] * b[i]`.
@@ -63,9 +110,8 @@ unsafe fn fold<T: Float, S: Lanes<T>>(s: S, n: usize, step: impl Fn(S::V, usize,
 /// `a` and `b` must be readable for `n` elements.
 #[inline(always)]
 pub(crate) unsafe fn dot<T: Float, S: Lanes<T>>(s: S, a: *const T, b: *const T, n: usize) -> T {
-    // SAFETY: `fold` passes offsets inside 0..n; a and b are readable for n elements (caller contract).
-    let acc = unsafe { fold(s, n, |acc, i, m| s.mul_add(load_at(s, a, i, m), load_at(s, b, i, m), acc)) };
-    s.reduce_add(acc)
+    // SAFETY: a and b are readable for n elements (caller contract).
+    s.reduce_add(unsafe { fold(s, n, Dot { a, b }) })
 }
 
 /// `sum_i a[i]`.
@@ -74,9 +120,8 @@ pub(crate) unsafe fn dot<T: Float, S: Lanes<T>>(s: S, a: *const T, b: *const T, 
 /// `a` must be readable for `n` elements.
 #[inline(always)]
 pub(crate) unsafe fn sum<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize) -> T {
-    // SAFETY: `fold` passes offsets inside 0..n; a is readable for n elements (caller contract).
-    let acc = unsafe { fold(s, n, |acc, i, m| s.add(acc, load_at(s, a, i, m))) };
-    s.reduce_add(acc)
+    // SAFETY: a is readable for n elements (caller contract).
+    s.reduce_add(unsafe { fold(s, n, Sum { a }) })
 }
 
 /// `sum_i a[i]^2`.
@@ -85,14 +130,8 @@ pub(crate) unsafe fn sum<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize) -> 
 /// `a` must be readable for `n` elements.
 #[inline(always)]
 pub(crate) unsafe fn sum_sq<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize) -> T {
-    // SAFETY: `fold` passes offsets inside 0..n; a is readable for n elements (caller contract).
-    let acc = unsafe {
-        fold(s, n, |acc, i, m| {
-            let x = load_at(s, a, i, m);
-            s.mul_add(x, x, acc)
-        })
-    };
-    s.reduce_add(acc)
+    // SAFETY: a is readable for n elements (caller contract).
+    s.reduce_add(unsafe { fold(s, n, SumSq { a }) })
 }
 
 /// Which extreme [`arg_extreme`] looks for.
@@ -112,7 +151,12 @@ pub(crate) enum Extreme {
 /// # Safety
 /// `a` must be readable for `n` elements.
 #[inline(always)]
-pub(crate) unsafe fn arg_extreme<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize, which: Extreme) -> Option<(usize, T)> {
+pub(crate) unsafe fn arg_extreme<T: Float, S: Lanes<T>>(
+    s: S,
+    a: *const T,
+    n: usize,
+    which: Extreme,
+) -> Option<(usize, T)> {
     if n == 0 {
         return None;
     }
@@ -121,42 +165,37 @@ pub(crate) unsafe fn arg_extreme<T: Float, S: Lanes<T>>(s: S, a: *const T, n: us
     let fill = s.splat(unsafe { *a });
     let mut best = [fill; ACCUMULATORS];
     let mut nan = s.zero();
-    let mut fold_in = |slot: usize, x: S::V| {
-        nan = s.or_nan(nan, x);
-        best[slot] = match which {
-            Extreme::Min => s.min(x, best[slot]),
-            Extreme::Max => s.max(x, best[slot]),
-        };
-    };
     let mut i = 0;
     while i + ACCUMULATORS * w <= n {
-        for slot in 0..ACCUMULATORS {
+        for (slot, b) in best.iter_mut().enumerate() {
             // SAFETY: i + (slot + 1) * w <= n.
-            fold_in(slot, unsafe { s.load(a.add(i + slot * w)) });
+            let x = unsafe { s.load(a.add(i + slot * w)) };
+            nan = s.or_nan(nan, x);
+            *b = extreme(s, which, x, *b);
         }
         i += ACCUMULATORS * w;
     }
     while i + w <= n {
         // SAFETY: i + w <= n.
-        fold_in(0, unsafe { s.load(a.add(i)) });
+        let x = unsafe { s.load(a.add(i)) };
+        nan = s.or_nan(nan, x);
+        best[0] = extreme(s, which, x, best[0]);
         i += w;
     }
     if i < n {
         let m = s.tail(n - i);
         // Lanes past the end take a[0], which cannot change the extreme.
         // SAFETY: the masked lanes i..n are readable.
-        let x = unsafe { s.load_tail(a.add(i), m) };
-        fold_in(1, s.fill_tail(m, x, fill));
+        let x = s.fill_tail(m, unsafe { s.load_tail(a.add(i), m) }, fill);
+        nan = s.or_nan(nan, x);
+        best[1] = extreme(s, which, x, best[1]);
     }
     let target = if s.any_flag(nan) {
         None
     } else {
         let mut v = best[0];
         for b in &best[1..] {
-            v = match which {
-                Extreme::Min => s.min(*b, v),
-                Extreme::Max => s.max(*b, v),
-            };
+            v = extreme(s, which, *b, v);
         }
         Some(match which {
             Extreme::Min => s.reduce_min(v),
@@ -169,6 +208,24 @@ pub(crate) unsafe fn arg_extreme<T: Float, S: Lanes<T>>(s: S, a: *const T, n: us
     Some((index, unsafe { *a.add(index) }))
 }
 
+/// The smaller (larger) of `x` and `best`; `best` when `x` is NaN.
+#[inline(always)]
+fn extreme<T: Float, S: Lanes<T>>(s: S, which: Extreme, x: S::V, best: S::V) -> S::V {
+    match which {
+        Extreme::Min => s.min(x, best),
+        Extreme::Max => s.max(x, best),
+    }
+}
+
+/// Bits of the lanes of `x` equal to `wanted`, or of its NaN lanes when `target` is `None`.
+#[inline(always)]
+fn match_bits<T: Float, S: Lanes<T>>(s: S, x: S::V, wanted: S::V, target: Option<T>) -> u64 {
+    match target {
+        Some(_) => s.eq_bits(x, wanted),
+        None => s.nan_bits(x),
+    }
+}
+
 /// Index of the first element equal to `target`, or of the first NaN when `target` is `None`.
 ///
 /// # Safety
@@ -177,14 +234,10 @@ pub(crate) unsafe fn arg_extreme<T: Float, S: Lanes<T>>(s: S, a: *const T, n: us
 unsafe fn first_match<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize, target: Option<T>) -> usize {
     let w = S::N;
     let wanted = s.splat(target.unwrap_or(T::ZERO));
-    let bits = |x: S::V| match target {
-        Some(_) => s.eq_bits(x, wanted),
-        None => s.nan_bits(x),
-    };
     let mut i = 0;
     while i + w <= n {
         // SAFETY: i + w <= n.
-        let found = bits(unsafe { s.load(a.add(i)) });
+        let found = match_bits(s, unsafe { s.load(a.add(i)) }, wanted, target);
         if found != 0 {
             return i + found.trailing_zeros() as usize;
         }
@@ -192,7 +245,8 @@ unsafe fn first_match<T: Float, S: Lanes<T>>(s: S, a: *const T, n: usize, target
     }
     if i < n {
         // SAFETY: the masked lanes i..n are readable; lanes past n are masked out of the result.
-        let found = bits(unsafe { s.load_tail(a.add(i), s.tail(n - i)) }) & ((1u64 << (n - i)) - 1);
+        let found =
+            match_bits(s, unsafe { s.load_tail(a.add(i), s.tail(n - i)) }, wanted, target) & ((1u64 << (n - i)) - 1);
         if found != 0 {
             return i + found.trailing_zeros() as usize;
         }

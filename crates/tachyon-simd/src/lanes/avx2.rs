@@ -5,11 +5,12 @@ use std::arch::x86_64::*;
 use super::Lanes;
 use crate::isa::Avx2;
 
-/// Runs an AVX2/FMA intrinsic from a method of the [`Avx2`] token.
+/// Runs an AVX2/FMA intrinsic from a method of the [`Avx2`] token (or a helper only such methods call).
 macro_rules! avx2 {
     ($e:expr) => {
         // SAFETY: an `Avx2` token exists only after `Avx2::detect` saw AVX2 and FMA on this CPU (or inside a
-        // function compiled for those features and reachable only through such a token).
+        // function compiled for those features and reachable only through such a token); the private helpers
+        // using this macro are called only from the token's methods.
         unsafe { $e }
     };
 }
@@ -17,6 +18,26 @@ macro_rules! avx2 {
 /// `-1` lanes followed by `0` lanes: the mask of the first `k` lanes starts `k` entries before the middle.
 static TAIL_I32: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
 static TAIL_I64: [i64; 8] = [-1, -1, -1, -1, 0, 0, 0, 0];
+
+/// 2^k for integer-valued k in [-126, 127].
+#[inline(always)]
+fn pow2_f32(k: __m256) -> __m256 {
+    avx2!({
+        let biased = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
+        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased))
+    })
+}
+
+/// 2^k for integer-valued k in [-1022, 1023].
+#[inline(always)]
+fn pow2_f64(k: __m256d) -> __m256d {
+    // AVX2 has no f64 -> i64 conversion: adding 1.5 * 2^52 puts the integer k in the low mantissa bits; adding
+    // the bias there and shifting by 52 leaves exactly (k + 1023) in the exponent field.
+    avx2!({
+        let bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(6755399441055744.0)));
+        _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_add_epi64(bits, _mm256_set1_epi64x(1023))))
+    })
+}
 
 impl Lanes<f32> for Avx2 {
     type V = __m256;
@@ -103,11 +124,7 @@ impl Lanes<f32> for Avx2 {
             // Two factors 2^n1 * 2^n2, each a normal number, so underflow rounds once, in the last multiply.
             let n1 = _mm256_floor_ps(_mm256_mul_ps(n, _mm256_set1_ps(0.5)));
             let n2 = _mm256_sub_ps(n, n1);
-            let pow2 = |k: __m256| {
-                let biased = _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127));
-                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(biased))
-            };
-            _mm256_mul_ps(_mm256_mul_ps(p, pow2(n1)), pow2(n2))
+            _mm256_mul_ps(_mm256_mul_ps(p, pow2_f32(n1)), pow2_f32(n2))
         })
     }
     #[inline(always)]
@@ -236,13 +253,7 @@ impl Lanes<f64> for Avx2 {
         avx2!({
             let n1 = _mm256_floor_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5)));
             let n2 = _mm256_sub_pd(n, n1);
-            // AVX2 has no f64 -> i64 conversion: adding 1.5 * 2^52 puts the integer k in the low mantissa bits;
-            // adding the bias there and shifting by 52 leaves exactly (k + 1023) in the exponent field.
-            let pow2 = |k: __m256d| {
-                let bits = _mm256_castpd_si256(_mm256_add_pd(k, _mm256_set1_pd(6755399441055744.0)));
-                _mm256_castsi256_pd(_mm256_slli_epi64::<52>(_mm256_add_epi64(bits, _mm256_set1_epi64x(1023))))
-            };
-            _mm256_mul_pd(_mm256_mul_pd(p, pow2(n1)), pow2(n2))
+            _mm256_mul_pd(_mm256_mul_pd(p, pow2_f64(n1)), pow2_f64(n2))
         })
     }
     #[inline(always)]

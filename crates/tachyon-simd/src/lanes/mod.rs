@@ -13,6 +13,12 @@
 //!   (a software `fma` call would cost tens of ns per element there).
 //! - Reductions combine lanes in a fixed order, so a result never depends on where a slice starts in memory.
 //! - Nothing changes the FPU mode: denormals are computed with full IEEE semantics on every path.
+//!
+//! PERF: never call these methods from a closure. Intrinsics inline only into functions compiled with their
+//! target features; a generic `#[inline(always)]` function is inlined into the `#[target_feature]` entry point
+//! and inherits them, but a closure is a separate function that LLVM may keep out of line (it did, for the
+//! larger bodies), and then every intrinsic becomes a call: 20-50x slower. Kernel bodies therefore use plain
+//! loops and small structs with `#[inline(always)]` methods instead of closures.
 
 pub(crate) mod scalar;
 

@@ -106,15 +106,18 @@ macro_rules! scalar_lanes {
             }
             #[inline(always)]
             fn round(self, a: $t) -> $t {
-                a.round_ties_even()
+                // PERF: adding and subtracting 1.5 * 2^mant rounds to nearest even in the default rounding mode;
+                // `round_ties_even` would be a libm call on x86-64 without SSE4.1.
+                let magic: $t = 1.5 * ((1u64 << $mant) as $t);
+                (a + magic) - magic
             }
             #[inline(always)]
             fn scale_pow2(self, p: $t, n: $t) -> $t {
                 // Two steps so that each factor 2^k is a normal number: n in [-2 emax - 30, 2 emax].
-                let n1 = (n * 0.5).floor();
-                let n2 = n - n1;
-                let pow2 = |k: $t| <$t>::from_bits((((k as i32) + $bias) as $bits) << $mant);
-                p * pow2(n1) * pow2(n2)
+                let k = n as i32;
+                let k1 = k >> 1;
+                let pow2 = |k: i32| <$t>::from_bits(((k + $bias) as $bits) << $mant);
+                p * pow2(k1) * pow2(k - k1)
             }
             #[inline(always)]
             fn reduce_add(self, v: $t) -> $t {

@@ -69,7 +69,8 @@ impl<T: Pod> AlignedVec<T> {
 
     fn layout(cap: usize) -> Layout {
         let bytes = cap.checked_mul(std::mem::size_of::<T>()).expect("AlignedVec: capacity overflows usize");
-        Layout::from_size_align(bytes.max(1), ALIGN.max(std::mem::align_of::<T>())).expect("AlignedVec: layout too large")
+        Layout::from_size_align(bytes.max(1), ALIGN.max(std::mem::align_of::<T>()))
+            .expect("AlignedVec: layout too large")
     }
 
     /// Makes room for at least `additional` more elements.

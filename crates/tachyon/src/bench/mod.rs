@@ -1,0 +1,231 @@
+//! `tachyon bench`: built-in benchmarks that reproduce every figure Tachyon claims.
+
+mod harness;
+mod kernels;
+mod probes;
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use harness::{Budget, Timing};
+
+/// A workload of `tachyon bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Everything below.
+    All,
+    /// The machine's peaks: FMA throughput per instruction set, memory read and triad bandwidth (1 and 2 threads).
+    Probes,
+    /// Vector kernels on every instruction set vs their scalar twins and plain iterators, 8 to 32M elements.
+    Kernels,
+}
+
+/// Options of `tachyon bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum, default_value_t = Workload::All)]
+    pub workload: Workload,
+    /// Fewer sizes and shorter samples (about a minute for `kernels`).
+    #[arg(long)]
+    pub quick: bool,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Tiny sizes and one sample per figure: checks that every workload runs (for tests), measures nothing.
+    #[arg(long, hide = true)]
+    pub smoke: bool,
+}
+
+impl BenchArgs {
+    /// How much of each workload to run.
+    pub fn scale(&self) -> Scale {
+        if self.smoke {
+            Scale::Smoke
+        } else if self.quick {
+            Scale::Quick
+        } else {
+            Scale::Full
+        }
+    }
+}
+
+/// How much of a workload to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Every size, 31 samples.
+    Full,
+    /// The sizes behind our claims, 11 samples.
+    Quick,
+    /// Tiny sizes, one sample: a test that every code path runs.
+    Smoke,
+}
+
+impl Scale {
+    /// The timing budget of this scale.
+    pub fn budget(self) -> Budget {
+        match self {
+            Scale::Full => Budget::FULL,
+            Scale::Quick => Budget::QUICK,
+            Scale::Smoke => Budget::SMOKE,
+        }
+    }
+}
+
+/// One measured figure. Times are per call, in nanoseconds, median over samples.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// Workload name (`probes`, `kernels`, ...).
+    pub workload: &'static str,
+    /// What was measured inside the workload (kernel name, probe name).
+    pub case: &'static str,
+    /// Instruction set, `iter` for plain iterators, `auto` where the compiler chose.
+    pub isa: &'static str,
+    /// Element type.
+    pub dtype: &'static str,
+    /// Threads used.
+    pub threads: usize,
+    /// Problem size (elements), where there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Median time per call, ns.
+    pub median_ns: f64,
+    /// 10th percentile, ns.
+    pub p10_ns: f64,
+    /// 90th percentile, ns.
+    pub p90_ns: f64,
+    /// Throughput in GFLOP/s, where the FLOP count is meaningful.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gflops: Option<f64>,
+    /// Bytes read + written by the API per second, GB/s (1 GB = 1e9 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gb_per_s: Option<f64>,
+    /// Fraction of the peak named by `peak_of`, measured by this run's own probes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_fraction: Option<f64>,
+    /// Which peak: `fma`, `memory_read` or `memory_triad`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_of: Option<&'static str>,
+    /// Scalar twin's median / this median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedup_vs_scalar: Option<f64>,
+}
+
+impl Row {
+    /// A row with the timing filled in and no derived figures.
+    pub fn new(
+        workload: &'static str,
+        case: &'static str,
+        isa: &'static str,
+        dtype: &'static str,
+        threads: usize,
+        t: Timing,
+    ) -> Row {
+        Row {
+            workload,
+            case,
+            isa,
+            dtype,
+            threads,
+            size: None,
+            median_ns: t.median_ns,
+            p10_ns: t.p10_ns,
+            p90_ns: t.p90_ns,
+            gflops: None,
+            gb_per_s: None,
+            peak_fraction: None,
+            peak_of: None,
+            speedup_vs_scalar: None,
+        }
+    }
+}
+
+/// Prints rows as they come, as a table or as JSON lines.
+struct Printer {
+    json: bool,
+    header_done: bool,
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".to_string(), |x| format!("{x:.digits$}"))
+}
+
+fn human_ns(ns: f64) -> String {
+    match ns {
+        x if x < 1e3 => format!("{x:.1} ns"),
+        x if x < 1e6 => format!("{:.2} us", x / 1e3),
+        x if x < 1e9 => format!("{:.2} ms", x / 1e6),
+        x => format!("{:.2} s", x / 1e9),
+    }
+}
+
+impl Printer {
+    fn emit(&mut self, row: &Row) {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            let _ = writeln!(out, "{}", serde_json::to_string(row).expect("rows serialise"));
+        } else {
+            if !self.header_done {
+                let _ = writeln!(
+                    out,
+                    "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8}",
+                    "workload",
+                    "case",
+                    "isa",
+                    "dtype",
+                    "thr",
+                    "size",
+                    "median",
+                    "p10..p90",
+                    "GFLOP/s",
+                    "GB/s",
+                    "peak",
+                    "x scalar"
+                );
+                self.header_done = true;
+            }
+            let peak = match (row.peak_fraction, row.peak_of) {
+                (Some(f), Some(of)) => format!("{:.0}% {}", f * 100.0, of.trim_start_matches("memory_")),
+                _ => "-".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8}",
+                row.workload,
+                row.case,
+                row.isa,
+                row.dtype,
+                row.threads,
+                row.size.map_or("-".to_string(), |s| s.to_string()),
+                human_ns(row.median_ns),
+                format!("{}..{}", human_ns(row.p10_ns), human_ns(row.p90_ns))
+                    .replace(" ns", "")
+                    .replace(" us", "u")
+                    .replace(" ms", "m"),
+                opt(row.gflops, 1),
+                opt(row.gb_per_s, 1),
+                peak,
+                opt(row.speedup_vs_scalar, 1),
+            );
+        }
+        let _ = out.flush();
+    }
+}
+
+/// Runs the chosen workload(s).
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let scale = args.scale();
+    let mut printer = Printer { json: args.json, header_done: false };
+    let mut probe_rows = Vec::new();
+    let peaks = probes::run(scale, &mut probe_rows);
+    if matches!(args.workload, Workload::All | Workload::Probes) {
+        probe_rows.iter().for_each(|r| printer.emit(r));
+    }
+    if matches!(args.workload, Workload::All | Workload::Kernels) {
+        kernels::run(scale, &peaks, &mut |row| printer.emit(&row));
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `tachyon info`: what this CPU can do and which instruction set Tachyon runs.
+
+use anyhow::Result;
+use tachyon_simd::isa::{self, CpuFeatures, Isa, IsaSource, ISA_ENV_VAR};
+
+/// The CPU's marketing name, from /proc/cpuinfo where available.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| format!("unknown {} CPU", std::env::consts::ARCH))
+}
+
+pub fn run() -> Result<()> {
+    let features = CpuFeatures::get();
+    let active = isa::active();
+    println!("cpu:          {}", cpu_model());
+    println!("threads:      {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let list: Vec<String> =
+        features.list().iter().map(|(name, present)| format!("{name}{}", if *present { "+" } else { "-" })).collect();
+    println!("features:     {}", list.join(" "));
+    let supported: Vec<&str> = Isa::supported().iter().map(|i| i.name()).collect();
+    println!("supported:    {}", supported.join(", "));
+    let why = match isa::active_source() {
+        IsaSource::Detected => format!("the best level this CPU supports ({ISA_ENV_VAR} not set)"),
+        IsaSource::Environment => format!("forced by {ISA_ENV_VAR}={}", std::env::var(ISA_ENV_VAR).unwrap_or_default()),
+        IsaSource::Api => "forced by --isa".to_string(),
+    };
+    println!("active isa:   {active} ({why})");
+    if active >= Isa::Avx512 || features.avx512vnni {
+        println!("int8 dot:     {}", if features.avx512vnni { "AVX-512 VNNI (vpdpbusd) available" } else { "no VNNI" });
+    }
+    Ok(())
+}

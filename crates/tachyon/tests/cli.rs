@@ -1,0 +1,90 @@
+//! End-to-end tests of the `tachyon` binary: exit codes, messages, JSON output.
+
+use std::process::{Command, Output};
+
+fn tachyon(args: &[&str], isa_env: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tachyon"));
+    cmd.args(args).env_remove("TACHYON_ISA");
+    if let Some(value) = isa_env {
+        cmd.env("TACHYON_ISA", value);
+    }
+    cmd.output().expect("run tachyon")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn info_reports_the_active_instruction_set_and_why() {
+    let out = tachyon(&["info"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("active isa:") && stdout.contains("best level"), "{stdout}");
+    let out = tachyon(&["info"], Some("scalar"));
+    assert!(text(&out.stdout).contains("active isa:   scalar (forced by TACHYON_ISA=scalar)"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn unknown_instruction_set_is_a_clear_error() {
+    for (args, env) in [(&["info"][..], Some("bogus")), (&["--isa", "bogus", "info"][..], None)] {
+        let out = tachyon(args, env);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("\"bogus\"") && stderr.contains("scalar, avx2, avx512 or auto"), "{stderr}");
+    }
+}
+
+#[test]
+fn forcing_an_instruction_set_the_cpu_lacks_is_an_error() {
+    for isa in tachyon_simd::Isa::ALL {
+        let out = tachyon(&["info"], Some(isa.name()));
+        if isa.is_supported() {
+            assert!(out.status.success());
+        } else {
+            assert_eq!(out.status.code(), Some(2));
+            let stderr = text(&out.stderr);
+            assert!(stderr.contains("cannot run") && stderr.contains("valid choices here are"), "{stderr}");
+        }
+    }
+}
+
+#[test]
+fn bench_json_lines_carry_the_required_fields() {
+    let out = tachyon(&["bench", "kernels", "--json", "--smoke"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let mut kernel_rows = 0;
+    for line in stdout.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for field in ["workload", "case", "isa", "dtype", "threads", "median_ns"] {
+            assert!(row.get(field).is_some(), "{field} missing in {line}");
+        }
+        assert!(row["median_ns"].as_f64().unwrap() > 0.0, "{line}");
+        if row["workload"] == "kernels" {
+            kernel_rows += 1;
+            assert!(row["gb_per_s"].as_f64().is_some(), "{line}");
+            assert!(row["speedup_vs_scalar"].as_f64().is_some(), "{line}");
+        }
+    }
+    // 12 kernels x 2 types x 2 sizes x (instruction sets + iter).
+    let impls = tachyon_simd::Isa::supported().len() + 1;
+    assert_eq!(kernel_rows, 12 * 2 * 2 * impls, "{stdout}");
+}
+
+#[test]
+fn bench_table_has_a_header_and_rejects_unknown_workloads() {
+    let out = tachyon(&["bench", "probes", "--smoke"], None);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).starts_with("workload"));
+    let out = tachyon(&["bench", "nonsense"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("possible values"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn demo_runs_and_passes_its_self_check() {
+    let out = tachyon(&["demo"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("checks passed"));
+}
