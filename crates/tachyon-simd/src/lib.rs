@@ -14,10 +14,11 @@
 //! get full IEEE treatment on every path (they may run slower on some CPUs, never differently).
 
 pub mod baseline;
+pub mod cache;
 pub mod float;
 pub mod isa;
 mod kernels;
-mod lanes;
+pub mod lanes;
 pub mod mem;
 mod table;
 pub mod vec;

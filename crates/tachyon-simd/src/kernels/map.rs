@@ -13,37 +13,72 @@ pub(crate) trait MapOp<T: Float, S: Lanes<T>, const K: usize> {
     fn apply(&self, s: S, x: [S::V; K]) -> S::V;
 }
 
+/// Outputs at least this large (and at least the L3 size) are written with streaming stores: they cannot stay in
+/// the caches anyway, and non-temporal stores skip the read-for-ownership that costs a third of the traffic.
+const STREAMING_MIN_BYTES: usize = 8 << 20;
+
 /// Applies `op` to registers of `K` sources and stores the results to `dst`.
 ///
 /// # Safety
 /// Each source must be readable and `dst` writable for `n` elements; a source may equal `dst` but must not
 /// otherwise overlap it.
 #[inline(always)]
-unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(
+unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(s: S, srcs: [*const T; K], dst: *mut T, n: usize, op: impl MapOp<T, S, K>) {
+    let w = S::N;
+    let bytes = n * T::BYTES;
+    let register_bytes = w * T::BYTES;
+    if S::STREAMS
+        && bytes >= STREAMING_MIN_BYTES
+        && bytes >= crate::cache::CacheSizes::get().l3
+        && (dst as usize) % T::BYTES == 0
+    {
+        // Peel a masked head so that the streaming stores are register-aligned.
+        let head = ((register_bytes - (dst as usize) % register_bytes) % register_bytes) / T::BYTES;
+        // SAFETY: head < w <= n (n is large here); the rest follows the caller's contract.
+        unsafe {
+            if head > 0 {
+                step::<T, S, K, false>(s, &srcs, dst, 0, Some(s.tail(head)), &op);
+            }
+            walk_from::<T, S, K, true>(s, &srcs, dst, head, n, &op);
+        }
+        s.stream_fence();
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { walk_from::<T, S, K, false>(s, &srcs, dst, 0, n, &op) }
+    }
+}
+
+/// Walks elements `start..n`: 4 registers per iteration, then single registers, then one masked tail.
+///
+/// # Safety
+/// As for [`walk`]; with `STREAM`, `dst + start` must be register-aligned.
+#[inline(always)]
+unsafe fn walk_from<T: Float, S: Lanes<T>, const K: usize, const STREAM: bool>(
     s: S,
-    srcs: [*const T; K],
+    srcs: &[*const T; K],
     dst: *mut T,
+    start: usize,
     n: usize,
-    op: impl MapOp<T, S, K>,
+    op: &impl MapOp<T, S, K>,
 ) {
     const UNROLL: usize = 4;
     let w = S::N;
-    let mut i = 0;
+    let mut i = start;
     // SAFETY: offsets stay inside 0..n (full registers: i + w <= n by the loop conditions; the tail is masked),
-    // and the caller guarantees n readable/writable elements.
+    // and the caller guarantees n readable/writable elements; full-register stores stay aligned from `start`.
     unsafe {
         while i + UNROLL * w <= n {
             for j in 0..UNROLL {
-                step(s, &srcs, dst, i + j * w, None, &op);
+                step::<T, S, K, STREAM>(s, srcs, dst, i + j * w, None, op);
             }
             i += UNROLL * w;
         }
         while i + w <= n {
-            step(s, &srcs, dst, i, None, &op);
+            step::<T, S, K, STREAM>(s, srcs, dst, i, None, op);
             i += w;
         }
         if i < n {
-            step(s, &srcs, dst, i, Some(s.tail(n - i)), &op);
+            step::<T, S, K, false>(s, srcs, dst, i, Some(s.tail(n - i)), op);
         }
     }
 }
@@ -51,9 +86,9 @@ unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(
 /// One register (or the masked tail) of [`walk`].
 ///
 /// # Safety
-/// As for [`walk`], at offset `i`.
+/// As for [`walk`], at offset `i`; with `STREAM`, `dst + i` must be register-aligned.
 #[inline(always)]
-unsafe fn step<T: Float, S: Lanes<T>, const K: usize>(
+unsafe fn step<T: Float, S: Lanes<T>, const K: usize, const STREAM: bool>(
     s: S,
     srcs: &[*const T; K],
     dst: *mut T,
@@ -70,6 +105,7 @@ unsafe fn step<T: Float, S: Lanes<T>, const K: usize>(
     // SAFETY: forwarded contract.
     unsafe {
         match tail {
+            None if STREAM => s.store_stream(dst.add(i), out),
             None => s.store(dst.add(i), out),
             Some(m) => s.store_tail(dst.add(i), m, out),
         }

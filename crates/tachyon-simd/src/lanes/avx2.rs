@@ -58,6 +58,16 @@ impl Lanes<f32> for Avx2 {
         // SAFETY: token proves AVX; the caller guarantees 8 writable elements at `p` (trait contract).
         unsafe { _mm256_storeu_ps(p, v) }
     }
+    const STREAMS: bool = true;
+    #[inline(always)]
+    unsafe fn store_stream(self, p: *mut f32, v: __m256) {
+        // SAFETY: token proves the features; the caller guarantees 8 writable, register-aligned elements.
+        unsafe { _mm256_stream_ps(p, v) }
+    }
+    #[inline(always)]
+    fn stream_fence(self) {
+        avx2!(_mm_sfence())
+    }
     #[inline(always)]
     fn tail(self, k: usize) -> __m256i {
         debug_assert!(k > 0 && k < 8);
@@ -187,6 +197,16 @@ impl Lanes<f64> for Avx2 {
     unsafe fn store(self, p: *mut f64, v: __m256d) {
         // SAFETY: token proves AVX; the caller guarantees 4 writable elements at `p` (trait contract).
         unsafe { _mm256_storeu_pd(p, v) }
+    }
+    const STREAMS: bool = true;
+    #[inline(always)]
+    unsafe fn store_stream(self, p: *mut f64, v: __m256d) {
+        // SAFETY: token proves the features; the caller guarantees 4 writable, register-aligned elements.
+        unsafe { _mm256_stream_pd(p, v) }
+    }
+    #[inline(always)]
+    fn stream_fence(self) {
+        avx2!(_mm_sfence())
     }
     #[inline(always)]
     fn tail(self, k: usize) -> __m256i {

@@ -33,6 +33,16 @@ impl Lanes<f32> for Avx512 {
         // SAFETY: token proves AVX-512F; the caller guarantees 16 writable elements at `p` (trait contract).
         unsafe { _mm512_storeu_ps(p, v) }
     }
+    const STREAMS: bool = true;
+    #[inline(always)]
+    unsafe fn store_stream(self, p: *mut f32, v: __m512) {
+        // SAFETY: token proves the features; the caller guarantees 16 writable, register-aligned elements.
+        unsafe { _mm512_stream_ps(p, v) }
+    }
+    #[inline(always)]
+    fn stream_fence(self) {
+        avx512!(_mm_sfence())
+    }
     #[inline(always)]
     fn tail(self, k: usize) -> __mmask16 {
         debug_assert!(k > 0 && k < 16);
@@ -154,6 +164,16 @@ impl Lanes<f64> for Avx512 {
     unsafe fn store(self, p: *mut f64, v: __m512d) {
         // SAFETY: token proves AVX-512F; the caller guarantees 8 writable elements at `p` (trait contract).
         unsafe { _mm512_storeu_pd(p, v) }
+    }
+    const STREAMS: bool = true;
+    #[inline(always)]
+    unsafe fn store_stream(self, p: *mut f64, v: __m512d) {
+        // SAFETY: token proves the features; the caller guarantees 8 writable, register-aligned elements.
+        unsafe { _mm512_stream_pd(p, v) }
+    }
+    #[inline(always)]
+    fn stream_fence(self) {
+        avx512!(_mm_sfence())
     }
     #[inline(always)]
     fn tail(self, k: usize) -> __mmask8 {

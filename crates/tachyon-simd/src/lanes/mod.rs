@@ -1,5 +1,8 @@
 //! One register's worth of operations per instruction set: the only place that names intrinsics.
 //!
+//! Public so that other Tachyon crates (GEMM microkernels, feature engines) write their kernels once over
+//! [`Lanes`] too; the trait is sealed, and a value of an implementing token proves the CPU supports it.
+//!
 //! Every kernel body in [`crate::kernels`] is written once, generic over [`Lanes`], and instantiated per
 //! instruction set inside a `#[target_feature]` function (see [`crate::table`]). An implementor is a token
 //! ([`Scalar`](scalar::Scalar), [`Avx2`](crate::isa::Avx2), [`Avx512`](crate::isa::Avx512)) whose existence proves
@@ -20,7 +23,7 @@
 //! larger bodies), and then every intrinsic becomes a call: 20-50x slower. Kernel bodies therefore use plain
 //! loops and small structs with `#[inline(always)]` methods instead of closures.
 
-pub(crate) mod scalar;
+pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -29,8 +32,18 @@ mod avx512;
 
 use crate::float::Float;
 
+mod sealed {
+    /// Only this crate's tokens implement [`Lanes`](super::Lanes): their existence is the proof of CPU support.
+    pub trait Sealed {}
+    impl Sealed for super::scalar::Scalar {}
+    #[cfg(target_arch = "x86_64")]
+    impl Sealed for crate::isa::Avx2 {}
+    #[cfg(target_arch = "x86_64")]
+    impl Sealed for crate::isa::Avx512 {}
+}
+
 /// Vector operations on lanes of `T` for one instruction set. See the module docs for the shared semantics.
-pub(crate) trait Lanes<T: Float>: Copy {
+pub trait Lanes<T: Float>: Copy + sealed::Sealed {
     /// One register of `N` lanes.
     type V: Copy;
     /// A mask selecting the first `k < N` lanes, for tails.
@@ -38,7 +51,9 @@ pub(crate) trait Lanes<T: Float>: Copy {
     /// Lanes per register.
     const N: usize;
 
+    /// All lanes equal to `x`.
     fn splat(self, x: T) -> Self::V;
+    /// All lanes zero.
     #[inline(always)]
     fn zero(self) -> Self::V {
         self.splat(T::ZERO)
@@ -53,6 +68,16 @@ pub(crate) trait Lanes<T: Float>: Copy {
     /// # Safety
     /// `p..p + N` must be writable.
     unsafe fn store(self, p: *mut T, v: Self::V);
+    /// Whether [`store_stream`](Lanes::store_stream) bypasses the caches (otherwise it is a plain store).
+    const STREAMS: bool;
+    /// Non-temporal store of a full register (write-combining, no read-for-ownership).
+    ///
+    /// # Safety
+    /// `p..p + N` must be writable and `p` aligned to `N * size_of::<T>()` bytes. Call
+    /// [`stream_fence`](Lanes::stream_fence) before the stored data is handed to another thread.
+    unsafe fn store_stream(self, p: *mut T, v: Self::V);
+    /// Orders earlier streaming stores before all later stores (`sfence`).
+    fn stream_fence(self);
     /// The mask of the first `k` lanes, `0 < k < N`.
     fn tail(self, k: usize) -> Self::M;
     /// Loads the masked lanes from `p`, zero in the others; never touches memory outside the mask.
@@ -69,9 +94,13 @@ pub(crate) trait Lanes<T: Float>: Copy {
     /// Lanes of `v` where the mask is set, `fill` in the others.
     fn fill_tail(self, m: Self::M, v: Self::V, fill: Self::V) -> Self::V;
 
+    /// `a + b` per lane.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a - b` per lane.
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b` per lane.
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a / b` per lane.
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a * b + c`.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;

@@ -27,6 +27,14 @@ macro_rules! scalar_lanes {
                 // SAFETY: the caller guarantees `p` is writable (trait contract).
                 unsafe { p.write_unaligned(v) }
             }
+            const STREAMS: bool = false;
+            #[inline(always)]
+            unsafe fn store_stream(self, p: *mut $t, v: $t) {
+                // SAFETY: the caller guarantees `p` is writable (trait contract).
+                unsafe { p.write_unaligned(v) }
+            }
+            #[inline(always)]
+            fn stream_fence(self) {}
             #[inline(always)]
             fn tail(self, k: usize) -> bool {
                 k > 0

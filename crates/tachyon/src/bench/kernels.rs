@@ -5,7 +5,7 @@ use tachyon_simd::mem::AlignedVec;
 use tachyon_simd::{baseline, Float, Isa, KernelTable};
 
 use super::harness::{time, Budget};
-use super::probes::Peaks;
+use super::probes::{dram_bytes, MemoryProbe, Peaks};
 use super::{Row, Scale};
 
 /// Input and output buffers of one size.
@@ -188,6 +188,7 @@ const DRAM_THRESHOLD_BYTES: usize = 64 << 20;
 
 fn run_type<T: Float>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)) {
     let budget: Budget = scale.budget();
+    let mut memory: Option<MemoryProbe> = None;
     for n in sizes(scale) {
         let gen = |seed: usize| -> AlignedVec<T> {
             let mut v = AlignedVec::zeroed(n);
@@ -203,6 +204,19 @@ fn run_type<T: Float>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)) {
             if in_dram && !kernel.in_dram {
                 continue;
             }
+            // DRAM-sized rows are compared with the memory probes measured just before and just after them
+            // (the larger of the two), since the bandwidth of a shared machine drifts.
+            let probe_bandwidth = |memory: &mut MemoryProbe| {
+                let read = memory.read(budget, 1).gb_per_s.unwrap_or(f64::NAN);
+                let triad = memory.triad(budget, 1).gb_per_s.unwrap_or(f64::NAN);
+                if kernel.writes == 0 {
+                    read
+                } else {
+                    triad
+                }
+            };
+            let before = in_dram.then(|| probe_bandwidth(memory.get_or_insert_with(|| MemoryProbe::new(dram_bytes(scale)))));
+            let mut rows = Vec::new();
             let mut scalar_ns = None;
             let impls: Vec<Option<Isa>> = Isa::supported().into_iter().map(Some).chain([None]).collect();
             for imp in impls {
@@ -218,8 +232,6 @@ fn run_type<T: Float>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)) {
                 row.gb_per_s = Some(bytes as f64 / t.median_ns);
                 row.gflops = kernel.flops.map(|f| (f * n) as f64 / t.median_ns);
                 if in_dram {
-                    let peak = if kernel.writes == 0 { peaks.read_gb_per_s } else { peaks.triad_gb_per_s };
-                    row.peak_fraction = Some(row.gb_per_s.unwrap() / peak);
                     row.peak_of = Some(if kernel.writes == 0 { "memory_read" } else { "memory_triad" });
                 } else if let Some(gflops) = row.gflops {
                     row.peak_fraction = Some(gflops / peaks.fma_gflops::<T>());
@@ -229,8 +241,14 @@ fn run_type<T: Float>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)) {
                     scalar_ns = Some(t.median_ns);
                 }
                 row.speedup_vs_scalar = scalar_ns.map(|s| s / t.median_ns);
-                emit(row);
+                rows.push(row);
             }
+            if let Some(before) = before {
+                let after = probe_bandwidth(memory.as_mut().expect("created above"));
+                let peak = before.max(after);
+                rows.iter_mut().for_each(|r| r.peak_fraction = Some(r.gb_per_s.unwrap() / peak));
+            }
+            rows.into_iter().for_each(&mut *emit);
         }
     }
 }

@@ -15,10 +15,6 @@ pub struct Peaks {
     pub fma_f32_gflops: f64,
     /// Best one-thread FMA throughput, f64, GFLOP/s.
     pub fma_f64_gflops: f64,
-    /// One-thread read bandwidth from DRAM, GB/s.
-    pub read_gb_per_s: f64,
-    /// One-thread STREAM-triad bandwidth (bytes read + bytes written, write-allocate not counted), GB/s.
-    pub triad_gb_per_s: f64,
 }
 
 impl Peaks {
@@ -87,32 +83,54 @@ fn ranges(len: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
     (0..threads).map(|t| (t * chunk).min(len)..((t + 1) * chunk).min(len)).collect()
 }
 
-fn memory_rows(budget: Budget, bytes: usize, rows: &mut Vec<Row>) -> (f64, f64) {
-    let words = bytes / 8;
-    let src: Vec<u64> = (0..words as u64).collect();
-    let third = words / 3;
-    let (mut a, b, c) = (vec![0.0f64; third], vec![1.0f64; third], vec![2.0f64; third]);
-    let mut read_1 = 0.0;
-    let mut triad_1 = 0.0;
-    for threads in [1usize, 2] {
+/// Buffers for the memory probes, kept so that the probes can be repeated next to each DRAM-sized figure (the
+/// bandwidth of a shared VM drifts by tens of percent within minutes).
+pub struct MemoryProbe {
+    bytes: usize,
+    src: Vec<u64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+}
+
+impl MemoryProbe {
+    /// Allocates and touches `bytes` for the read probe and as much again for the triad.
+    pub fn new(bytes: usize) -> MemoryProbe {
+        let words = bytes / 8;
+        let third = words / 3;
+        MemoryProbe {
+            bytes,
+            src: (0..words as u64).collect(),
+            a: vec![0.0; third],
+            b: vec![1.0; third],
+            c: vec![2.0; third],
+        }
+    }
+
+    /// Read bandwidth with `threads` threads, GB/s, as a row.
+    pub fn read(&self, budget: Budget, threads: usize) -> Row {
+        let words = self.src.len();
         let t = time(budget, || {
             std::thread::scope(|s| {
                 let handles: Vec<_> =
-                    ranges(words, threads).into_iter().map(|r| s.spawn(|| read_streams(&src[r]))).collect();
+                    ranges(words, threads).into_iter().map(|r| s.spawn(|| read_streams(&self.src[r]))).collect();
                 handles.into_iter().fold(0, |x, h| x | h.join().unwrap())
             })
         });
         let mut row = Row::new("probes", "memory_read", "auto", "u64", threads, t);
         row.size = Some(words as u64);
-        row.gb_per_s = Some(bytes as f64 / t.median_ns);
-        if threads == 1 {
-            read_1 = row.gb_per_s.unwrap();
-        }
-        rows.push(row);
+        row.gb_per_s = Some(self.bytes as f64 / t.median_ns);
+        row
+    }
+
+    /// Triad bandwidth with `threads` threads (bytes read + written), GB/s, as a row.
+    pub fn triad(&mut self, budget: Budget, threads: usize) -> Row {
+        let n = self.a.len();
+        let (a, b, c) = (&mut self.a, &self.b, &self.c);
         let t = time(budget, || {
             std::thread::scope(|s| {
-                let mut rest: &mut [f64] = &mut a;
-                for r in ranges(third, threads) {
+                let mut rest: &mut [f64] = a;
+                for r in ranges(n, threads) {
                     let (mine, tail) = rest.split_at_mut(r.len());
                     rest = tail;
                     let (b, c) = (&b[r.clone()], &c[r]);
@@ -120,16 +138,12 @@ fn memory_rows(budget: Budget, bytes: usize, rows: &mut Vec<Row>) -> (f64, f64) 
                 }
             });
         });
+        black_box(&self.a);
         let mut row = Row::new("probes", "memory_triad", "auto", "f64", threads, t);
-        row.size = Some(third as u64);
-        row.gb_per_s = Some((3 * third * 8) as f64 / t.median_ns);
-        if threads == 1 {
-            triad_1 = row.gb_per_s.unwrap();
-        }
-        rows.push(row);
+        row.size = Some(n as u64);
+        row.gb_per_s = Some((3 * n * 8) as f64 / t.median_ns);
+        row
     }
-    black_box(&a);
-    (read_1, triad_1)
 }
 
 /// Measures the peaks, appending one row per probe.
@@ -153,9 +167,19 @@ pub fn run(scale: Scale, rows: &mut Vec<Row>) -> Peaks {
         row.peak_fraction = Some(row.gflops.unwrap() / (peak * row.threads as f64));
         row.peak_of = Some("fma");
     }
-    let bytes = if scale == Scale::Smoke { 1 << 20 } else { DRAM_BYTES };
-    let (read, triad) = memory_rows(budget, bytes, rows);
-    peaks.read_gb_per_s = read;
-    peaks.triad_gb_per_s = triad;
+    let mut memory = MemoryProbe::new(dram_bytes(scale));
+    for threads in [1usize, 2] {
+        rows.push(memory.read(budget, threads));
+        rows.push(memory.triad(budget, threads));
+    }
     peaks
+}
+
+/// Size of the memory probe's buffers.
+pub fn dram_bytes(scale: Scale) -> usize {
+    if scale == Scale::Smoke {
+        1 << 20
+    } else {
+        DRAM_BYTES
+    }
 }

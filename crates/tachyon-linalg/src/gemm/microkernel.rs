@@ -1,0 +1,139 @@
+//! (a) The microkernel: one MR x NR register tile of C, nothing else (no loops over m or n).
+//!
+//! Contract, for `p` in `0..k`:
+//!
+//! ```text
+//!   C[0..mv, 0..nv] = alpha * sum_p A[0..MR, p] * B[p, 0..NR] + beta * C     (beta == 0: C is not read)
+//!
+//!   A(i, p) at a + i + p * a_step        packed: a_step = MR (one MR-column per p, zero-padded rows)
+//!   B(p, j) at b + p * b_rs + j * b_cs   packed: b_rs = NR, b_cs = 1 (one NR-row per p, zero-padded columns)
+//!   C(i, j) at c + i + j * ldc           column-major tile: rows are contiguous, so vectors run along i
+//!
+//!              NR columns of B, broadcast one at a time
+//!            +---+---+---+---+---+---+
+//!   A column | acc(0,0) ...  acc(0,NR-1) |   MV registers of N lanes = MR rows
+//!   (MV regs)| acc(1,0) ...  acc(1,NR-1) |
+//!            +---------------------------+
+//! ```
+//!
+//! Only the first `mv <= MR` rows and `nv <= NR` columns of C are touched (masked stores along i), so edge tiles
+//! run the same arithmetic as interior ones and a result never depends on where a tile boundary fell.
+//! `mul_add(acc, alpha, beta * c)` is the final update: with the blocking fixed, every C element is computed by
+//! the same operations in the same order whichever thread computes it.
+//!
+//! Tile shapes per instruction set (registers: accumulators + A registers + a broadcast B):
+//!
+//! | isa | f32 tile | f64 tile | accumulators |
+//! |---|---|---|---|
+//! | AVX-512 (32 zmm) | 32 x 12 | 16 x 12 | 24 |
+//! | AVX2 (16 ymm) | 16 x 6 | 8 x 6 | 12 |
+//! | scalar (16 xmm, 1 lane) | 4 x 4 | 4 x 4 | 16 |
+//!
+//! PERF: 2 A registers per k step against 12 (AVX-512) or 6 (AVX2) broadcasts keeps loads (2 + NR) below the FMA
+//! count (2 NR), so the kernel is FMA-bound on cores with two load ports.
+
+use tachyon_simd::lanes::Lanes;
+use tachyon_simd::Float;
+
+/// How the kernel reads an operand's edge.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Edge {
+    /// Packed (zero-padded): the whole MR rows of A / NR columns of B can be read.
+    Padded,
+    /// Straight from the caller's matrix: nothing past row `mv` of A / column `nv` of B may be read.
+    Masked,
+}
+
+/// Computes one tile; see the module docs for the contract.
+///
+/// # Safety
+/// A must be readable at `(i, p)` for `p < k` and `i < MR` (`a_edge` padded) or `i < mv` (masked); B at `(p, j)`
+/// for `p < k` and `j < NR` (`b_edge` padded) or `j < nv` (masked); C readable and writable at `(i, j)` for
+/// `i < mv`, `j < nv`; `mv <= MR`, `nv <= NR`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn tile<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
+    s: S,
+    k: usize,
+    a: *const T,
+    a_step: usize,
+    a_edge: Edge,
+    b: *const T,
+    b_rs: usize,
+    b_cs: usize,
+    b_edge: Edge,
+    c: *mut T,
+    ldc: usize,
+    alpha: T,
+    beta: T,
+    mv: usize,
+    nv: usize,
+) {
+    let n = S::N;
+    let mut acc = [[s.zero(); MV]; NR];
+    // Lanes of each A register that are inside the tile (only used in masked mode).
+    let mut live = [0usize; MV];
+    for (r, l) in live.iter_mut().enumerate() {
+        *l = mv.saturating_sub(r * n).min(n);
+    }
+    let mut a_p = a;
+    let mut b_p = b;
+    for _ in 0..k {
+        let mut av = [s.zero(); MV];
+        for r in 0..MV {
+            // SAFETY: rows below MR (padded) or below mv (masked, with the mask) are readable (contract).
+            av[r] = unsafe {
+                match a_edge {
+                    Edge::Padded => s.load(a_p.add(r * n)),
+                    Edge::Masked if live[r] == n => s.load(a_p.add(r * n)),
+                    Edge::Masked if live[r] == 0 => s.zero(),
+                    Edge::Masked => s.load_tail(a_p.add(r * n), s.tail(live[r])),
+                }
+            };
+        }
+        for (j, acc_j) in acc.iter_mut().enumerate() {
+            if b_edge == Edge::Padded || j < nv {
+                // SAFETY: B(p, j) is readable for j < NR when padded, j < nv when masked (contract).
+                let bj = s.splat(unsafe { *b_p.add(j * b_cs) });
+                for r in 0..MV {
+                    acc_j[r] = s.mul_add(av[r], bj, acc_j[r]);
+                }
+            }
+        }
+        // Wrapping: after the last step the pointers may point past the operands; they are not dereferenced then.
+        a_p = a_p.wrapping_add(a_step);
+        b_p = b_p.wrapping_add(b_rs);
+    }
+
+    let alpha_v = s.splat(alpha);
+    let beta_v = s.splat(beta);
+    let beta_zero = beta == T::ZERO;
+    for (j, acc_j) in acc.iter().enumerate().take(nv) {
+        for (r, &acc_r) in acc_j.iter().enumerate() {
+            let lanes = mv.saturating_sub(r * n).min(n);
+            if lanes == 0 {
+                break;
+            }
+            // SAFETY: C(i, j) for i < mv, j < nv is readable and writable (contract); partial registers are masked.
+            unsafe {
+                let p = c.add(r * n + j * ldc);
+                if lanes == n {
+                    let out = if beta_zero {
+                        s.mul(acc_r, alpha_v)
+                    } else {
+                        s.mul_add(acc_r, alpha_v, s.mul(s.load(p), beta_v))
+                    };
+                    s.store(p, out);
+                } else {
+                    let m = s.tail(lanes);
+                    let out = if beta_zero {
+                        s.mul(acc_r, alpha_v)
+                    } else {
+                        s.mul_add(acc_r, alpha_v, s.mul(s.load_tail(p, m), beta_v))
+                    };
+                    s.store_tail(p, m, out);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! General matrix multiply: `C = alpha op(A) op(B) + beta C` for `f32` and `f64` over strided views.
+//!
+//! The BLIS design in three separate places: [`microkernel`] (one register tile per instruction set),
+//! [`pack`] (contiguous panels), [`driver`] (blocking and threading); [`dispatch`] instantiates the microkernel
+//! per instruction set and [`small`] holds the unpacked paths for small and skinny shapes. Routing by shape:
+//!
+//! 1. empty C: nothing; `k == 0` or `alpha == 0`: `C = beta C` (with `beta == 0`, C is overwritten: NaN in C
+//!    is ignored, as in BLAS);
+//! 2. the problem is oriented so that C has unit row stride (a row-major C is handled as `C^T = B^T A^T`);
+//! 3. one output column: [`small::gemv`]; small or skinny with A of unit row stride: [`small::direct_gemm`];
+//! 4. otherwise the packed, blocked [`driver`], on the rayon pool when the product is large enough to pay for
+//!    it (see [`Gemm::parallel_threshold_flops`]).
+//!
+//! Strassen's algorithm is in [`crate::strassen`].
+
+mod blocking;
+#[doc(hidden)]
+pub mod dispatch;
+mod driver;
+mod microkernel;
+mod pack;
+mod small;
+
+pub use blocking::Blocking;
+pub use dispatch::GemmFloat;
+
+use tachyon_simd::isa::{self, Isa, IsaError};
+use tachyon_simd::{cache::CacheSizes, KernelTable};
+
+use crate::matrix::{MatMut, MatRef, ShapeError};
+use dispatch::{tile_kernel, TileKernel};
+use driver::{packed_gemm, Threads};
+
+/// How many threads a product may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parallelism {
+    /// The calling thread only.
+    None,
+    /// The current rayon pool (set its size with `RAYON_NUM_THREADS` or `ThreadPool::install`), for products
+    /// large enough to pay for it; results are bitwise identical either way.
+    Rayon,
+}
+
+/// A GEMM plan for one instruction set and element type: kernel and blocking resolved once.
+#[derive(Clone, Copy)]
+pub struct Gemm<T: GemmFloat> {
+    kernel: &'static TileKernel<T>,
+    vector: &'static KernelTable<T>,
+    blocking: Blocking,
+}
+
+impl<T: GemmFloat> std::fmt::Debug for Gemm<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gemm")
+            .field("isa", &self.kernel.isa)
+            .field("tile", &(self.kernel.mr, self.kernel.nr))
+            .field("blocking", &self.blocking)
+            .finish()
+    }
+}
+
+/// Products below this many FLOP (2 m n k) stay on one thread: measured on the 2-core development machine,
+/// a rayon fork-join costs ~10-20 us, and below ~4 MFLOP (~40 us of work) the second thread does not pay.
+const PARALLEL_MIN_FLOPS: f64 = 4.0e6;
+
+/// A operands up to this many bytes (and k up to KC) are read in place instead of packed.
+fn direct_max_a_bytes() -> usize {
+    CacheSizes::get().l1d
+}
+
+impl<T: GemmFloat> Gemm<T> {
+    /// A plan for `isa`; an error if this CPU lacks it.
+    pub fn new(isa: Isa) -> Result<Self, IsaError> {
+        let kernel = tile_kernel::<T>(isa)?;
+        let blocking = Blocking::derive(CacheSizes::get(), kernel.mr, kernel.nr, T::BYTES);
+        Ok(Gemm { kernel, vector: T::kernels_for(isa)?, blocking })
+    }
+
+    /// A plan for the active instruction set.
+    pub fn active() -> Self {
+        Self::new(isa::active()).expect("the active instruction set is supported")
+    }
+
+    /// The same plan with other block sizes (for tuning; each must be a positive multiple of its tile side).
+    pub fn with_blocking(mut self, blocking: Blocking) -> Self {
+        assert!(blocking.kc > 0 && blocking.mc % self.kernel.mr == 0 && blocking.nc % self.kernel.nr == 0);
+        assert!(blocking.mc > 0 && blocking.nc > 0);
+        self.blocking = blocking;
+        self
+    }
+
+    /// The instruction set of this plan.
+    pub fn isa(&self) -> Isa {
+        self.kernel.isa
+    }
+
+    /// Register tile (MR, NR).
+    pub fn tile(&self) -> (usize, usize) {
+        (self.kernel.mr, self.kernel.nr)
+    }
+
+    /// Block sizes.
+    pub fn blocking(&self) -> Blocking {
+        self.blocking
+    }
+
+    /// Products smaller than this (in FLOP, 2 m n k) never use more than one thread.
+    pub fn parallel_threshold_flops() -> f64 {
+        PARALLEL_MIN_FLOPS
+    }
+
+    /// `C = alpha A B + beta C`. `A` is m x k, `B` k x n, `C` m x n; pass `.t()` views for transposes.
+    ///
+    /// Allocates nothing after the first call of a given size on a thread (packing buffers are kept per thread).
+    pub fn run(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) -> Result<(), ShapeError> {
+        check_shapes(&a, &b, &c)?;
+        let (m, n, k) = (c.rows(), c.cols(), a.cols());
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        if k == 0 || alpha == T::ZERO {
+            scale_c(beta, c);
+            return Ok(());
+        }
+        // Orient so that C has unit row stride; a C with neither stride 1 goes through a column-major copy.
+        if c.row_stride() == 1 {
+            self.oriented(alpha, a, b, beta, c, par);
+        } else if c.col_stride() == 1 {
+            self.oriented(alpha, b.t(), a.t(), beta, c.t(), par);
+        } else {
+            let mut tmp = crate::matrix::Matrix::<T>::zeros(n, m);
+            let mut tmp_c = tmp.as_mut().t();
+            for i in 0..m {
+                for j in 0..n {
+                    tmp_c.set(i, j, c.get(i, j));
+                }
+            }
+            self.oriented(alpha, a, b, beta, tmp_c.rb_mut(), par);
+            let mut c = c;
+            for i in 0..m {
+                for j in 0..n {
+                    c.set(i, j, tmp_c.get(i, j));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Routes a problem whose C has unit row stride.
+    fn oriented(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) {
+        let (m, n, k) = (c.rows(), c.cols(), a.cols());
+        if n == 1 {
+            return small::gemv(self.vector, alpha, a, b, beta, c);
+        }
+        if a.row_stride() == 1 && k <= self.blocking.kc && m * k * T::BYTES <= direct_max_a_bytes() {
+            return small::direct_gemm(self.kernel, alpha, a, b, beta, c);
+        }
+        let flops = 2.0 * m as f64 * n as f64 * k as f64;
+        let threads = if par == Parallelism::Rayon && flops >= PARALLEL_MIN_FLOPS && rayon::current_num_threads() > 1 {
+            Threads::Pool
+        } else {
+            Threads::One
+        };
+        packed_gemm(self.kernel, self.blocking, threads, alpha, a, b, beta, c);
+    }
+}
+
+/// `C = alpha A B + beta C` on the active instruction set; see [`Gemm::run`].
+pub fn gemm<T: GemmFloat>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) -> Result<(), ShapeError> {
+    Gemm::<T>::active().run(alpha, a, b, beta, c, par)
+}
+
+fn check_shapes<T: GemmFloat>(a: &MatRef<'_, T>, b: &MatRef<'_, T>, c: &MatMut<'_, T>) -> Result<(), ShapeError> {
+    if a.cols() != b.rows() || a.rows() != c.rows() || b.cols() != c.cols() {
+        return Err(ShapeError::Mismatch {
+            op: "gemm",
+            detail: format!(
+                "A is {}x{}, B is {}x{}, C is {}x{}: need A m x k, B k x n, C m x n",
+                a.rows(),
+                a.cols(),
+                b.rows(),
+                b.cols(),
+                c.rows(),
+                c.cols()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `C = beta C`; with `beta == 0`, C is overwritten with zeros (NaN and Inf in C are ignored).
+fn scale_c<T: GemmFloat>(beta: T, mut c: MatMut<'_, T>) {
+    if beta == T::ONE {
+        return;
+    }
+    for j in 0..c.cols() {
+        for i in 0..c.rows() {
+            let v = if beta == T::ZERO { T::ZERO } else { beta * c.get(i, j) };
+            c.set(i, j, v);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! (b) Packing: copies blocks of A and B into the contiguous, zero-padded micro-panels the microkernel streams.
+//!
+//! ```text
+//!  A block (mc x kc) -> ceil(mc / MR) panels       B block (kc x nc) -> ceil(nc / NR) panels
+//!  panel q, element (i, p) at q*MR*kc + p*MR + i   panel q, element (p, j) at q*NR*kc + p*NR + j
+//!
+//!      p ->                                             j ->
+//!    i [0 MR 2MR ...]   one MR-column per p          p [0 .. NR-1][NR .. 2NR-1] ...  one NR-row per p
+//!    | [1            ]  rows past mc are zero          columns past nc are zero
+//! ```
+//!
+//! Any strides are accepted; the unit-stride cases are the fast ones (contiguous runs of MR or NR elements).
+//! Packing buffers come from the caller (the driver keeps them per thread), so packing never allocates.
+
+use tachyon_simd::Float;
+
+use crate::matrix::MatRef;
+
+/// Elements an A block of `mc x kc` takes when packed with `mr`-row panels.
+pub(crate) fn packed_a_len(mc: usize, kc: usize, mr: usize) -> usize {
+    mc.div_ceil(mr) * mr * kc
+}
+
+/// Elements a B block of `kc x nc` takes when packed with `nr`-column panels.
+pub(crate) fn packed_b_len(kc: usize, nc: usize, nr: usize) -> usize {
+    nc.div_ceil(nr) * nr * kc
+}
+
+/// Packs one `width`-wide panel: `dst[p * width + t] = src(t, p)` for `t < len`, zero for `len <= t < width`,
+/// where `src(t, p)` is at `base + t * t_stride + p * p_stride`.
+///
+/// # Safety
+/// `src(t, p)` must be readable for `t < len`, `p < kc`; `dst` must hold `kc * width` elements.
+#[inline(always)]
+unsafe fn pack_panel<T: Float>(base: *const T, t_stride: usize, p_stride: usize, len: usize, kc: usize, width: usize, dst: &mut [T]) {
+    debug_assert!(dst.len() >= kc * width && len <= width);
+    for (p, out) in dst.chunks_exact_mut(width).take(kc).enumerate() {
+        // SAFETY: p < kc and t < len are readable (contract).
+        let col = unsafe { base.add(p * p_stride) };
+        if t_stride == 1 {
+            // SAFETY: as above; a contiguous run of `len` elements.
+            out[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(col, len) });
+        } else {
+            for (t, o) in out[..len].iter_mut().enumerate() {
+                // SAFETY: as above.
+                *o = unsafe { *col.add(t * t_stride) };
+            }
+        }
+        out[len..].fill(T::ZERO);
+    }
+}
+
+/// Packs the A block `a` (mc x kc) into `dst` as `mr`-row panels.
+pub(crate) fn pack_a<T: Float>(a: MatRef<'_, T>, mr: usize, dst: &mut [T]) {
+    let (mc, kc) = (a.rows(), a.cols());
+    for (q, panel) in dst[..packed_a_len(mc, kc, mr)].chunks_exact_mut(mr * kc).enumerate() {
+        let i0 = q * mr;
+        let rows = (mc - i0).min(mr);
+        // SAFETY: rows i0..i0+rows and columns 0..kc are inside `a`; the panel holds mr * kc elements.
+        unsafe { pack_panel(a.as_ptr().add(i0 * a.row_stride()), a.row_stride(), a.col_stride(), rows, kc, mr, panel) };
+    }
+}
+
+/// Packs panel `q` of the B block `b` (kc x nc) into `dst` (`nr * kc` elements).
+pub(crate) fn pack_b_panel<T: Float>(b: MatRef<'_, T>, nr: usize, q: usize, dst: &mut [T]) {
+    let (kc, nc) = (b.rows(), b.cols());
+    let j0 = q * nr;
+    let cols = (nc - j0).min(nr);
+    // SAFETY: columns j0..j0+cols and rows 0..kc are inside `b`; the panel holds nr * kc elements.
+    unsafe { pack_panel(b.as_ptr().add(j0 * b.col_stride()), b.col_stride(), b.row_stride(), cols, kc, nr, dst) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::Matrix;
+
+    #[test]
+    fn packed_layout_matches_the_picture() {
+        let a = Matrix::from_fn(5, 3, |i, p| (10 * i + p) as f32);
+        let mut dst = vec![f32::NAN; packed_a_len(5, 3, 4)];
+        pack_a(a.as_ref(), 4, &mut dst);
+        // panel 0, p = 1: rows 0..4 of column 1
+        assert_eq!(&dst[4..8], &[1.0, 11.0, 21.0, 31.0]);
+        // panel 1, p = 2: row 4 then zero padding
+        assert_eq!(&dst[12 + 8..12 + 12], &[42.0, 0.0, 0.0, 0.0]);
+        // The transposed view packs the same values through the strided path.
+        let at = Matrix::from_fn(3, 5, |p, i| (10 * i + p) as f32);
+        let mut dst_t = vec![f32::NAN; dst.len()];
+        pack_a(at.as_ref().t(), 4, &mut dst_t);
+        assert_eq!(dst, dst_t);
+
+        let b = Matrix::from_fn(2, 3, |p, j| (10 * p + j) as f64);
+        let mut panel = vec![f64::NAN; 2 * 2];
+        pack_b_panel(b.as_ref(), 2, 1, &mut panel);
+        assert_eq!(panel, [2.0, 0.0, 12.0, 0.0]);
+    }
+}

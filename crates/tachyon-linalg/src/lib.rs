@@ -1,0 +1,11 @@
+//! Tachyon's linear algebra: strided matrix views and GEMM.
+//!
+//! - [`matrix`]: [`MatRef`], [`MatMut`] (any strides, checked, transposes without copies), owned [`Matrix`].
+//! - [`gemm`]: `C = alpha op(A) op(B) + beta C`, f32/f64, packed and cache-blocked (BLIS design), multithreaded
+//!   with bitwise-reproducible results, with unpacked paths for small and skinny shapes.
+
+pub mod gemm;
+pub mod matrix;
+
+pub use gemm::{gemm, Gemm, GemmFloat, Parallelism};
+pub use matrix::{MatMut, MatRef, Matrix, ShapeError};

@@ -1,0 +1,311 @@
+//! GEMM against an f64 reference with Higham's element-wise bound, on every instruction set under test, over
+//! awkward shapes, layouts, strides, block boundaries and alpha/beta special cases; threads vs one thread bit for
+//! bit; zero allocations after warm-up.
+//!
+//! Bound (never flakes, it is a worst case): |C - C_ref| <= gamma_(k+2) * (|alpha| |A| |B| + |beta| |C0|) per
+//! element, gamma_n = n u / (1 - n u). The ratio r = max |C - C_ref| / (u G) is printed (reference BLAS fails at
+//! r >= 16) to see precision regressions early.
+
+use tachyon_linalg::gemm::Blocking;
+use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism};
+use tachyon_simd::{Float, Isa, IsaRequest};
+use tachyon_testkit::SplitMix64;
+
+tachyon_testkit::install_counting_allocator!();
+
+/// Instruction sets under test: the one `TACHYON_ISA` forces, else all this CPU supports.
+fn isas() -> Vec<Isa> {
+    match std::env::var("TACHYON_ISA") {
+        Ok(text) => vec![text.parse::<IsaRequest>().unwrap().resolve().unwrap()],
+        Err(_) => Isa::supported(),
+    }
+}
+
+/// Storage of an operand: its elements live in `data` at `offset + i * rs + j * cs`.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    RowMajor,
+    ColMajor,
+    /// Row-major with padding between rows and a start offset.
+    RowPadded,
+    /// Column-major with padding between columns and a start offset.
+    ColPadded,
+    /// Neither stride is 1.
+    Strided,
+}
+
+const LAYOUTS: [Layout; 5] = [Layout::RowMajor, Layout::ColMajor, Layout::RowPadded, Layout::ColPadded, Layout::Strided];
+
+struct Operand<T> {
+    data: Vec<T>,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<T: Float> Operand<T> {
+    fn new(rows: usize, cols: usize, layout: Layout, fill: T, mut f: impl FnMut(usize, usize) -> T) -> Self {
+        let (offset, rs, cs) = match layout {
+            Layout::RowMajor => (0, cols, 1),
+            Layout::ColMajor => (0, 1, rows),
+            Layout::RowPadded => (3, cols + 5, 1),
+            Layout::ColPadded => (1, 1, rows + 3),
+            Layout::Strided => (2, 2, 2 * rows + 1),
+        };
+        let len = offset + if rows * cols == 0 { 0 } else { (rows - 1) * rs + (cols - 1) * cs + 1 };
+        let mut data = vec![fill; len + 4];
+        for i in 0..rows {
+            for j in 0..cols {
+                data[offset + i * rs + j * cs] = f(i, j);
+            }
+        }
+        Operand { data, offset, rows, cols, rs, cs }
+    }
+    fn get(&self, i: usize, j: usize) -> T {
+        self.data[self.offset + i * self.rs + j * self.cs]
+    }
+    fn view(&self) -> MatRef<'_, T> {
+        MatRef::from_slice(&self.data[self.offset..], self.rows, self.cols, self.rs, self.cs).unwrap()
+    }
+    fn view_mut(&mut self) -> MatMut<'_, T> {
+        MatMut::from_slice(&mut self.data[self.offset..], self.rows, self.cols, self.rs, self.cs).unwrap()
+    }
+}
+
+fn gamma<T: Float>(n: usize) -> f64 {
+    let nu = n as f64 * T::UNIT_ROUNDOFF;
+    nu / (1.0 - nu)
+}
+
+/// Checks C against the f64 reference; returns r = max |err| / (u G).
+#[allow(clippy::too_many_arguments)]
+fn check<T: Float>(what: &str, alpha: T, a: &Operand<T>, b: &Operand<T>, beta: T, c0: &Operand<T>, c: &Operand<T>) -> f64 {
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    let mut ratio: f64 = 0.0;
+    for i in 0..m {
+        for j in 0..n {
+            let (mut exact, mut gauge) = (0.0f64, 0.0f64);
+            for p in 0..k {
+                exact += a.get(i, p).to_f64() * b.get(p, j).to_f64();
+                gauge += (a.get(i, p).to_f64() * b.get(p, j).to_f64()).abs();
+            }
+            let c_old = if beta == T::ZERO { 0.0 } else { c0.get(i, j).to_f64() };
+            let reference = alpha.to_f64() * exact + beta.to_f64() * c_old;
+            let g = alpha.to_f64().abs() * gauge + beta.to_f64().abs() * c_old.abs();
+            let got = c.get(i, j).to_f64();
+            let err = (got - reference).abs();
+            assert!(
+                err <= gamma::<T>(k + 2) * g,
+                "{what}: C({i},{j}) = {got}, reference {reference}, error {err:e} > bound {:e}",
+                gamma::<T>(k + 2) * g
+            );
+            if g > 0.0 {
+                ratio = ratio.max(err / (T::UNIT_ROUNDOFF * g));
+            }
+        }
+    }
+    ratio
+}
+
+fn random_operand<T: Float>(rng: &mut SplitMix64, rows: usize, cols: usize, layout: Layout) -> Operand<T> {
+    Operand::new(rows, cols, layout, T::from_f64(f64::NAN), |_, _| T::from_f64(rng.uniform(-1.0, 1.0)))
+}
+
+/// Runs one product and checks it; the C padding (NaN) must stay untouched.
+#[allow(clippy::too_many_arguments)]
+fn run_case<T: GemmFloat>(
+    plan: &Gemm<T>,
+    rng: &mut SplitMix64,
+    (m, n, k): (usize, usize, usize),
+    layouts: (Layout, Layout, Layout),
+    transpose_a: bool,
+    alpha: T,
+    beta: T,
+    par: Parallelism,
+) -> f64 {
+    let a = if transpose_a { random_operand::<T>(rng, k, m, layouts.0) } else { random_operand::<T>(rng, m, k, layouts.0) };
+    let b = random_operand::<T>(rng, k, n, layouts.1);
+    let c0 = random_operand::<T>(rng, m, n, layouts.2);
+    let mut c = Operand { data: c0.data.clone(), ..c0 };
+    if beta == T::ZERO {
+        // beta = 0 must ignore whatever C holds, NaN included.
+        for i in 0..m {
+            for j in 0..n {
+                let at = c.offset + i * c.rs + j * c.cs;
+                c.data[at] = T::from_f64(f64::NAN);
+            }
+        }
+    }
+    let a_view = if transpose_a { a.view().t() } else { a.view() };
+    plan.run(alpha, a_view, b.view(), beta, c.view_mut(), par).unwrap();
+    let a_eff = if transpose_a {
+        Operand::new(m, k, Layout::RowMajor, T::ZERO, |i, p| a.get(p, i))
+    } else {
+        Operand { data: a.data.clone(), ..a }
+    };
+    let what = format!("{} {} {m}x{n}x{k} {layouts:?} t={transpose_a} alpha={alpha} beta={beta}", plan.isa(), T::NAME);
+    let r = check(&what, alpha, &a_eff, &b, beta, &c0, &c);
+    // Elements of C's buffer outside the view (padding) keep their NaN canaries.
+    let inside = |idx: usize| {
+        (0..m).any(|i| (0..n).any(|j| c.offset + i * c.rs + j * c.cs == idx))
+    };
+    if m * n <= 4096 {
+        for (idx, v) in c.data.iter().enumerate() {
+            if !inside(idx) {
+                assert!(v.is_nan(), "{what}: wrote outside C at {idx}");
+            }
+        }
+    }
+    r
+}
+
+fn shapes() -> Vec<(usize, usize, usize)> {
+    let mut v = vec![(1, 1, 1), (1, 7, 3), (7, 1, 3), (2, 3, 1), (4, 4, 4), (8, 8, 8), (16, 16, 16), (17, 13, 11)];
+    v.extend([(31, 37, 41), (64, 64, 64), (65, 63, 67), (97, 5, 131), (5, 97, 131), (200, 3, 50), (3, 200, 50)]);
+    v.extend([(256, 64, 32), (256, 32, 64), (256, 1, 64), (1, 256, 64), (127, 129, 300)]);
+    v
+}
+
+fn gemm_matches_reference<T: GemmFloat>() {
+    let mut rng = SplitMix64(31);
+    let mut worst: f64 = 0.0;
+    for isa in isas() {
+        let plan = Gemm::<T>::new(isa).unwrap();
+        let (mr, nr) = plan.tile();
+        // Small blocks so that every blocking loop runs several times on small shapes, and shapes at the tile
+        // and block sides and one past them.
+        let small = plan.with_blocking(Blocking { mc: 2 * mr, kc: 16, nc: 3 * nr });
+        let mut edge_shapes = shapes();
+        for d in [mr - 1, mr, mr + 1, 2 * mr + 1, nr - 1, nr, nr + 1, 17, 33] {
+            edge_shapes.push((d, d + 1, d.max(2) - 1));
+        }
+        for &(m, n, k) in &edge_shapes {
+            for (li, &la) in LAYOUTS.iter().enumerate() {
+                let lb = LAYOUTS[(li + 1) % LAYOUTS.len()];
+                let lc = LAYOUTS[(li + 2) % LAYOUTS.len()];
+                for (p, transpose_a) in [(&plan, false), (&small, true), (&small, false)] {
+                    worst = worst.max(run_case(p, &mut rng, (m, n, k), (la, lb, lc), transpose_a, T::from_f64(0.75), T::from_f64(-1.5), Parallelism::None));
+                }
+            }
+        }
+        // Every combination of layouts on one mid-size shape.
+        for &la in &LAYOUTS {
+            for &lb in &LAYOUTS {
+                for &lc in &LAYOUTS {
+                    worst = worst.max(run_case(&small, &mut rng, (23, 19, 37), (la, lb, lc), false, T::ONE, T::ONE, Parallelism::None));
+                }
+            }
+        }
+        // alpha/beta special cases, including beta = 0 over NaN-filled C.
+        for (alpha, beta) in [(1.0, 0.0), (0.0, 2.0), (0.0, 0.0), (-2.0, 1.0), (1.0, -1.0)] {
+            for &(m, n, k) in &[(33, 29, 70), (5, 5, 5), (300, 7, 9)] {
+                for lc in [Layout::RowMajor, Layout::ColPadded, Layout::Strided] {
+                    run_case(&small, &mut rng, (m, n, k), (Layout::ColMajor, Layout::RowMajor, lc), false, T::from_f64(alpha), T::from_f64(beta), Parallelism::None);
+                }
+            }
+        }
+        // k = 0: C = beta C.
+        run_case(&plan, &mut rng, (9, 4, 0), (Layout::RowMajor, Layout::RowMajor, Layout::RowMajor), false, T::ONE, T::from_f64(3.0), Parallelism::None);
+    }
+    println!("{}: worst ratio max|err| / (u G) = {worst:.2}", T::NAME);
+}
+
+#[test]
+fn gemm_matches_reference_f32() {
+    gemm_matches_reference::<f32>();
+}
+
+#[test]
+fn gemm_matches_reference_f64() {
+    gemm_matches_reference::<f64>();
+}
+
+#[test]
+fn large_blocked_products_match_reference() {
+    // Default blocking, sizes across KC and MC boundaries (KC = 184 / MC = 352 for AVX2 f32 here).
+    let mut rng = SplitMix64(37);
+    for isa in isas() {
+        let plan = Gemm::<f32>::new(isa).unwrap();
+        let Blocking { mc, kc, .. } = plan.blocking();
+        for (m, n, k) in [(mc + 1, 50, kc + 1), (mc - 1, 13, 2 * kc + 3), (70, 70, kc)] {
+            run_case(&plan, &mut rng, (m, n, k), (Layout::RowMajor, Layout::RowMajor, Layout::RowMajor), false, 1.0f32, 0.0, Parallelism::None);
+            run_case(&plan, &mut rng, (m, n, k), (Layout::ColMajor, Layout::RowPadded, Layout::ColMajor), true, 1.0f32, 1.0, Parallelism::Rayon);
+        }
+    }
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+}
+
+/// Threads split rows of C, never k: results must be bitwise identical to one thread, on structured inputs
+/// (where a wrong block offset cannot hide in noise) and random ones.
+#[test]
+fn threads_give_bitwise_identical_results() {
+    let two = pool(2);
+    for isa in isas() {
+        for (m, n, k) in [(300, 200, 250), (513, 97, 400), (1000, 64, 64)] {
+            let inputs: [(&str, Box<dyn Fn(usize, usize) -> f32>); 4] = [
+                ("identity", Box::new(|i, j| if i == j { 1.0 } else { 0.0 })),
+                ("ones", Box::new(|_, _| 1.0)),
+                ("integers", Box::new(|i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0)),
+                ("random", Box::new(|i, j| ((i * 7919 + j * 104_729) % 1000) as f32 / 997.0 - 0.5)),
+            ];
+            for (name, f) in &inputs {
+                let a = Operand::new(m, k, Layout::RowMajor, 0.0, |i, j| f(i, j));
+                let b = Operand::new(k, n, Layout::RowMajor, 0.0, |i, j| f(j, i) + 0.25);
+                let plan = Gemm::<f32>::new(isa).unwrap();
+                let mut c1 = Operand::new(m, n, Layout::RowMajor, 0.0, |_, _| 0.0);
+                plan.run(1.0, a.view(), b.view(), 0.0, c1.view_mut(), Parallelism::None).unwrap();
+                let mut c2 = Operand::new(m, n, Layout::RowMajor, 0.0, |_, _| 0.0);
+                two.install(|| plan.run(1.0, a.view(), b.view(), 0.0, c2.view_mut(), Parallelism::Rayon)).unwrap();
+                assert!(c1.data.iter().zip(&c2.data).all(|(x, y)| x.to_bits() == y.to_bits()), "{isa} {name} {m}x{n}x{k}");
+                if *name != "random" {
+                    // Structured inputs are exact in f32: compare with the integer reference.
+                    let expected = check(name, 1.0, &a, &b, 0.0, &c1, &c1);
+                    assert_eq!(expected, 0.0, "{isa} {name}: structured product not exact");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn shape_mismatch_is_an_error() {
+    let a = vec![0.0f64; 6];
+    let b = vec![0.0f64; 6];
+    let mut c = vec![0.0f64; 4];
+    let err = tachyon_linalg::gemm(
+        1.0,
+        MatRef::row_major(&a, 2, 3).unwrap(),
+        MatRef::row_major(&b, 2, 3).unwrap(),
+        0.0,
+        MatMut::row_major(&mut c, 2, 2).unwrap(),
+        Parallelism::None,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("A is 2x3, B is 2x3, C is 2x2"), "{err}");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn random_shapes_and_layouts(m in 1usize..70, n in 1usize..70, k in 0usize..90, la in 0usize..5, lb in 0usize..5, lc in 0usize..5, t in any::<bool>(), seed in any::<u64>()) {
+            let mut rng = SplitMix64(seed);
+            for isa in isas() {
+                let plan = Gemm::<f64>::new(isa).unwrap();
+                let (mr, nr) = plan.tile();
+                let small = plan.with_blocking(Blocking { mc: mr, kc: 8, nc: nr });
+                for p in [&plan, &small] {
+                    run_case(p, &mut rng, (m, n, k), (LAYOUTS[la], LAYOUTS[lb], LAYOUTS[lc]), t, 1.25, 0.5, Parallelism::None);
+                }
+            }
+        }
+    }
+}
