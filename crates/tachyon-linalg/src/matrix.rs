@@ -14,7 +14,9 @@ use tachyon_simd::Float;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ShapeError {
     /// A strided view would reach past the end of its slice.
-    #[error("{rows}x{cols} view with strides ({row_stride}, {col_stride}) needs {needed} elements, the slice has {len}")]
+    #[error(
+        "{rows}x{cols} view with strides ({row_stride}, {col_stride}) needs {needed} elements, the slice has {len}"
+    )]
     OutOfBounds {
         /// Rows of the view.
         rows: usize,
@@ -106,7 +108,13 @@ unsafe impl<T: Sync> Sync for MatRef<'_, T> {}
 
 impl<'a, T: Float> MatRef<'a, T> {
     /// A view of `data` with explicit strides (elements).
-    pub fn from_slice(data: &'a [T], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Result<Self, ShapeError> {
+    pub fn from_slice(
+        data: &'a [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self, ShapeError> {
         check_bounds(data.len(), rows, cols, row_stride, col_stride)?;
         Ok(MatRef { ptr: data.as_ptr(), rows, cols, rs: row_stride, cs: col_stride, _data: PhantomData })
     }
@@ -187,7 +195,13 @@ unsafe impl<T: Sync> Sync for MatMut<'_, T> {}
 
 impl<'a, T: Float> MatMut<'a, T> {
     /// A view of `data` with explicit strides (elements); rejects strides under which elements alias.
-    pub fn from_slice(data: &'a mut [T], rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Result<Self, ShapeError> {
+    pub fn from_slice(
+        data: &'a mut [T],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    ) -> Result<Self, ShapeError> {
         check_bounds(data.len(), rows, cols, row_stride, col_stride)?;
         if !is_injective(rows, cols, row_stride, col_stride) {
             return Err(ShapeError::Aliasing { rows, cols, row_stride, col_stride });
@@ -318,7 +332,14 @@ impl<T: Float> Matrix<T> {
     }
     /// A mutable view.
     pub fn as_mut(&mut self) -> MatMut<'_, T> {
-        MatMut { ptr: self.data.as_mut_ptr(), rows: self.rows, cols: self.cols, rs: self.cols, cs: 1, _data: PhantomData }
+        MatMut {
+            ptr: self.data.as_mut_ptr(),
+            rows: self.rows,
+            cols: self.cols,
+            rs: self.cols,
+            cs: 1,
+            _data: PhantomData,
+        }
     }
     /// Element `(i, j)`.
     pub fn get(&self, i: usize, j: usize) -> T {

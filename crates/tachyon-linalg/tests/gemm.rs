@@ -34,7 +34,8 @@ enum Layout {
     Strided,
 }
 
-const LAYOUTS: [Layout; 5] = [Layout::RowMajor, Layout::ColMajor, Layout::RowPadded, Layout::ColPadded, Layout::Strided];
+const LAYOUTS: [Layout; 5] =
+    [Layout::RowMajor, Layout::ColMajor, Layout::RowPadded, Layout::ColPadded, Layout::Strided];
 
 struct Operand<T> {
     data: Vec<T>,
@@ -81,7 +82,15 @@ fn gamma<T: Float>(n: usize) -> f64 {
 
 /// Checks C against the f64 reference; returns r = max |err| / (u G).
 #[allow(clippy::too_many_arguments)]
-fn check<T: Float>(what: &str, alpha: T, a: &Operand<T>, b: &Operand<T>, beta: T, c0: &Operand<T>, c: &Operand<T>) -> f64 {
+fn check<T: Float>(
+    what: &str,
+    alpha: T,
+    a: &Operand<T>,
+    b: &Operand<T>,
+    beta: T,
+    c0: &Operand<T>,
+    c: &Operand<T>,
+) -> f64 {
     let (m, n, k) = (c.rows, c.cols, a.cols);
     let mut ratio: f64 = 0.0;
     for i in 0..m {
@@ -125,7 +134,8 @@ fn run_case<T: GemmFloat>(
     beta: T,
     par: Parallelism,
 ) -> f64 {
-    let a = if transpose_a { random_operand::<T>(rng, k, m, layouts.0) } else { random_operand::<T>(rng, m, k, layouts.0) };
+    let a =
+        if transpose_a { random_operand::<T>(rng, k, m, layouts.0) } else { random_operand::<T>(rng, m, k, layouts.0) };
     let b = random_operand::<T>(rng, k, n, layouts.1);
     let c0 = random_operand::<T>(rng, m, n, layouts.2);
     let mut c = Operand { data: c0.data.clone(), ..c0 };
@@ -148,9 +158,7 @@ fn run_case<T: GemmFloat>(
     let what = format!("{} {} {m}x{n}x{k} {layouts:?} t={transpose_a} alpha={alpha} beta={beta}", plan.isa(), T::NAME);
     let r = check(&what, alpha, &a_eff, &b, beta, &c0, &c);
     // Elements of C's buffer outside the view (padding) keep their NaN canaries.
-    let inside = |idx: usize| {
-        (0..m).any(|i| (0..n).any(|j| c.offset + i * c.rs + j * c.cs == idx))
-    };
+    let inside = |idx: usize| (0..m).any(|i| (0..n).any(|j| c.offset + i * c.rs + j * c.cs == idx));
     if m * n <= 4096 {
         for (idx, v) in c.data.iter().enumerate() {
             if !inside(idx) {
@@ -186,7 +194,16 @@ fn gemm_matches_reference<T: GemmFloat>() {
                 let lb = LAYOUTS[(li + 1) % LAYOUTS.len()];
                 let lc = LAYOUTS[(li + 2) % LAYOUTS.len()];
                 for (p, transpose_a) in [(&plan, false), (&small, true), (&small, false)] {
-                    worst = worst.max(run_case(p, &mut rng, (m, n, k), (la, lb, lc), transpose_a, T::from_f64(0.75), T::from_f64(-1.5), Parallelism::None));
+                    worst = worst.max(run_case(
+                        p,
+                        &mut rng,
+                        (m, n, k),
+                        (la, lb, lc),
+                        transpose_a,
+                        T::from_f64(0.75),
+                        T::from_f64(-1.5),
+                        Parallelism::None,
+                    ));
                 }
             }
         }
@@ -194,7 +211,16 @@ fn gemm_matches_reference<T: GemmFloat>() {
         for &la in &LAYOUTS {
             for &lb in &LAYOUTS {
                 for &lc in &LAYOUTS {
-                    worst = worst.max(run_case(&small, &mut rng, (23, 19, 37), (la, lb, lc), false, T::ONE, T::ONE, Parallelism::None));
+                    worst = worst.max(run_case(
+                        &small,
+                        &mut rng,
+                        (23, 19, 37),
+                        (la, lb, lc),
+                        false,
+                        T::ONE,
+                        T::ONE,
+                        Parallelism::None,
+                    ));
                 }
             }
         }
@@ -202,12 +228,30 @@ fn gemm_matches_reference<T: GemmFloat>() {
         for (alpha, beta) in [(1.0, 0.0), (0.0, 2.0), (0.0, 0.0), (-2.0, 1.0), (1.0, -1.0)] {
             for &(m, n, k) in &[(33, 29, 70), (5, 5, 5), (300, 7, 9)] {
                 for lc in [Layout::RowMajor, Layout::ColPadded, Layout::Strided] {
-                    run_case(&small, &mut rng, (m, n, k), (Layout::ColMajor, Layout::RowMajor, lc), false, T::from_f64(alpha), T::from_f64(beta), Parallelism::None);
+                    run_case(
+                        &small,
+                        &mut rng,
+                        (m, n, k),
+                        (Layout::ColMajor, Layout::RowMajor, lc),
+                        false,
+                        T::from_f64(alpha),
+                        T::from_f64(beta),
+                        Parallelism::None,
+                    );
                 }
             }
         }
         // k = 0: C = beta C.
-        run_case(&plan, &mut rng, (9, 4, 0), (Layout::RowMajor, Layout::RowMajor, Layout::RowMajor), false, T::ONE, T::from_f64(3.0), Parallelism::None);
+        run_case(
+            &plan,
+            &mut rng,
+            (9, 4, 0),
+            (Layout::RowMajor, Layout::RowMajor, Layout::RowMajor),
+            false,
+            T::ONE,
+            T::from_f64(3.0),
+            Parallelism::None,
+        );
     }
     println!("{}: worst ratio max|err| / (u G) = {worst:.2}", T::NAME);
 }
@@ -230,8 +274,26 @@ fn large_blocked_products_match_reference() {
         let plan = Gemm::<f32>::new(isa).unwrap();
         let Blocking { mc, kc, .. } = plan.blocking();
         for (m, n, k) in [(mc + 1, 50, kc + 1), (mc - 1, 13, 2 * kc + 3), (70, 70, kc)] {
-            run_case(&plan, &mut rng, (m, n, k), (Layout::RowMajor, Layout::RowMajor, Layout::RowMajor), false, 1.0f32, 0.0, Parallelism::None);
-            run_case(&plan, &mut rng, (m, n, k), (Layout::ColMajor, Layout::RowPadded, Layout::ColMajor), true, 1.0f32, 1.0, Parallelism::Rayon);
+            run_case(
+                &plan,
+                &mut rng,
+                (m, n, k),
+                (Layout::RowMajor, Layout::RowMajor, Layout::RowMajor),
+                false,
+                1.0f32,
+                0.0,
+                Parallelism::None,
+            );
+            run_case(
+                &plan,
+                &mut rng,
+                (m, n, k),
+                (Layout::ColMajor, Layout::RowPadded, Layout::ColMajor),
+                true,
+                1.0f32,
+                1.0,
+                Parallelism::Rayon,
+            );
         }
     }
 }
@@ -261,7 +323,10 @@ fn threads_give_bitwise_identical_results() {
                 plan.run(1.0, a.view(), b.view(), 0.0, c1.view_mut(), Parallelism::None).unwrap();
                 let mut c2 = Operand::new(m, n, Layout::RowMajor, 0.0, |_, _| 0.0);
                 two.install(|| plan.run(1.0, a.view(), b.view(), 0.0, c2.view_mut(), Parallelism::Rayon)).unwrap();
-                assert!(c1.data.iter().zip(&c2.data).all(|(x, y)| x.to_bits() == y.to_bits()), "{isa} {name} {m}x{n}x{k}");
+                assert!(
+                    c1.data.iter().zip(&c2.data).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{isa} {name} {m}x{n}x{k}"
+                );
                 if *name != "random" {
                     // Structured inputs are exact in f32: compare with the integer reference.
                     let expected = check(name, 1.0, &a, &b, 0.0, &c1, &c1);

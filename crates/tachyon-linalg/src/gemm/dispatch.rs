@@ -7,24 +7,21 @@ use tachyon_simd::Float;
 
 use super::microkernel::{tile, Edge};
 
-/// A packed-panel tile: `(k, a, b, c, ldc, alpha, beta, mv, nv)`, see `microkernel.rs`.
-pub type PackedTile<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, T, T, usize, usize);
-/// A direct tile reading A (unit row stride, `lda`) and B (`b_rs`, `b_cs`) in place:
-/// `(k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta, mv, nv)`.
-pub type DirectTile<T> = unsafe fn(usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T, usize, usize);
+/// One register tile: `(k, a, a_step, a_padded, b, b_rs, b_cs, b_padded, c, ldc, alpha, beta, mv, nv)`, the
+/// contract of `microkernel::tile` with `a_padded`/`b_padded` selecting [`Edge::Padded`] over [`Edge::Masked`].
+pub type TileFn<T> =
+    unsafe fn(usize, *const T, usize, bool, *const T, usize, usize, bool, *mut T, usize, T, T, usize, usize);
 
 /// The microkernel of one instruction set for `T`.
 pub struct TileKernel<T: 'static> {
-    /// The instruction set the functions were compiled for.
+    /// The instruction set the function was compiled for.
     pub isa: Isa,
     /// Rows of the register tile.
     pub mr: usize,
     /// Columns of the register tile.
     pub nr: usize,
-    /// Tile over packed A and B panels.
-    pub packed: PackedTile<T>,
-    /// Tile over A and B read in place.
-    pub direct: DirectTile<T>,
+    /// The tile function.
+    pub tile: TileFn<T>,
 }
 
 macro_rules! tile_kernel {
@@ -33,27 +30,25 @@ macro_rules! tile_kernel {
             const MR: usize = $mv * <$token_ty as Lanes<$t>>::N;
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
-            unsafe fn packed(k: usize, a: *const $t, b: *const $t, c: *mut $t, ldc: usize, alpha: $t, beta: $t, mv: usize, nv: usize) {
+            unsafe fn tile_fn(
+                k: usize, a: *const $t, a_step: usize, a_padded: bool, b: *const $t, b_rs: usize, b_cs: usize,
+                b_padded: bool, c: *mut $t, ldc: usize, alpha: $t, beta: $t, mv: usize, nv: usize,
+            ) {
                 // SAFETY: compiled for the token's features; reachable only through `tile_kernel`, which checked the
                 // CPU. (The scalar token needs no unsafe, hence the allow.)
                 #[allow(unused_unsafe)]
                 let s = unsafe { $token };
-                // SAFETY: the caller upholds the tile contract for packed panels (microkernel.rs).
-                unsafe { tile::<$t, _, $mv, $nr>(s, k, a, MR, Edge::Padded, b, $nr, 1, Edge::Padded, c, ldc, alpha, beta, mv, nv) }
+                let edge = |padded| if padded { Edge::Padded } else { Edge::Masked };
+                // One monomorphic body per edge combination, so the packed case keeps its branch-free loop.
+                // SAFETY: the caller upholds the tile contract (microkernel.rs) for the edges it names.
+                unsafe {
+                    match (a_padded, b_padded) {
+                        (true, true) => tile::<$t, _, $mv, $nr>(s, k, a, a_step, Edge::Padded, b, b_rs, b_cs, Edge::Padded, c, ldc, alpha, beta, mv, nv),
+                        (a_p, b_p) => tile::<$t, _, $mv, $nr>(s, k, a, a_step, edge(a_p), b, b_rs, b_cs, edge(b_p), c, ldc, alpha, beta, mv, nv),
+                    }
+                }
             }
-            $(#[target_feature(enable = $feature)])?
-            #[allow(clippy::too_many_arguments)]
-            unsafe fn direct(
-                k: usize, a: *const $t, lda: usize, b: *const $t, b_rs: usize, b_cs: usize,
-                c: *mut $t, ldc: usize, alpha: $t, beta: $t, mv: usize, nv: usize,
-            ) {
-                // SAFETY: as in `packed`.
-                #[allow(unused_unsafe)]
-                let s = unsafe { $token };
-                // SAFETY: the caller upholds the tile contract for operands read in place (microkernel.rs).
-                unsafe { tile::<$t, _, $mv, $nr>(s, k, a, lda, Edge::Masked, b, b_rs, b_cs, Edge::Masked, c, ldc, alpha, beta, mv, nv) }
-            }
-            TileKernel { isa: $isa, mr: MR, nr: $nr, packed, direct }
+            TileKernel { isa: $isa, mr: MR, nr: $nr, tile: tile_fn }
         };
     };
 }

@@ -26,13 +26,15 @@ use super::pack::{pack_a, pack_b_panel, packed_a_len, packed_b_len};
 use crate::matrix::{MatMut, MatRef};
 
 thread_local! {
-    static PACK_A: Cell<AlignedVec<u8>> = const { Cell::new(AlignedVec::new()) };
-    static PACK_B: Cell<AlignedVec<u8>> = const { Cell::new(AlignedVec::new()) };
+    /// This thread's buffer for packed A blocks.
+    pub(crate) static PACK_A: Cell<AlignedVec<u8>> = const { Cell::new(AlignedVec::new()) };
+    /// This thread's buffer for packed B blocks (and the direct path's B panel).
+    pub(crate) static PACK_B: Cell<AlignedVec<u8>> = const { Cell::new(AlignedVec::new()) };
 }
 
 /// Runs `f` on this thread's buffer in `slot`, grown to at least `len` elements of `T` (grows only: after the
 /// first call of a given size on a thread, no allocation).
-fn with_buffer<T: GemmFloat, R>(
+pub(crate) fn with_buffer<T: GemmFloat, R>(
     slot: &'static std::thread::LocalKey<Cell<AlignedVec<u8>>>,
     len: usize,
     f: impl FnOnce(&mut [T]) -> R,
@@ -129,10 +131,15 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
                                 // by the caller), this thread alone writes rows ic..ic + mcb, and the kernel's
                                 // instruction set was checked when `kernel` was obtained.
                                 unsafe {
-                                    (kernel.packed)(
+                                    (kernel.tile)(
                                         kcb,
                                         a_panel.as_ptr(),
+                                        mr,
+                                        true,
                                         b_panel.as_ptr(),
+                                        nr,
+                                        1,
+                                        true,
                                         c_ptr.get().add((ic + ir) + (jc + jr) * ldc),
                                         ldc,
                                         alpha,

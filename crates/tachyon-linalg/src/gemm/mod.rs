@@ -112,7 +112,15 @@ impl<T: GemmFloat> Gemm<T> {
     /// `C = alpha A B + beta C`. `A` is m x k, `B` k x n, `C` m x n; pass `.t()` views for transposes.
     ///
     /// Allocates nothing after the first call of a given size on a thread (packing buffers are kept per thread).
-    pub fn run(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) -> Result<(), ShapeError> {
+    pub fn run(
+        &self,
+        alpha: T,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        beta: T,
+        c: MatMut<'_, T>,
+        par: Parallelism,
+    ) -> Result<(), ShapeError> {
         check_shapes(&a, &b, &c)?;
         let (m, n, k) = (c.rows(), c.cols(), a.cols());
         if m == 0 || n == 0 {
@@ -152,7 +160,7 @@ impl<T: GemmFloat> Gemm<T> {
         if n == 1 {
             return small::gemv(self.vector, alpha, a, b, beta, c);
         }
-        if a.row_stride() == 1 && k <= self.blocking.kc && m * k * T::BYTES <= direct_max_a_bytes() {
+        if a.row_stride() == 1 && k <= small::DIRECT_MAX_K && m * k * T::BYTES <= direct_max_a_bytes() {
             return small::direct_gemm(self.kernel, alpha, a, b, beta, c);
         }
         let flops = 2.0 * m as f64 * n as f64 * k as f64;
@@ -165,8 +173,45 @@ impl<T: GemmFloat> Gemm<T> {
     }
 }
 
+/// Runs the plan's microkernel once on packed panels (`mr * kc` and `kc * nr` elements) into a column-major
+/// `mr x nr` tile with beta = 1: for measuring the kernel alone (examples, benches).
+///
+/// # Panics
+/// If a slice is shorter than the panel or tile it stands for.
+#[doc(hidden)]
+pub fn bench_tile<T: GemmFloat>(plan: &Gemm<T>, kc: usize, a_panel: &[T], b_panel: &[T], tile: &mut [T]) {
+    let (mr, nr) = plan.tile();
+    assert!(a_panel.len() >= mr * kc && b_panel.len() >= nr * kc && tile.len() >= mr * nr);
+    // SAFETY: the asserts give the panel and tile sizes the packed contract needs; the plan's ISA was checked.
+    unsafe {
+        (plan.kernel.tile)(
+            kc,
+            a_panel.as_ptr(),
+            mr,
+            true,
+            b_panel.as_ptr(),
+            nr,
+            1,
+            true,
+            tile.as_mut_ptr(),
+            mr,
+            T::ONE,
+            T::ONE,
+            mr,
+            nr,
+        )
+    }
+}
+
 /// `C = alpha A B + beta C` on the active instruction set; see [`Gemm::run`].
-pub fn gemm<T: GemmFloat>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) -> Result<(), ShapeError> {
+pub fn gemm<T: GemmFloat>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+    par: Parallelism,
+) -> Result<(), ShapeError> {
     Gemm::<T>::active().run(alpha, a, b, beta, c, par)
 }
 

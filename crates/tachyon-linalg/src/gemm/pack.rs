@@ -32,7 +32,15 @@ pub(crate) fn packed_b_len(kc: usize, nc: usize, nr: usize) -> usize {
 /// # Safety
 /// `src(t, p)` must be readable for `t < len`, `p < kc`; `dst` must hold `kc * width` elements.
 #[inline(always)]
-unsafe fn pack_panel<T: Float>(base: *const T, t_stride: usize, p_stride: usize, len: usize, kc: usize, width: usize, dst: &mut [T]) {
+unsafe fn pack_panel<T: Float>(
+    base: *const T,
+    t_stride: usize,
+    p_stride: usize,
+    len: usize,
+    kc: usize,
+    width: usize,
+    dst: &mut [T],
+) {
     debug_assert!(dst.len() >= kc * width && len <= width);
     for (p, out) in dst.chunks_exact_mut(width).take(kc).enumerate() {
         // SAFETY: p < kc and t < len are readable (contract).
@@ -46,7 +54,10 @@ unsafe fn pack_panel<T: Float>(base: *const T, t_stride: usize, p_stride: usize,
                 *o = unsafe { *col.add(t * t_stride) };
             }
         }
-        out[len..].fill(T::ZERO);
+        // PERF: a plain loop, not `fill`: a variable-length fill is a memset call, costly for 0..NR elements.
+        for o in &mut out[len..] {
+            *o = T::ZERO;
+        }
     }
 }
 

@@ -8,41 +8,98 @@
 use tachyon_simd::{Float, KernelTable};
 
 use super::dispatch::{GemmFloat, TileKernel};
+use super::driver::{with_buffer, PACK_B};
+use super::pack::pack_b_panel;
 use crate::matrix::{MatMut, MatRef};
 
-/// `C = alpha A B + beta C` tile by tile without packing. C has unit row stride, A unit row stride.
-pub(crate) fn direct_gemm<T: GemmFloat>(kernel: &TileKernel<T>, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, mut c: MatMut<'_, T>) {
-    debug_assert!(c.row_stride() == 1 && a.row_stride() == 1);
+/// Largest k the direct path handles (beyond it, k blocking pays).
+pub(crate) const DIRECT_MAX_K: usize = 256;
+
+/// `C = alpha A B + beta C` reading A in place (unit row stride). When C has more than one row of tiles, one
+/// k x NR panel of B at a time is copied into the thread's packing buffer and reused down the rows, so the
+/// microkernel runs its padded, branch-free loop wherever a tile is full; with a single row of tiles B is read
+/// in place.
+/// C has unit row stride; `k <= DIRECT_MAX_K`.
+pub(crate) fn direct_gemm<T: GemmFloat>(
+    kernel: &TileKernel<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+) {
+    debug_assert!(c.row_stride() == 1 && a.row_stride() == 1 && a.cols() <= DIRECT_MAX_K);
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
     let (mr, nr) = (kernel.mr, kernel.nr);
     let (lda, ldc) = (a.col_stride(), c.col_stride());
     let c_ptr = c.as_mut_ptr();
-    for j in (0..n).step_by(nr) {
-        for i in (0..m).step_by(mr) {
-            // SAFETY: A(i.., 0..k) rows below m - i and B(0..k, j..) columns below n - j are inside the views,
-            // C's tile too; `mv`/`nv` mask everything past the edges; the kernel's ISA was checked.
+    if m <= mr {
+        // One row of tiles: each B panel would be used once, so read B in place (masked at the edges).
+        for j in (0..n).step_by(nr) {
+            // SAFETY: A rows below m and B columns j..j + nv are inside their views (masked reads stop there);
+            // C's tile lies inside C; the kernel's instruction set was checked.
             unsafe {
-                (kernel.direct)(
+                (kernel.tile)(
                     k,
-                    a.as_ptr().add(i),
+                    a.as_ptr(),
                     lda,
+                    m == mr,
                     b.as_ptr().add(j * b.col_stride()),
                     b.row_stride(),
                     b.col_stride(),
-                    c_ptr.add(i + j * ldc),
+                    false,
+                    c_ptr.add(j * ldc),
                     ldc,
                     alpha,
                     beta,
-                    mr.min(m - i),
+                    m,
                     nr.min(n - j),
                 )
             }
         }
+        return;
     }
+    with_buffer::<T, _>(&PACK_B, k * nr, |panel| {
+        for j in (0..n).step_by(nr) {
+            let nv = nr.min(n - j);
+            pack_b_panel(b.submatrix(0, j, k, nv), nr, 0, panel);
+            for i in (0..m).step_by(mr) {
+                let mv = mr.min(m - i);
+                // SAFETY: A(i.., 0..k) rows below m - i are inside the view (full MR rows when mv == MR, so the
+                // padded reads stay inside); the B panel holds k x nr packed elements; C's tile lies inside C and
+                // `mv`/`nv` mask everything past its edges; the kernel's instruction set was checked.
+                unsafe {
+                    (kernel.tile)(
+                        k,
+                        a.as_ptr().add(i),
+                        lda,
+                        mv == mr,
+                        panel.as_ptr(),
+                        nr,
+                        1,
+                        true,
+                        c_ptr.add(i + j * ldc),
+                        ldc,
+                        alpha,
+                        beta,
+                        mv,
+                        nv,
+                    )
+                }
+            }
+        }
+    });
 }
 
 /// `c = alpha A b + beta c` for a single output column `c` (n == 1).
-pub(crate) fn gemv<T: Float>(table: &KernelTable<T>, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, mut c: MatMut<'_, T>) {
+pub(crate) fn gemv<T: Float>(
+    table: &KernelTable<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+) {
     let (m, k) = (a.rows(), a.cols());
     let scale = |c: &mut MatMut<'_, T>, i: usize, ab: T| {
         let old = if beta == T::ZERO { T::ZERO } else { beta * c.get(i, 0) };

@@ -23,7 +23,13 @@ const STREAMING_MIN_BYTES: usize = 8 << 20;
 /// Each source must be readable and `dst` writable for `n` elements; a source may equal `dst` but must not
 /// otherwise overlap it.
 #[inline(always)]
-unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(s: S, srcs: [*const T; K], dst: *mut T, n: usize, op: impl MapOp<T, S, K>) {
+unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(
+    s: S,
+    srcs: [*const T; K],
+    dst: *mut T,
+    n: usize,
+    op: impl MapOp<T, S, K>,
+) {
     let w = S::N;
     let bytes = n * T::BYTES;
     let register_bytes = w * T::BYTES;

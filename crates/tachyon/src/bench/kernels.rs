@@ -215,7 +215,8 @@ fn run_type<T: Float>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)) {
                     triad
                 }
             };
-            let before = in_dram.then(|| probe_bandwidth(memory.get_or_insert_with(|| MemoryProbe::new(dram_bytes(scale)))));
+            let before =
+                in_dram.then(|| probe_bandwidth(memory.get_or_insert_with(|| MemoryProbe::new(dram_bytes(scale)))));
             let mut rows = Vec::new();
             let mut scalar_ns = None;
             let impls: Vec<Option<Isa>> = Isa::supported().into_iter().map(Some).chain([None]).collect();

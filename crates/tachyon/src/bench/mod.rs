@@ -1,5 +1,6 @@
 //! `tachyon bench`: built-in benchmarks that reproduce every figure Tachyon claims.
 
+mod gemm;
 mod harness;
 mod kernels;
 mod probes;
@@ -21,6 +22,9 @@ pub enum Workload {
     Probes,
     /// Vector kernels on every instruction set vs their scalar twins and plain iterators, 8 to 32M elements.
     Kernels,
+    /// GEMM, n = 4..2048 and the training shapes, f32/f64, 1 and 2 threads, vs naive (and peers with
+    /// `--features peers`).
+    Gemm,
 }
 
 /// Options of `tachyon bench`.
@@ -226,6 +230,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if matches!(args.workload, Workload::All | Workload::Kernels) {
         kernels::run(scale, &peaks, &mut |row| printer.emit(&row));
+    }
+    if matches!(args.workload, Workload::All | Workload::Gemm) {
+        gemm::run(scale, &peaks, &mut |row| printer.emit(&row));
     }
     Ok(())
 }
