@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tachyon_linalg::gemm::Blocking;
 use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism};
-use tachyon_simd::{isa, Float};
+use tachyon_simd::isa;
 
 fn min_seconds(mut f: impl FnMut(), reps: usize) -> f64 {
     f();

@@ -3,9 +3,12 @@
 //! - [`matrix`]: [`MatRef`], [`MatMut`] (any strides, checked, transposes without copies), owned [`Matrix`].
 //! - [`gemm`]: `C = alpha op(A) op(B) + beta C`, f32/f64, packed and cache-blocked (BLIS design), multithreaded
 //!   with bitwise-reproducible results, with unpacked paths for small and skinny shapes.
+//! - [`strassen`]: Strassen-Winograd on top of the blocked GEMM, for large products.
 
 pub mod gemm;
 pub mod matrix;
+pub mod strassen;
 
 pub use gemm::{gemm, Gemm, GemmFloat, Parallelism};
 pub use matrix::{MatMut, MatRef, Matrix, ShapeError};
+pub use strassen::Strassen;

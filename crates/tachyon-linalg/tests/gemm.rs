@@ -309,14 +309,15 @@ fn threads_give_bitwise_identical_results() {
     let two = pool(2);
     for isa in isas() {
         for (m, n, k) in [(300, 200, 250), (513, 97, 400), (1000, 64, 64)] {
-            let inputs: [(&str, Box<dyn Fn(usize, usize) -> f32>); 4] = [
+            type Gen = Box<dyn Fn(usize, usize) -> f32>;
+            let inputs: [(&str, Gen); 4] = [
                 ("identity", Box::new(|i, j| if i == j { 1.0 } else { 0.0 })),
                 ("ones", Box::new(|_, _| 1.0)),
                 ("integers", Box::new(|i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0)),
                 ("random", Box::new(|i, j| ((i * 7919 + j * 104_729) % 1000) as f32 / 997.0 - 0.5)),
             ];
             for (name, f) in &inputs {
-                let a = Operand::new(m, k, Layout::RowMajor, 0.0, |i, j| f(i, j));
+                let a = Operand::new(m, k, Layout::RowMajor, 0.0, f);
                 let b = Operand::new(k, n, Layout::RowMajor, 0.0, |i, j| f(j, i) + 0.25);
                 let plan = Gemm::<f32>::new(isa).unwrap();
                 let mut c1 = Operand::new(m, n, Layout::RowMajor, 0.0, |_, _| 0.0);

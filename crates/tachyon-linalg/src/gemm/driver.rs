@@ -44,7 +44,7 @@ pub(crate) fn with_buffer<T: GemmFloat, R>(
     if buf.len() < bytes {
         buf.resize(bytes, 0);
     }
-    let result = f(&mut bytemuck::cast_slice_mut::<u8, T>(&mut buf[..bytes]));
+    let result = f(bytemuck::cast_slice_mut::<u8, T>(&mut buf[..bytes]));
     slot.with(|cell| cell.set(buf));
     result
 }
@@ -74,6 +74,7 @@ pub(crate) enum Threads {
 /// `C = alpha A B + beta C` for C with unit row stride (column-major tiles), through packed panels.
 ///
 /// `k > 0`, `alpha != 0`, shapes already checked.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn packed_gemm<T: GemmFloat>(
     kernel: &TileKernel<T>,
     blocking: Blocking,

@@ -83,7 +83,9 @@ impl<T: GemmFloat> Gemm<T> {
 
     /// The same plan with other block sizes (for tuning; each must be a positive multiple of its tile side).
     pub fn with_blocking(mut self, blocking: Blocking) -> Self {
-        assert!(blocking.kc > 0 && blocking.mc % self.kernel.mr == 0 && blocking.nc % self.kernel.nr == 0);
+        assert!(
+            blocking.kc > 0 && blocking.mc.is_multiple_of(self.kernel.mr) && blocking.nc.is_multiple_of(self.kernel.nr)
+        );
         assert!(blocking.mc > 0 && blocking.nc > 0);
         self.blocking = blocking;
         self

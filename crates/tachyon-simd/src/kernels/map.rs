@@ -36,7 +36,7 @@ unsafe fn walk<T: Float, S: Lanes<T>, const K: usize>(
     if S::STREAMS
         && bytes >= STREAMING_MIN_BYTES
         && bytes >= crate::cache::CacheSizes::get().l3
-        && (dst as usize) % T::BYTES == 0
+        && (dst as usize).is_multiple_of(T::BYTES)
     {
         // Peel a masked head so that the streaming stores are register-aligned.
         let head = ((register_bytes - (dst as usize) % register_bytes) % register_bytes) / T::BYTES;

@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism};
+use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism, Strassen};
 use tachyon_simd::{Float, Isa};
 
 use super::harness::time;
@@ -88,6 +88,19 @@ fn run_type<T: GemmFloat>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)
         }
         if m * n * k <= 512 * 512 * 512 {
             record("naive", 1, time(budget, || naive(m, n, k, &a, &b, &mut c)));
+        }
+        if case == "square" && n >= 512 {
+            // Strassen-Winograd, one and two levels above the classical product.
+            for (label, levels) in [("strassen1", 1u32), ("strassen2", 2)] {
+                let strassen = Strassen::new(plan, n >> levels);
+                let t = time(budget, || {
+                    let (av, bv) = (MatRef::row_major(&a, m, k).unwrap(), MatRef::row_major(&b, k, n).unwrap());
+                    strassen
+                        .run(T::ONE, av, bv, T::ZERO, MatMut::row_major(&mut c, m, n).unwrap(), Parallelism::None)
+                        .unwrap()
+                });
+                record(label, 1, t);
+            }
         }
         #[cfg(feature = "peers")]
         peers::measure::<T>(budget, &two, (m, n, k), &a, &b, &mut c, &mut record);
