@@ -225,9 +225,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let mut printer = Printer { json: args.json, header_done: false };
     let mut probe_rows = Vec::new();
     let peaks = probes::run(scale, &mut probe_rows);
-    if matches!(args.workload, Workload::All | Workload::Probes) {
-        probe_rows.iter().for_each(|r| printer.emit(r));
-    }
+    // The probes are printed with every workload: its fractions of peak divide by them.
+    probe_rows.iter().for_each(|r| printer.emit(r));
     if matches!(args.workload, Workload::All | Workload::Kernels) {
         kernels::run(scale, &peaks, &mut |row| printer.emit(&row));
     }
