@@ -1,7 +1,8 @@
 //! Cache blocking: MC, KC, NC derived from the cache sizes (the BLIS analytical model, simplified).
 //!
-//! - KC: one B micro-panel (KC x NR) stays in L1 while A micro-panels (MR x KC) stream through it; both together
-//!   take at most half of L1: KC = L1d / 2 / ((MR + NR) * bytes), rounded down to a multiple of 8, in [64, 512].
+//! - KC: one B micro-panel (KC x NR) stays in L1 while every A micro-panel (MR x KC) of the block streams past it
+//!   from L2; it takes half of L1: KC = L1d / 2 / (NR * bytes), rounded down to a multiple of 8, in [64, 512].
+//!   A large KC also means fewer passes over C (k / KC read-modify-writes of every C tile).
 //! - MC: the packed A block (MC x KC) takes at most half of L2: MC = L2 / 2 / (KC * bytes), a multiple of MR.
 //! - NC: the packed B block (KC x NC) takes at most a quarter of L3 (shared by the cores): NC = L3 / 4 /
 //!   (KC * bytes), a multiple of NR, at least one block of 16 micro-panels.
@@ -25,7 +26,7 @@ pub struct Blocking {
 impl Blocking {
     /// Block sizes for an `mr x nr` tile of `bytes`-byte elements on caches `c`.
     pub fn derive(c: CacheSizes, mr: usize, nr: usize, bytes: usize) -> Blocking {
-        let kc = (c.l1d / 2 / ((mr + nr) * bytes) / 8 * 8).clamp(64, 512);
+        let kc = (c.l1d / 2 / (nr * bytes) / 8 * 8).clamp(64, 512);
         let mc = (c.l2 / 2 / (kc * bytes) / mr * mr).max(mr);
         let l3 = if c.l3 > 0 { c.l3 } else { 4 * c.l2 };
         let nc = (l3 / 4 / (kc * bytes) / nr * nr).max(16 * nr);
@@ -43,7 +44,7 @@ mod tests {
         let b = Blocking::derive(c, 16, 6, 4);
         assert_eq!(b.mc % 16, 0);
         assert_eq!(b.nc % 6, 0);
-        assert!((16 + 6) * b.kc * 4 <= c.l1d / 2);
+        assert!(6 * b.kc * 4 <= c.l1d / 2);
         assert!(b.mc * b.kc * 4 <= c.l2 / 2);
         let tiny = Blocking::derive(CacheSizes { l1d: 1024, l2: 2048, l3: 0 }, 32, 12, 8);
         assert!(tiny.kc >= 64 && tiny.mc >= 32 && tiny.nc >= 16 * 12);
