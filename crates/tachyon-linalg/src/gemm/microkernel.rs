@@ -199,7 +199,10 @@ fn kstep_edges<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
             // SAFETY: B(p, j) is readable for j < NR when padded, j < nv when masked (tile contract).
             let bj = s.splat(unsafe { *b_p.add(j * e.b_cs) });
             for r in 0..MV {
-                acc_j[r] = s.mul_add(av[r], bj, acc_j[r]);
+                // Registers wholly below the tile's last row only add zeros: skip them.
+                if e.a_edge == Edge::Padded || e.live[r] > 0 {
+                    acc_j[r] = s.mul_add(av[r], bj, acc_j[r]);
+                }
             }
         }
     }
