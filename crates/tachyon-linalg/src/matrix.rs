@@ -285,6 +285,27 @@ impl<'a, T: Float> MatMut<'a, T> {
     }
 }
 
+/// `y = alpha x + beta y`, element by element; with `beta == 0`, `y` is overwritten (NaN in it is ignored).
+///
+/// # Panics
+/// If the shapes differ.
+pub fn axpby<T: Float>(alpha: T, x: MatRef<'_, T>, beta: T, mut y: MatMut<'_, T>) {
+    assert!(
+        x.rows() == y.rows() && x.cols() == y.cols(),
+        "axpby: {}x{} into {}x{}",
+        x.rows(),
+        x.cols(),
+        y.rows(),
+        y.cols()
+    );
+    for i in 0..y.rows() {
+        for j in 0..y.cols() {
+            let old = if beta == T::ZERO { T::ZERO } else { beta * y.get(i, j) };
+            y.set(i, j, alpha * x.get(i, j) + old);
+        }
+    }
+}
+
 /// An owned row-major matrix in a 64-byte-aligned buffer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix<T: Float> {

@@ -28,7 +28,7 @@
 use tachyon_simd::{Float, KernelTable};
 
 use crate::gemm::{Gemm, GemmFloat, Parallelism};
-use crate::matrix::{MatMut, MatRef, Matrix, ShapeError};
+use crate::matrix::{axpby, MatMut, MatRef, Matrix, ShapeError};
 
 /// Strassen-Winograd on top of a classical [`Gemm`] plan.
 #[derive(Clone, Copy, Debug)]
@@ -88,13 +88,7 @@ impl<T: GemmFloat> Strassen<T> {
         let (full, rest) = scratch.split_at_mut(m * n);
         let mut p = MatMut::row_major(full, m, n)?;
         ctx.product(a, b, p.rb_mut(), rest);
-        let mut c = c;
-        for i in 0..m {
-            for j in 0..n {
-                let old = if beta == T::ZERO { T::ZERO } else { beta * c.get(i, j) };
-                c.set(i, j, alpha * p.get(i, j) + old);
-            }
-        }
+        axpby(alpha, p.rb(), beta, c);
         Ok(())
     }
 }

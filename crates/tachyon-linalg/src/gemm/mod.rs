@@ -27,7 +27,7 @@ pub use dispatch::GemmFloat;
 use tachyon_simd::isa::{self, Isa, IsaError};
 use tachyon_simd::{cache::CacheSizes, KernelTable};
 
-use crate::matrix::{MatMut, MatRef, ShapeError};
+use crate::matrix::{axpby, MatMut, MatRef, ShapeError};
 use dispatch::{tile_kernel, TileKernel};
 use driver::{packed_gemm, Threads};
 
@@ -140,18 +140,9 @@ impl<T: GemmFloat> Gemm<T> {
         } else {
             let mut tmp = crate::matrix::Matrix::<T>::zeros(n, m);
             let mut tmp_c = tmp.as_mut().t();
-            for i in 0..m {
-                for j in 0..n {
-                    tmp_c.set(i, j, c.get(i, j));
-                }
-            }
+            axpby(T::ONE, c.rb(), T::ZERO, tmp_c.rb_mut());
             self.oriented(alpha, a, b, beta, tmp_c.rb_mut(), par);
-            let mut c = c;
-            for i in 0..m {
-                for j in 0..n {
-                    c.set(i, j, tmp_c.get(i, j));
-                }
-            }
+            axpby(T::ONE, tmp_c.rb(), T::ZERO, c);
         }
         Ok(())
     }
