@@ -88,7 +88,11 @@ fn run<T: GemmFloat>(n: usize) {
 /// Per-call time of small square products (row-major), ns.
 fn small<T: GemmFloat>() {
     let plan = Gemm::<T>::active();
-    for n in [4usize, 8, 16, 32] {
+    let sizes: Vec<usize> = match std::env::var("SMALL_N") {
+        Ok(n) => vec![n.parse().expect("SMALL_N")],
+        Err(_) => vec![4, 8, 16, 32],
+    };
+    for n in sizes {
         let a: Vec<T> = (0..n * n).map(|i| T::from_f64((i % 17) as f64 * 0.1)).collect();
         let b = a.clone();
         let mut c = vec![T::ZERO; n * n];
