@@ -33,7 +33,26 @@ enum Command {
     /// (FMA throughput, memory bandwidth) so that fractions of peak come from the same run.
     Bench(bench::BenchArgs),
     /// Run the main job on the sample data shipped in the repository.
-    Demo,
+    Demo(demo::DemoArgs),
+    /// Rebuild the order book from a LOBSTER message file and check it, row by row, against LOBSTER's own
+    /// orderbook file (any ticker, day and depth; `.csv` or `.csv.gz`).
+    ///
+    /// Prints rows checked, rows matching on every level, rows where a level entered from beyond the file's
+    /// depth (its size cannot be known from the messages) and rows mismatching, with the first mismatches.
+    /// Exits with status 1 if any determinable level differs.
+    VerifyBook(VerifyBookArgs),
+}
+
+/// Options of `tachyon verify-book`.
+#[derive(clap::Args)]
+struct VerifyBookArgs {
+    /// LOBSTER message file (`*_message_N.csv[.gz]`).
+    message_file: std::path::PathBuf,
+    /// The matching orderbook file (`*_orderbook_N.csv[.gz]`).
+    orderbook_file: std::path::PathBuf,
+    /// How many mismatching levels to show.
+    #[arg(long, default_value_t = 5)]
+    examples: usize,
 }
 
 fn main() {
@@ -53,6 +72,19 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Info => info::run(),
         Command::Bench(args) => bench::run(&args),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(&args),
+        Command::VerifyBook(args) => {
+            let report = tachyon_market::verify_book(&args.message_file, &args.orderbook_file, args.examples)?;
+            print!("{report}");
+            if !report.passed() {
+                eprintln!(
+                    "error: the rebuilt book differs from {} on {} rows",
+                    args.orderbook_file.display(),
+                    report.rows_mismatching
+                );
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }

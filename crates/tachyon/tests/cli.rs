@@ -86,5 +86,30 @@ fn bench_table_has_a_header_and_rejects_unknown_workloads() {
 fn demo_runs_and_passes_its_self_check() {
     let out = tachyon(&["demo"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("checks passed"));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    assert!(stdout.contains("GOOG level 10: 147915 rows checked") && stdout.contains(" 0 mismatching"), "{stdout}");
+}
+
+#[test]
+fn verify_book_exits_non_zero_on_a_mismatch_and_zero_on_the_sample() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let stem = "AAPL_2012-06-21_34200000_57600000";
+    let m = data.join(format!("{stem}_message_1.csv"));
+    let o = data.join(format!("{stem}_orderbook_1.csv"));
+    let out = tachyon(&["verify-book", m.to_str().unwrap(), o.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rows mismatching:      0"));
+
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (m, o) = (dir.join("m.csv"), dir.join("o.csv"));
+    std::fs::write(&m, "1.0,1,1,100,5000000,1\n2.0,1,2,50,5010000,-1\n").unwrap();
+    std::fs::write(&o, "5020000,10,5000000,100\n5010000,49,5000000,100\n").unwrap();
+    let out = tachyon(&["verify-book", m.to_str().unwrap(), o.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("line 2"), "{}", text(&out.stdout));
+    let out = tachyon(&["verify-book", "/nonexistent/m.csv", o.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/m.csv"));
 }

@@ -1,0 +1,17 @@
+//! Tachyon's market data: where ticks enter.
+//!
+//! - [`event`]: order-book events as LOBSTER numbers them (1..7), nanosecond timestamps, integer prices.
+//! - [`lobster`]: streaming readers of LOBSTER message and orderbook files (`.csv`, `.csv.gz`).
+//! - [`book`]: the price-level book rebuilt from messages; L-level snapshots.
+//! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
+
+pub mod book;
+pub mod error;
+pub mod event;
+pub mod lobster;
+pub mod verify;
+
+pub use book::{Book, Level, Side, Snapshot};
+pub use error::MarketError;
+pub use event::{Event, EventKind};
+pub use verify::{verify_book, VerifyReport};

@@ -1,0 +1,124 @@
+//! The rebuilt book against LOBSTER's own orderbook files shipped in `data/lobster/`, and bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tachyon_market::{verify_book, MarketError};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster").join(name)
+}
+
+#[test]
+fn aapl_level_1_book_matches_lobster_on_every_determinable_level() {
+    let report = verify_book(
+        &data("AAPL_2012-06-21_34200000_57600000_message_1.csv"),
+        &data("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv"),
+        5,
+    )
+    .unwrap();
+    println!("{report}");
+    assert_eq!(report.depth, 1);
+    assert_eq!(report.rows_checked, 118_497 - 1);
+    assert_eq!(report.rows_mismatching, 0, "{report}");
+    assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+}
+
+#[test]
+fn goog_level_10_book_matches_lobster_on_every_determinable_level() {
+    let report = verify_book(
+        &data("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"),
+        &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"),
+        5,
+    )
+    .unwrap();
+    println!("{report}");
+    assert_eq!(report.depth, 10);
+    assert_eq!(report.rows_checked, 147_916 - 1);
+    assert_eq!(report.rows_mismatching, 0, "{report}");
+    assert!(report.rows_undeterminable > 0, "levels do enter from beyond level 10 in this file");
+    assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    path
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tachyon-market-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const GOOD_MESSAGES: &str = "34200.1,1,1,100,5000000,1\n34200.2,1,2,50,5010000,-1\n34200.3,3,1,100,5000000,1\n";
+const GOOD_BOOK: &str = "5020000,10,5000000,100\n5010000,50,5000000,100\n5010000,50,4990000,30\n";
+
+#[test]
+fn a_small_pair_replays_with_an_undeterminable_row() {
+    let dir = temp_dir("small");
+    let report = verify_book(&write(&dir, "m.csv", GOOD_MESSAGES), &write(&dir, "o.csv", GOOD_BOOK), 5).unwrap();
+    // Row 2: the submission at 5010000 matches. Row 3: deleting the only bid level reveals 4990000 from below.
+    assert_eq!(
+        (report.rows_checked, report.rows_matching, report.rows_undeterminable, report.rows_mismatching),
+        (2, 1, 1, 0)
+    );
+}
+
+#[test]
+fn a_wrong_book_is_reported_with_the_line() {
+    let dir = temp_dir("wrong");
+    let book = "5020000,10,5000000,100\n5010000,49,5000000,100\n5010000,50,4990000,30\n";
+    let report = verify_book(&write(&dir, "m.csv", GOOD_MESSAGES), &write(&dir, "o.csv", book), 5).unwrap();
+    // Line 2 disagrees with the replay; line 3 too, since the replay resynchronises to the (wrong) line 2.
+    assert_eq!(report.rows_mismatching, 2);
+    assert!(!report.passed());
+    assert_eq!(report.first_mismatches[0].line, 2);
+    assert!(report.to_string().contains("line 2"), "{report}");
+}
+
+fn error_of(messages: &str, book: &str) -> String {
+    let dir = temp_dir("bad");
+    match verify_book(&write(&dir, "m.csv", messages), &write(&dir, "o.csv", book), 5) {
+        Err(e) => e.to_string(),
+        Ok(r) => panic!("expected an error, got {r}"),
+    }
+}
+
+#[test]
+fn bad_input_names_file_line_and_field() {
+    let cases = [
+        ("34200.1,1,1,100,5000000,1\n34200.2,1,2,abc,5010000,-1\n", "m.csv:2: field `size`"),
+        ("34200.1,1,1,100,5000000,1\n34200.2,9,2,5,5010000,-1\n", "m.csv:2: field `type`"),
+        ("34200.1,1,1,100,5000000,1\n34200.0,1,2,5,5010000,-1\n", "m.csv:2: field `time`: time goes backwards"),
+        ("34200.1,1,1,100,5000000,1\n34200.2,1,2,5,-5,-1\n", "m.csv:2: field `price`"),
+        ("34200.1,1,1,100,5000000,1\n34200.2,1,2,0,5010000,-1\n", "m.csv:2: field `size`"),
+        ("34200.1,1,1,100,5000000,1\n34200.2,1,2,5,5010000,0\n", "m.csv:2: field `direction`"),
+        ("34200.1,1,1,100,5000000\n", "m.csv:1: field `row`"),
+        ("34200.x,1,1,100,5000000,1\n", "m.csv:1: field `time`"),
+    ];
+    for (messages, expected) in cases {
+        let err = error_of(messages, GOOD_BOOK);
+        assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+    }
+    let err = error_of(GOOD_MESSAGES, "5020000,10,5000000,100\n5010000,50,5000000\n");
+    assert!(err.contains("o.csv:2: field `row`"), "{err}");
+    let err = error_of(GOOD_MESSAGES, "5020000,10,5000000,100\n5000000,50,5000000,100\n");
+    assert!(err.contains("o.csv:2: field `ask price 1`: crossed book"), "{err}");
+    let err = error_of(GOOD_MESSAGES, "5020000,10,5000000,100\n5010000,50,5000000,100\n");
+    assert!(err.contains("has 3 rows but") && err.contains("has 2"), "{err}");
+}
+
+#[test]
+fn missing_and_truncated_files_are_errors() {
+    let err = verify_book(Path::new("/nonexistent/m.csv"), Path::new("/nonexistent/o.csv"), 1).unwrap_err();
+    assert!(matches!(err, MarketError::Io { .. }) && err.to_string().contains("/nonexistent/m.csv"));
+    // A gzip file cut short is an I/O error naming it, not a silent short read.
+    let dir = temp_dir("gz");
+    let full = std::fs::read(data("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz")).unwrap();
+    let cut = dir.join("cut.csv.gz");
+    std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
+    let err = verify_book(&cut, &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"), 1).unwrap_err();
+    assert!(err.to_string().contains("cut.csv.gz"), "{err}");
+}
