@@ -14,4 +14,4 @@ pub mod verify;
 pub use book::{Book, Level, Side, Snapshot};
 pub use error::MarketError;
 pub use event::{Event, EventKind};
-pub use verify::{verify_book, VerifyReport};
+pub use verify::{verify_book, verify_book_with, BadRowPolicy, VerifyReport};

@@ -12,7 +12,8 @@
 //! - anything else (different price or size, or a level the file does not have): a *mismatch*.
 //!
 //! After the comparison the book is resynchronised to the file's row, so one undeterminable level never
-//! propagates into later rows.
+//! propagates into later rows. Rows that follow a skipped malformed pair (see [`BadRowPolicy`]) reseed the book
+//! and are not counted as checked.
 
 use std::fmt;
 use std::path::Path;
@@ -56,6 +57,20 @@ pub struct VerifyReport {
     pub underflows: usize,
     /// The first few mismatching levels.
     pub first_mismatches: Vec<Mismatch>,
+    /// Row pairs skipped as malformed (with [`BadRowPolicy::Skip`]).
+    pub rows_skipped: usize,
+    /// The errors of the first few skipped rows (file, line, field, what).
+    pub skipped_examples: Vec<String>,
+}
+
+/// What to do with a malformed row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BadRowPolicy {
+    /// Stop with an error naming the file, line and field (the default).
+    #[default]
+    Fail,
+    /// Skip the row, count it and report it; never drop it silently.
+    Skip,
 }
 
 impl VerifyReport {
@@ -78,6 +93,12 @@ impl fmt::Display for VerifyReport {
         writeln!(f, "rows mismatching:      {}", self.rows_mismatching)?;
         if self.underflows > 0 {
             writeln!(f, "removal underflows:    {}", self.underflows)?;
+        }
+        if self.rows_skipped > 0 {
+            writeln!(f, "rows skipped:          {} (malformed; the book was reseeded after each)", self.rows_skipped)?;
+            for e in &self.skipped_examples {
+                writeln!(f, "  skipped: {e}")?;
+            }
         }
         for m in &self.first_mismatches {
             writeln!(
@@ -113,6 +134,18 @@ pub fn verify_book(
     orderbook_path: &Path,
     max_examples: usize,
 ) -> Result<VerifyReport, MarketError> {
+    verify_book_with(message_path, orderbook_path, max_examples, BadRowPolicy::Fail)
+}
+
+/// [`verify_book`] with a policy for malformed rows. With [`BadRowPolicy::Skip`], a pair with a malformed
+/// message or orderbook row is skipped (counted, the first few errors kept), and the book is reseeded from the
+/// next good orderbook row, since the skipped message's effect is unknown.
+pub fn verify_book_with(
+    message_path: &Path,
+    orderbook_path: &Path,
+    max_examples: usize,
+    policy: BadRowPolicy,
+) -> Result<VerifyReport, MarketError> {
     let mut messages = MessageReader::open(message_path)?;
     let mut orderbook = OrderbookReader::open(orderbook_path)?;
     let mut report = VerifyReport::default();
@@ -120,9 +153,26 @@ pub fn verify_book(
     let mut replayed = Snapshot::default();
     let mut book = Book::new();
     let mut rows = 0usize;
+    let mut reseed = true;
     loop {
-        let event = messages.next_event()?;
-        let has_row = orderbook.next_snapshot(&mut file_row)?;
+        // Read both rows before judging either, so that a skipped pair leaves both files in step.
+        let event = messages.next_event();
+        let has_row = orderbook.next_snapshot(&mut file_row);
+        let (event, has_row) = match (event, has_row) {
+            (Ok(event), Ok(has_row)) => (event, has_row),
+            (Err(error @ MarketError::Parse { .. }), _) | (_, Err(error @ MarketError::Parse { .. }))
+                if policy == BadRowPolicy::Skip =>
+            {
+                rows += 1;
+                report.rows_skipped += 1;
+                if report.skipped_examples.len() < max_examples {
+                    report.skipped_examples.push(error.to_string());
+                }
+                reseed = true;
+                continue;
+            }
+            (Err(error), _) | (_, Err(error)) => return Err(error),
+        };
         let event = match (event, has_row) {
             (None, false) => break,
             (Some(event), true) => event,
@@ -146,8 +196,9 @@ pub fn verify_book(
         rows += 1;
         let depth = orderbook.levels().expect("known after a row");
         report.depth = depth;
-        if rows == 1 {
+        if reseed {
             book.reset_to(&file_row);
+            reseed = false;
             continue;
         }
         if book.apply(&event) == Applied::Underflow {

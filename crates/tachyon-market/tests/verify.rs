@@ -122,3 +122,20 @@ fn missing_and_truncated_files_are_errors() {
     let err = verify_book(&cut, &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"), 1).unwrap_err();
     assert!(err.to_string().contains("cut.csv.gz"), "{err}");
 }
+
+#[test]
+fn skip_policy_counts_and_reports_bad_rows_and_keeps_the_files_in_step() {
+    use tachyon_market::{verify_book_with, BadRowPolicy};
+    let dir = temp_dir("skip");
+    let messages = "34200.1,1,1,100,5000000,1\n34200.2,1,2,50,5010000,-1\n34200.25,1,3,x,5010000,-1\n34200.3,1,4,10,5010000,-1\n34200.4,3,4,10,5010000,-1\n";
+    let book = "5020000,10,5000000,100\n5010000,50,5000000,100\n5010000,55,5000000,100\n5010000,60,5000000,100\n5010000,50,5000000,100\n";
+    let (m, o) = (write(&dir, "m.csv", messages), write(&dir, "o.csv", book));
+    let err = verify_book_with(&m, &o, 5, BadRowPolicy::Fail).unwrap_err();
+    assert!(err.to_string().contains("m.csv:3: field `size`"), "{err}");
+    let report = verify_book_with(&m, &o, 5, BadRowPolicy::Skip).unwrap();
+    assert_eq!(report.rows_skipped, 1);
+    assert!(report.skipped_examples[0].contains("m.csv:3: field `size`"));
+    // Line 4 reseeds after the skip; lines 2 and 5 are checked and match.
+    assert_eq!((report.rows_checked, report.rows_matching, report.rows_mismatching), (2, 2, 0), "{report}");
+    assert!(report.to_string().contains("rows skipped:          1"));
+}

@@ -50,9 +50,22 @@ struct VerifyBookArgs {
     message_file: std::path::PathBuf,
     /// The matching orderbook file (`*_orderbook_N.csv[.gz]`).
     orderbook_file: std::path::PathBuf,
-    /// How many mismatching levels to show.
+    /// How many mismatching levels (and skipped rows) to show.
     #[arg(long, default_value_t = 5)]
     examples: usize,
+    /// What to do with a malformed row: stop with an error naming file, line and field, or skip the pair,
+    /// count it and report it.
+    #[arg(long, value_enum, default_value_t = OnBadRow::Fail)]
+    on_bad_row: OnBadRow,
+}
+
+/// `--on-bad-row` choices.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum OnBadRow {
+    /// Stop at the first malformed row.
+    Fail,
+    /// Skip malformed rows; they are counted and reported.
+    Skip,
 }
 
 fn main() {
@@ -74,7 +87,12 @@ fn run() -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::VerifyBook(args) => {
-            let report = tachyon_market::verify_book(&args.message_file, &args.orderbook_file, args.examples)?;
+            let policy = match args.on_bad_row {
+                OnBadRow::Fail => tachyon_market::BadRowPolicy::Fail,
+                OnBadRow::Skip => tachyon_market::BadRowPolicy::Skip,
+            };
+            let report =
+                tachyon_market::verify_book_with(&args.message_file, &args.orderbook_file, args.examples, policy)?;
             print!("{report}");
             if !report.passed() {
                 eprintln!(
