@@ -33,32 +33,36 @@ struct Lines {
     path: PathBuf,
     reader: Box<dyn BufRead>,
     line: usize,
-    buf: String,
+    buf: Vec<u8>,
 }
 
 impl Lines {
     fn open(path: &Path) -> Result<Lines, MarketError> {
-        Ok(Lines { path: path.to_path_buf(), reader: open(path)?, line: 0, buf: String::new() })
+        Ok(Lines { path: path.to_path_buf(), reader: open(path)?, line: 0, buf: Vec::with_capacity(256) })
     }
 
     /// Moves to the next non-empty line; `false` at the end of the file.
     fn advance(&mut self) -> Result<bool, MarketError> {
         loop {
             self.buf.clear();
-            let n = self.reader.read_line(&mut self.buf).map_err(|e| MarketError::io(&self.path, e))?;
+            let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| MarketError::io(&self.path, e))?;
             if n == 0 {
                 return Ok(false);
             }
             self.line += 1;
-            if !self.buf.trim().is_empty() {
+            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+                self.buf.pop();
+            }
+            // Blank lines carry no data; skip them (a data line starts with a digit, so the scan is short).
+            if !self.buf.iter().all(u8::is_ascii_whitespace) {
                 return Ok(true);
             }
         }
     }
 
-    /// The current line without its line ending.
-    fn current(&self) -> &str {
-        self.buf.trim_end_matches(['\n', '\r'])
+    /// The current line without its line ending (bytes: no UTF-8 validation on the hot path).
+    fn current(&self) -> &[u8] {
+        &self.buf
     }
 
     fn error(&self, field: &'static str, message: impl Into<String>) -> MarketError {
@@ -68,27 +72,59 @@ impl Lines {
 
 /// Parses seconds after midnight with any number of decimals into nanoseconds, rounding half up at the 10th.
 pub fn parse_time_ns(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{text:?} is not a non-negative decimal number of seconds"));
-    }
-    let seconds: i64 = int.parse().map_err(|_| format!("{text:?} is too large"))?;
-    let mut nanos: i64 = 0;
-    for (i, b) in frac.bytes().take(9).enumerate() {
-        nanos += i64::from(b - b'0') * 10i64.pow(8 - i as u32);
-    }
-    if frac.len() > 9 && frac.as_bytes()[9] >= b'5' {
-        nanos += 1;
-    }
-    seconds
-        .checked_mul(1_000_000_000)
-        .and_then(|s| s.checked_add(nanos))
-        .ok_or_else(|| format!("{text:?} is too large"))
+    parse_time_bytes(text.trim().as_bytes())
 }
 
-fn parse_int(lines: &Lines, field: &'static str, text: &str) -> Result<i64, MarketError> {
-    text.trim().parse::<i64>().map_err(|_| lines.error(field, format!("{:?} is not an integer", text.trim())))
+#[inline]
+fn parse_time_bytes(text: &[u8]) -> Result<i64, String> {
+    let shown = || String::from_utf8_lossy(text).into_owned();
+    let dot = text.iter().position(|&b| b == b'.').unwrap_or(text.len());
+    let (int, frac) = (&text[..dot], text.get(dot + 1..).unwrap_or(&[]));
+    if int.is_empty() || !int.iter().all(u8::is_ascii_digit) || !frac.iter().all(u8::is_ascii_digit) {
+        return Err(format!("{:?} is not a non-negative decimal number of seconds", shown()));
+    }
+    let too_large = || format!("{:?} is too large", shown());
+    let mut seconds: i64 = 0;
+    for &b in int {
+        seconds = seconds.checked_mul(10).and_then(|s| s.checked_add(i64::from(b - b'0'))).ok_or_else(too_large)?;
+    }
+    let mut nanos: i64 = 0;
+    for i in 0..9 {
+        nanos = nanos * 10 + frac.get(i).map_or(0, |&b| i64::from(b - b'0'));
+    }
+    if frac.len() > 9 && frac[9] >= b'5' {
+        nanos += 1;
+    }
+    seconds.checked_mul(1_000_000_000).and_then(|s| s.checked_add(nanos)).ok_or_else(too_large)
+}
+
+/// Parses an optionally signed decimal integer (surrounding spaces allowed).
+#[inline]
+fn parse_int_bytes(text: &[u8]) -> Option<i64> {
+    let text = text.trim_ascii();
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(b - b'0');
+    }
+    Some(if negative { -value } else { value })
+}
+
+#[inline]
+fn parse_int(lines: &Lines, field: &'static str, text: &[u8]) -> Result<i64, MarketError> {
+    parse_int_bytes(text).ok_or_else(|| {
+        lines.error(field, format!("{:?} is not an integer", String::from_utf8_lossy(text.trim_ascii())))
+    })
 }
 
 /// Streams the events of a LOBSTER message file.
@@ -108,9 +144,9 @@ impl MessageReader {
         if !self.lines.advance()? {
             return Ok(None);
         }
-        let mut fields = [""; 6];
+        let mut fields: [&[u8]; 6] = [&[]; 6];
         let mut count = 0;
-        for (i, field) in self.lines.current().split(',').enumerate() {
+        for (i, field) in self.lines.current().split(|&b| b == b',').enumerate() {
             if i < 6 {
                 fields[i] = field;
             }
@@ -119,7 +155,7 @@ impl MessageReader {
         if count != 6 {
             return Err(self.lines.error("row", format!("expected 6 comma-separated fields, found {count}")));
         }
-        let time_ns = parse_time_ns(fields[0]).map_err(|m| self.lines.error("time", m))?;
+        let time_ns = parse_time_bytes(fields[0].trim_ascii()).map_err(|m| self.lines.error("time", m))?;
         if time_ns < self.last_time {
             return Err(self.lines.error("time", "time goes backwards"));
         }
@@ -177,7 +213,7 @@ impl OrderbookReader {
             return Ok(false);
         }
         let line = self.lines.current();
-        let count = line.split(',').count();
+        let count = line.iter().filter(|&&b| b == b',').count() + 1;
         if count == 0 || !count.is_multiple_of(4) {
             return Err(self.lines.error("row", format!("expected 4 fields per level, found {count} fields")));
         }
@@ -191,7 +227,7 @@ impl OrderbookReader {
         }
         snapshot.asks.clear();
         snapshot.bids.clear();
-        let mut fields = line.split(',');
+        let mut fields = line.split(|&b| b == b',');
         const NAMES: [&str; 4] = ["ask price", "ask size", "bid price", "bid size"];
         for _ in 0..levels {
             let mut v = [0i64; 4];

@@ -3,6 +3,7 @@
 mod gemm;
 mod harness;
 mod kernels;
+mod market;
 mod probes;
 
 use std::io::Write;
@@ -25,6 +26,8 @@ pub enum Workload {
     /// GEMM, n = 4..2048 and the training shapes, f32/f64, 1 and 2 threads, vs naive (and peers with
     /// `--features peers`).
     Gemm,
+    /// LOBSTER parsing throughput and the book check on the shipped samples.
+    Market,
 }
 
 /// Options of `tachyon bench`.
@@ -232,6 +235,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if matches!(args.workload, Workload::All | Workload::Gemm) {
         gemm::run(scale, &peaks, &mut |row| printer.emit(&row));
+    }
+    if matches!(args.workload, Workload::All | Workload::Market) {
+        market::run(scale, &mut |row| printer.emit(&row))?;
     }
     Ok(())
 }
