@@ -3,8 +3,10 @@
 //! - [`event`]: order-book events as LOBSTER numbers them (1..7), nanosecond timestamps, integer prices.
 //! - [`lobster`]: streaming readers of LOBSTER message and orderbook files (`.csv`, `.csv.gz`).
 //! - [`book`]: the price-level book rebuilt from messages; L-level snapshots.
+//! - [`binary`]: a compact binary event file, written atomically, replayed zero-copy from a memory map.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
 
+pub mod binary;
 pub mod book;
 pub mod error;
 pub mod event;

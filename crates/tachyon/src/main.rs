@@ -41,6 +41,21 @@ enum Command {
     /// depth (its size cannot be known from the messages) and rows mismatching, with the first mismatches.
     /// Exits with status 1 if any determinable level differs.
     VerifyBook(VerifyBookArgs),
+    /// Convert a LOBSTER message file (`.csv` or `.csv.gz`) into Tachyon's binary event file for fast replay.
+    ///
+    /// The output is written to a temporary file, synced and renamed, and carries a checksum that is verified
+    /// when it is opened.
+    Convert(ConvertArgs),
+}
+
+/// Options of `tachyon convert`.
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// LOBSTER message file.
+    input: std::path::PathBuf,
+    /// Output file (conventionally `.tcye`).
+    #[arg(long)]
+    out: std::path::PathBuf,
 }
 
 /// Options of `tachyon verify-book`.
@@ -86,6 +101,12 @@ fn run() -> Result<()> {
         Command::Info => info::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Convert(args) => {
+            let start = std::time::Instant::now();
+            let count = tachyon_market::binary::convert_lobster(&args.input, &args.out)?;
+            println!("{count} events written to {} in {:.2} s", args.out.display(), start.elapsed().as_secs_f64());
+            Ok(())
+        }
         Command::VerifyBook(args) => {
             let policy = match args.on_bad_row {
                 OnBadRow::Fail => tachyon_market::BadRowPolicy::Fail,

@@ -113,3 +113,14 @@ fn verify_book_exits_non_zero_on_a_mismatch_and_zero_on_the_sample() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/m.csv"));
 }
+
+#[test]
+fn convert_writes_a_checked_binary_file() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz");
+    let out = std::env::temp_dir().join(format!("tachyon-cli-convert-{}.tcye", std::process::id()));
+    let result = tachyon(&["convert", input.to_str().unwrap(), "--out", out.to_str().unwrap()], None);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert!(text(&result.stdout).starts_with("147916 events written"));
+    assert_eq!(tachyon_market::binary::EventFile::open(&out).unwrap().records().len(), 147_916);
+}

@@ -48,6 +48,26 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     row.gb_per_s = Some(orderbook_bytes / t.median_ns);
     emit(row);
 
+    // Replay from the binary format: decode every record of the mapped file into an event.
+    let binary = std::env::temp_dir().join(format!("tachyon-bench-{}.tcye", std::process::id()));
+    tachyon_market::binary::convert_lobster(&messages, &binary)?;
+    let file = tachyon_market::binary::EventFile::open(&binary)?;
+    let events = file.records().len();
+    let t = time(budget, || {
+        let mut checksum = 0i64;
+        for record in file.records() {
+            let event = record.to_event().expect("checked at open");
+            checksum = checksum.wrapping_add(event.price ^ event.size as i64);
+        }
+        checksum
+    });
+    let mut row = Row::new("market", "replay_binary", "auto", "event", 1, t);
+    row.size = Some(events as u64);
+    row.gb_per_s = Some(std::mem::size_of_val(file.records()) as f64 / t.median_ns);
+    emit(row);
+    drop(file);
+    let _ = std::fs::remove_file(&binary);
+
     let t = time(budget, || tachyon_market::verify_book(&messages, &orderbook, 0).expect("sample pair").rows_checked);
     let mut row = Row::new("market", "verify_book", "auto", "text", 1, t);
     row.size = Some(118_496);
