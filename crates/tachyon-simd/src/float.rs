@@ -55,7 +55,18 @@ pub trait Float:
     fn libm_tanh(self) -> Self;
 
     /// The kernel table for an instruction set this CPU supports; an error otherwise.
-    fn kernels_for(isa: Isa) -> Result<&'static KernelTable<Self>, IsaError>;
+    fn kernels_for(isa: Isa) -> Result<&'static KernelTable<Self>, IsaError> {
+        IsaRequest::Exactly(isa).resolve()?;
+        // SAFETY: `resolve` just checked that this CPU supports `isa`.
+        Ok(unsafe { Self::table_unchecked(isa) })
+    }
+
+    /// The table of `isa` without the CPU check.
+    ///
+    /// # Safety
+    /// This CPU must support `isa` (its entry points execute that instruction set's instructions).
+    #[doc(hidden)]
+    unsafe fn table_unchecked(isa: Isa) -> &'static KernelTable<Self>;
 
     /// Bounds and coefficients of [`exp`](crate::vec::exp); see `math.rs`.
     #[doc(hidden)]
@@ -109,9 +120,8 @@ impl Float for f32 {
     fn libm_tanh(self) -> f32 {
         f32::tanh(self)
     }
-    fn kernels_for(isa: Isa) -> Result<&'static KernelTable<f32>, IsaError> {
-        IsaRequest::Exactly(isa).resolve()?;
-        Ok(crate::table::f32_table(isa))
+    unsafe fn table_unchecked(isa: Isa) -> &'static KernelTable<f32> {
+        crate::table::f32_table(isa)
     }
 
     const EXP: ExpConstants = ExpConstants {
@@ -160,9 +170,8 @@ impl Float for f64 {
     fn libm_tanh(self) -> f64 {
         f64::tanh(self)
     }
-    fn kernels_for(isa: Isa) -> Result<&'static KernelTable<f64>, IsaError> {
-        IsaRequest::Exactly(isa).resolve()?;
-        Ok(crate::table::f64_table(isa))
+    unsafe fn table_unchecked(isa: Isa) -> &'static KernelTable<f64> {
+        crate::table::f64_table(isa)
     }
 
     const EXP: ExpConstants = ExpConstants {

@@ -2,8 +2,8 @@
 //!
 //! A plan, predictor or feature engine copies the table it was built with and calls through its function
 //! pointers, so a hot path never asks the CPU what it supports. Tables for AVX2 and AVX-512 are private statics
-//! handed out only by [`Float::kernels_for`] after the CPU check, which is what makes their safe entry points
-//! sound.
+//! handed out only by [`Float::kernels_for`] after the CPU check (or by the `unsafe` `table_unchecked` for a level
+//! already checked), which is what makes their safe entry points sound.
 
 use crate::float::Float;
 use crate::isa::Isa;
@@ -275,5 +275,7 @@ pub(crate) fn f64_table(isa: Isa) -> &'static KernelTable<f64> {
 /// The kernel table of the active instruction set (see [`crate::isa::active`]).
 #[inline]
 pub fn kernels<T: Float>() -> &'static KernelTable<T> {
-    T::kernels_for(crate::isa::active()).expect("the active instruction set is always supported")
+    // SAFETY: the active level is always one this CPU supports (`init`/`set_active` check it when it is chosen),
+    // so the CPU need not be queried again on every call.
+    unsafe { T::table_unchecked(crate::isa::active()) }
 }
