@@ -8,18 +8,11 @@
 
 use tachyon_linalg::gemm::Blocking;
 use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism};
-use tachyon_simd::{Float, Isa, IsaRequest};
+use tachyon_simd::isa::levels_under_test;
+use tachyon_simd::Float;
 use tachyon_testkit::SplitMix64;
 
 tachyon_testkit::install_counting_allocator!();
-
-/// Instruction sets under test: the one `TACHYON_ISA` forces, else all this CPU supports.
-fn isas() -> Vec<Isa> {
-    match std::env::var("TACHYON_ISA") {
-        Ok(text) => vec![text.parse::<IsaRequest>().unwrap().resolve().unwrap()],
-        Err(_) => Isa::supported(),
-    }
-}
 
 /// Storage of an operand: its elements live in `data` at `offset + i * rs + j * cs`.
 #[derive(Clone, Copy, Debug)]
@@ -179,7 +172,7 @@ fn shapes() -> Vec<(usize, usize, usize)> {
 fn gemm_matches_reference<T: GemmFloat>() {
     let mut rng = SplitMix64(31);
     let mut worst: f64 = 0.0;
-    for isa in isas() {
+    for isa in levels_under_test() {
         let plan = Gemm::<T>::new(isa).unwrap();
         let (mr, nr) = plan.tile();
         // Small blocks so that every blocking loop runs several times on small shapes, and shapes at the tile
@@ -270,7 +263,7 @@ fn gemm_matches_reference_f64() {
 fn large_blocked_products_match_reference() {
     // Default blocking, sizes across KC and MC boundaries (KC = 184 / MC = 352 for AVX2 f32 here).
     let mut rng = SplitMix64(37);
-    for isa in isas() {
+    for isa in levels_under_test() {
         let plan = Gemm::<f32>::new(isa).unwrap();
         let Blocking { mc, kc, .. } = plan.blocking();
         for (m, n, k) in [(mc + 1, 50, kc + 1), (mc - 1, 13, 2 * kc + 3), (70, 70, kc)] {
@@ -307,7 +300,7 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 #[test]
 fn threads_give_bitwise_identical_results() {
     let two = pool(2);
-    for isa in isas() {
+    for isa in levels_under_test() {
         for (m, n, k) in [(300, 200, 250), (513, 97, 400), (1000, 64, 64)] {
             type Gen = Box<dyn Fn(usize, usize) -> f32>;
             let inputs: [(&str, Gen); 4] = [
@@ -364,7 +357,7 @@ mod properties {
         #[test]
         fn random_shapes_and_layouts(m in 1usize..70, n in 1usize..70, k in 0usize..90, la in 0usize..5, lb in 0usize..5, lc in 0usize..5, t in any::<bool>(), seed in any::<u64>()) {
             let mut rng = SplitMix64(seed);
-            for isa in isas() {
+            for isa in levels_under_test() {
                 let plan = Gemm::<f64>::new(isa).unwrap();
                 let (mr, nr) = plan.tile();
                 let small = plan.with_blocking(Blocking { mc: mr, kc: 8, nc: nr });

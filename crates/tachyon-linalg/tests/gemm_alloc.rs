@@ -3,18 +3,13 @@
 //! Alone in its test binary so that the process-wide allocation count sees only this test.
 
 use tachyon_linalg::{Gemm, MatMut, MatRef, Parallelism};
-use tachyon_simd::Isa;
 
 tachyon_testkit::install_counting_allocator!();
 
 #[test]
 fn no_allocations_after_warm_up() {
     let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    let isas = match std::env::var("TACHYON_ISA") {
-        Ok(text) => vec![text.parse::<tachyon_simd::IsaRequest>().unwrap().resolve().unwrap()],
-        Err(_) => Isa::supported(),
-    };
-    for isa in isas {
+    for isa in tachyon_simd::isa::levels_under_test() {
         let plan = Gemm::<f32>::new(isa).unwrap();
         for (m, n, k, par) in [
             (4, 4, 4, Parallelism::None),

@@ -3,15 +3,9 @@
 
 use tachyon_linalg::strassen::product_pair;
 use tachyon_linalg::{Gemm, GemmFloat, MatMut, Matrix, Parallelism, Strassen};
-use tachyon_simd::{Float, Isa, IsaRequest};
+use tachyon_simd::isa::levels_under_test;
+use tachyon_simd::Float;
 use tachyon_testkit::SplitMix64;
-
-fn isas() -> Vec<Isa> {
-    match std::env::var("TACHYON_ISA") {
-        Ok(text) => vec![text.parse::<IsaRequest>().unwrap().resolve().unwrap()],
-        Err(_) => Isa::supported(),
-    }
-}
 
 fn random<T: Float>(rng: &mut SplitMix64, rows: usize, cols: usize) -> Matrix<T> {
     Matrix::from_fn(rows, cols, |_, _| T::from_f64(rng.uniform(-1.0, 1.0)))
@@ -47,7 +41,7 @@ fn check_against_reference<T: GemmFloat>(s: &Strassen<T>, m: usize, n: usize, k:
 
 #[test]
 fn strassen_meets_its_error_bound() {
-    for isa in isas() {
+    for isa in levels_under_test() {
         for (m, n, k, crossover) in [(64, 64, 64, 16), (128, 128, 128, 16), (64, 96, 128, 16), (256, 256, 256, 64)] {
             let s32 = Strassen::new(Gemm::<f32>::new(isa).unwrap(), crossover);
             let r32 = check_against_reference(&s32, m, n, k, 5);
@@ -61,7 +55,7 @@ fn strassen_meets_its_error_bound() {
 #[test]
 fn integer_inputs_give_the_exact_product() {
     // Small integers: every intermediate is an exactly representable integer, so any wrong quadrant or sign shows.
-    for isa in isas() {
+    for isa in levels_under_test() {
         let s = Strassen::new(Gemm::<f64>::new(isa).unwrap(), 8);
         let a = Matrix::from_fn(64, 32, |i, j| ((i * 3 + j * 5) % 7) as f64 - 3.0);
         let b = Matrix::from_fn(32, 48, |i, j| ((i * 11 + j) % 5) as f64 - 2.0);

@@ -327,6 +327,19 @@ pub fn active() -> Isa {
     }
 }
 
+/// The levels a test suite should exercise: the one `TACHYON_ISA` forces (CI runs the suites once per level),
+/// else every level this CPU supports.
+///
+/// # Panics
+/// If `TACHYON_ISA` names an unknown level or one this CPU lacks (a test setup error).
+pub fn levels_under_test() -> Vec<Isa> {
+    match from_env() {
+        Ok(Some(isa)) => vec![isa],
+        Ok(None) => Isa::supported(),
+        Err(error) => panic!("{ISA_ENV_VAR}: {error}"),
+    }
+}
+
 /// Where the active instruction set came from.
 pub fn active_source() -> IsaSource {
     let _ = active();

@@ -3,24 +3,12 @@
 #![allow(dead_code)]
 
 use tachyon_simd::mem::AlignedVec;
-use tachyon_simd::{Float, Isa, IsaRequest, KernelTable};
+use tachyon_simd::{Float, KernelTable};
 use tachyon_testkit::SplitMix64;
 
-/// The instruction sets under test: the one `TACHYON_ISA` forces (CI runs the suite once per level), else
-/// every level this CPU supports.
-pub fn isas() -> Vec<Isa> {
-    match std::env::var(tachyon_simd::isa::ISA_ENV_VAR) {
-        Ok(text) => {
-            let request: IsaRequest = text.parse().expect("TACHYON_ISA");
-            vec![request.resolve().expect("TACHYON_ISA names a level this CPU lacks")]
-        }
-        Err(_) => Isa::supported(),
-    }
-}
-
-/// Tables of every instruction set under test.
+/// Tables of every instruction set under test (see `isa::levels_under_test`).
 pub fn tables<T: Float>() -> Vec<&'static KernelTable<T>> {
-    isas().into_iter().map(|isa| T::kernels_for(isa).unwrap()).collect()
+    tachyon_simd::isa::levels_under_test().into_iter().map(|isa| T::kernels_for(isa).unwrap()).collect()
 }
 
 /// 0..=130, primes around powers of two, and a few thousands.
