@@ -3,6 +3,8 @@
 //! - [`event`]: order-book events as LOBSTER numbers them (1..7), nanosecond timestamps, integer prices.
 //! - [`lobster`]: streaming readers of LOBSTER message and orderbook files (`.csv`, `.csv.gz`).
 //! - [`book`]: the price-level book rebuilt from messages; L-level snapshots.
+//! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from a LOBSTER pair or
+//!   the generic quotes/trades CSV.
 //! - [`binary`]: a compact binary event file, written atomically, replayed zero-copy from a memory map.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
 
@@ -11,9 +13,13 @@ pub mod book;
 pub mod error;
 pub mod event;
 pub mod lobster;
+pub mod quotes_csv;
+pub mod tick;
 pub mod verify;
 
 pub use book::{Book, Level, Side, Snapshot};
 pub use error::MarketError;
 pub use event::{Event, EventKind};
+pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
+pub use tick::{LobsterPair, Tick, TickSource, Trade};
 pub use verify::{verify_book, verify_book_with, BadRowPolicy, VerifyReport};

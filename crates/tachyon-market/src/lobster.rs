@@ -18,9 +18,9 @@ pub const EMPTY_ASK_PRICE: i64 = 9_999_999_999;
 pub const EMPTY_BID_PRICE: i64 = -9_999_999_999;
 
 /// Opens `path` for buffered reading, decompressing when it ends in `.gz`.
-pub fn open(path: &Path) -> Result<Box<dyn BufRead>, MarketError> {
+pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, MarketError> {
     let file = File::open(path).map_err(|e| MarketError::io(path, e))?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+    let reader: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
@@ -31,7 +31,7 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>, MarketError> {
 /// Reads a file line by line, keeping the path and line number for errors.
 struct Lines {
     path: PathBuf,
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     line: usize,
     buf: Vec<u8>,
 }

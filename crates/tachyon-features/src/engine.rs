@@ -1,0 +1,420 @@
+//! The streaming feature engine: one [`FeatureEngine::update`] per market update, O(1) work (amortised where a
+//! rolling window is recomputed exactly), no allocation after [`FeatureEngine::new`], output into a fixed
+//! `[f32; NUM_FEATURES]` in the order of [`crate::schema::FEATURE_NAMES`].
+//!
+//! Every state variable is f64 (prices converted from integer ticks once per update); only the output is f32.
+//! Training (batch extraction) and serving call this same function, so their features are bit-identical.
+//! Formulas: docs/FEATURES.md.
+
+use tachyon_market::{Snapshot, Tick};
+
+use crate::rolling::{alpha_from_half_life, Ring, RollingMax, RollingMin, RollingMoments};
+use crate::schema::NUM_FEATURES;
+
+/// Book levels that enter the cumulative features (deeper levels are ignored).
+pub const MAX_LEVELS: usize = 10;
+/// Resolution of the time-horizon returns, ns (100 ms).
+pub const TIME_GRID_NS: i64 = 100_000_000;
+const TIME_HORIZONS_CELLS: [usize; 3] = [10, 100, 600];
+const EVENT_HORIZONS: [usize; 4] = [1, 10, 100, 1000];
+const VOL_HALF_LIVES: [f64; 3] = [10.0, 100.0, 1000.0];
+const NS_PER_S: f64 = 1e9;
+const BPS: f64 = 1e4;
+
+/// Best bid and ask (price and size) of one update, for order-flow imbalance.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Top {
+    bid_price: i64,
+    bid_size: i64,
+    ask_price: i64,
+    ask_size: i64,
+}
+
+/// Incremental state of every feature.
+#[derive(Clone, Debug)]
+pub struct FeatureEngine {
+    units_per_tick: f64,
+    out: [f32; NUM_FEATURES],
+    updates: u64,
+    first_ns: Option<i64>,
+    last_ns: i64,
+    /// Last mid from a two-sided book (price units); NaN before the first one.
+    mid: f64,
+    prev_top: Option<Top>,
+    mids: Ring<f64>,
+    ofi: Ring<i64>,
+    ofi_sum_10: i64,
+    ofi_sum_100: i64,
+    ofi_decay_1s: f64,
+    trade_signs: Ring<i8>,
+    trade_sign_sum: i64,
+    trade_alpha: f64,
+    signed_volume: f64,
+    volume: f64,
+    last_trade_ns: Option<i64>,
+    vol_alpha: [f64; 3],
+    vol_sq: [f64; 3],
+    ret_100: RollingMoments,
+    ret_1000: RollingMoments,
+    max_100: RollingMax,
+    min_100: RollingMin,
+    max_1000: RollingMax,
+    min_1000: RollingMin,
+    /// Mid in effect at the end of each 100-ms cell, the newest being the cell before `cell`.
+    cells: Ring<f64>,
+    cell: Option<i64>,
+    intensity_1s: f64,
+    intensity_10s: f64,
+    trade_intensity_10s: f64,
+}
+
+impl FeatureEngine {
+    /// An engine for prices in ticks of `1 / ticks_per_unit` currency units (10,000 for LOBSTER).
+    pub fn new(ticks_per_unit: f64) -> Self {
+        assert!(ticks_per_unit > 0.0 && ticks_per_unit.is_finite(), "ticks per unit must be positive");
+        FeatureEngine {
+            units_per_tick: 1.0 / ticks_per_unit,
+            out: [0.0; NUM_FEATURES],
+            updates: 0,
+            first_ns: None,
+            last_ns: 0,
+            mid: f64::NAN,
+            prev_top: None,
+            mids: Ring::new(EVENT_HORIZONS[3] + 1),
+            ofi: Ring::new(100),
+            ofi_sum_10: 0,
+            ofi_sum_100: 0,
+            ofi_decay_1s: 0.0,
+            trade_signs: Ring::new(100),
+            trade_sign_sum: 0,
+            trade_alpha: alpha_from_half_life(50.0),
+            signed_volume: 0.0,
+            volume: 0.0,
+            last_trade_ns: None,
+            vol_alpha: VOL_HALF_LIVES.map(alpha_from_half_life),
+            vol_sq: [0.0; 3],
+            ret_100: RollingMoments::new(100),
+            ret_1000: RollingMoments::new(1000),
+            max_100: RollingMax::new(100),
+            min_100: RollingMin::new(100),
+            max_1000: RollingMax::new(1000),
+            min_1000: RollingMin::new(1000),
+            cells: Ring::new(TIME_HORIZONS_CELLS[2] + 2),
+            cell: None,
+            intensity_1s: 0.0,
+            intensity_10s: 0.0,
+            trade_intensity_10s: 0.0,
+        }
+    }
+
+    /// Whether a two-sided book has been seen (before that, price features are NaN).
+    pub fn ready(&self) -> bool {
+        self.mid.is_finite()
+    }
+
+    /// The mid after the last update, price units (NaN before the first two-sided book; held while a side is
+    /// empty).
+    pub fn mid(&self) -> f64 {
+        self.mid
+    }
+
+    /// Updates processed.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// The features after the last update.
+    pub fn features(&self) -> &[f32; NUM_FEATURES] {
+        &self.out
+    }
+
+    /// Takes one update (`book` is the book after it) and returns every feature.
+    pub fn update(&mut self, tick: &Tick, book: &Snapshot) -> &[f32; NUM_FEATURES] {
+        let t = tick.time_ns;
+        let first_ns = *self.first_ns.get_or_insert(t);
+        let dt_ns = if self.updates == 0 { 0 } else { (t - self.last_ns).max(0) };
+        self.last_ns = t;
+        self.updates += 1;
+        let u = self.units_per_tick;
+        let o = &mut self.out;
+
+        // Time cells for the time-horizon returns: close every cell that ended before this update with the mid
+        // in effect then (before this update changes it).
+        let cell = t.div_euclid(TIME_GRID_NS);
+        match self.cell {
+            None => self.cell = Some(cell),
+            Some(current) if cell > current => {
+                let gap = ((cell - current) as usize).min(self.cells.capacity());
+                for _ in 0..gap {
+                    self.cells.push(self.mid);
+                }
+                self.cell = Some(cell);
+            }
+            Some(_) => {}
+        }
+
+        // Book state.
+        let (bid, ask) = (book.bids.first(), book.asks.first());
+        let prev_mid = self.mid;
+        if let (Some(b), Some(a)) = (bid, ask) {
+            let (bp, ap) = (b.price as f64 * u, a.price as f64 * u);
+            let (bs, asz) = (b.size as f64, a.size as f64);
+            self.mid = 0.5 * (bp + ap);
+            let micro = (ap * bs + bp * asz) / (bs + asz);
+            let spread = ap - bp;
+            o[0] = self.mid as f32;
+            o[1] = micro as f32;
+            o[2] = ((micro - self.mid) / self.mid * BPS) as f32;
+            o[3] = spread as f32;
+            o[4] = (spread / self.mid * BPS) as f32;
+        } else if !self.mid.is_finite() {
+            o[..5].fill(f32::NAN);
+        }
+        let mid = self.mid;
+
+        let depth = |levels: &[tachyon_market::Level], i: usize| levels.get(i).map_or(0.0, |l| l.size as f64);
+        let (mut cum_b, mut cum_a, mut wd_b, mut wd_a) = (0.0, 0.0, 0.0, 0.0);
+        for i in 0..MAX_LEVELS {
+            let (b, a) = (depth(&book.bids, i), depth(&book.asks, i));
+            cum_b += b;
+            cum_a += a;
+            let w = 1.0 / (i + 1) as f64;
+            wd_b += w * b;
+            wd_a += w * a;
+            if i < 5 {
+                o[5 + i] = imbalance(b, a) as f32;
+            }
+            if i == 2 {
+                o[10] = imbalance(cum_b, cum_a) as f32;
+            }
+            if i == 4 {
+                o[11] = imbalance(cum_b, cum_a) as f32;
+            }
+        }
+        o[12] = imbalance(cum_b, cum_a) as f32;
+        o[13] = wd_b.ln_1p() as f32;
+        o[14] = wd_a.ln_1p() as f32;
+        o[15] = imbalance(wd_b, wd_a) as f32;
+
+        // Order-flow imbalance (Cont, Kukanov & Stoikov 2014), in shares, exact integers.
+        let top = Top {
+            bid_price: bid.map_or(0, |l| l.price),
+            bid_size: bid.map_or(0, |l| l.size as i64),
+            ask_price: ask.map_or(0, |l| l.price),
+            ask_size: ask.map_or(0, |l| l.size as i64),
+        };
+        let e = match self.prev_top {
+            Some(p) => order_flow(&p, &top),
+            None => 0,
+        };
+        self.prev_top = Some(top);
+        let evicted = self.ofi.push(e).unwrap_or(0);
+        self.ofi_sum_100 += e - evicted;
+        self.ofi_sum_10 += e - if self.ofi.len() > 10 { self.ofi.back(10).unwrap_or(0) } else { 0 };
+        let decay_1s = (-(dt_ns as f64) / NS_PER_S).exp();
+        let decay_10s = (-(dt_ns as f64) / (10.0 * NS_PER_S)).exp();
+        self.ofi_decay_1s = self.ofi_decay_1s * decay_1s + e as f64;
+        o[16] = self.ofi_sum_10 as f32;
+        o[17] = self.ofi_sum_100 as f32;
+        o[18] = self.ofi_decay_1s as f32;
+
+        // Trades.
+        self.intensity_1s = self.intensity_1s * decay_1s + 1.0;
+        self.intensity_10s = self.intensity_10s * decay_10s + 1.0;
+        self.trade_intensity_10s *= decay_10s;
+        if let Some(trade) = tick.trade {
+            let sign = trade.sign;
+            let evicted = self.trade_signs.push(sign).unwrap_or(0);
+            self.trade_sign_sum += i64::from(sign) - i64::from(evicted);
+            let size = trade.size as f64;
+            self.signed_volume += self.trade_alpha * (f64::from(sign) * size - self.signed_volume);
+            self.volume += self.trade_alpha * (size - self.volume);
+            self.last_trade_ns = Some(t);
+            self.trade_intensity_10s += 1.0;
+        }
+        o[19] = if self.trade_signs.is_empty() {
+            0.0
+        } else {
+            (self.trade_sign_sum as f64 / self.trade_signs.len() as f64) as f32
+        };
+        o[20] = if self.volume > 0.0 { (self.signed_volume / self.volume) as f32 } else { 0.0 };
+
+        // Returns over events and time, in basis points of the earlier mid (0 while the earlier mid is unknown).
+        self.mids.push(mid);
+        for (k, h) in EVENT_HORIZONS.into_iter().enumerate() {
+            o[21 + k] = ret_bps(mid, self.mids.back(h).unwrap_or(f64::NAN)) as f32;
+        }
+        for (k, cells) in TIME_HORIZONS_CELLS.into_iter().enumerate() {
+            // The mid in effect at the start of the cell holding t - H: the end of the cell before it.
+            o[25 + k] = ret_bps(mid, self.cells.back(cells).unwrap_or(f64::NAN)) as f32;
+        }
+
+        // Volatility and rolling statistics of one-update returns, and rolling extremes of the mid.
+        let r1 = ret_bps(mid, prev_mid);
+        for k in 0..3 {
+            self.vol_sq[k] += self.vol_alpha[k] * (r1 * r1 - self.vol_sq[k]);
+            o[28 + k] = self.vol_sq[k].sqrt() as f32;
+        }
+        self.ret_100.push(r1);
+        self.ret_1000.push(r1);
+        o[31] = self.ret_100.mean() as f32;
+        o[32] = zero_if_nan(self.ret_100.std()) as f32;
+        o[33] = self.ret_1000.mean() as f32;
+        o[34] = zero_if_nan(self.ret_1000.std()) as f32;
+        self.max_100.push(mid);
+        self.min_100.push(mid);
+        self.max_1000.push(mid);
+        self.min_1000.push(mid);
+        o[35] = ret_bps(self.max_100.max(), mid) as f32;
+        o[36] = ret_bps(mid, self.min_100.min()) as f32;
+        o[37] = ret_bps(self.max_1000.max(), mid) as f32;
+        o[38] = ret_bps(mid, self.min_1000.min()) as f32;
+
+        // Time.
+        o[39] = ((t - self.last_trade_ns.unwrap_or(first_ns)) as f64 / NS_PER_S) as f32;
+        o[40] = self.intensity_1s as f32;
+        o[41] = (self.intensity_10s / 10.0) as f32;
+        o[42] = (self.trade_intensity_10s / 10.0) as f32;
+        o[43] = (t.rem_euclid(86_400_000_000_000) as f64 / 3.6e12) as f32;
+        &self.out
+    }
+}
+
+/// `(b - a) / (b + a)`, 0 when both are 0.
+#[inline(always)]
+fn imbalance(b: f64, a: f64) -> f64 {
+    let total = b + a;
+    if total > 0.0 {
+        (b - a) / total
+    } else {
+        0.0
+    }
+}
+
+/// `(now - then) / then` in basis points; 0 when either is unknown.
+#[inline(always)]
+fn ret_bps(now: f64, then: f64) -> f64 {
+    let r = (now - then) / then * BPS;
+    if r.is_finite() {
+        r
+    } else {
+        0.0
+    }
+}
+
+#[inline(always)]
+fn zero_if_nan(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x
+    }
+}
+
+/// Order-flow contribution of one update (Cont, Kukanov & Stoikov 2014, eq. 10): bid-side size added at or above
+/// the previous best bid, minus size removed at or below it; the ask side mirrored. A side that is empty before or
+/// after contributes nothing.
+#[inline(always)]
+fn order_flow(prev: &Top, now: &Top) -> i64 {
+    let mut e = 0;
+    if prev.bid_size > 0 && now.bid_size > 0 {
+        if now.bid_price >= prev.bid_price {
+            e += now.bid_size;
+        }
+        if now.bid_price <= prev.bid_price {
+            e -= prev.bid_size;
+        }
+    }
+    if prev.ask_size > 0 && now.ask_size > 0 {
+        if now.ask_price <= prev.ask_price {
+            e -= now.ask_size;
+        }
+        if now.ask_price >= prev.ask_price {
+            e += prev.ask_size;
+        }
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tachyon_market::{Level, Trade};
+
+    fn book(bid: (i64, u64), ask: (i64, u64)) -> Snapshot {
+        Snapshot { bids: vec![Level { price: bid.0, size: bid.1 }], asks: vec![Level { price: ask.0, size: ask.1 }] }
+    }
+
+    fn tick(time_ns: i64, trade: Option<Trade>) -> Tick {
+        Tick { time_ns, event_id: 0, trade }
+    }
+
+    #[test]
+    fn book_features_follow_their_formulas() {
+        let mut e = FeatureEngine::new(100.0);
+        let f = *e.update(&tick(0, None), &book((10_000, 300), (10_002, 100)));
+        assert_eq!(f[0], 100.01);
+        // microprice = (ask * bid_size + bid * ask_size) / (bid_size + ask_size)
+        assert_eq!(f[1], ((100.02 * 300.0 + 100.0 * 100.0) / 400.0) as f32);
+        assert_eq!(f[3], 0.02f32);
+        assert_eq!(f[5], 0.5);
+        assert_eq!(f[12], 0.5);
+        assert!(f[21..28].iter().all(|&r| r == 0.0), "no history: returns are 0");
+    }
+
+    #[test]
+    fn order_flow_imbalance_matches_the_paper_cases() {
+        let p = Top { bid_price: 100, bid_size: 10, ask_price: 105, ask_size: 20 };
+        // Queue grows at an unchanged best bid: the difference.
+        assert_eq!(order_flow(&p, &Top { bid_size: 15, ..p }), 5);
+        // Bid improves: the whole new queue.
+        assert_eq!(order_flow(&p, &Top { bid_price: 101, bid_size: 7, ..p }), 7);
+        // Best bid consumed, the next is lower: minus the old queue.
+        assert_eq!(order_flow(&p, &Top { bid_price: 99, bid_size: 50, ..p }), -10);
+        // Ask improves (down): minus the new queue; ask recedes (up): plus the old one.
+        assert_eq!(order_flow(&p, &Top { ask_price: 104, ask_size: 7, ..p }), -7);
+        assert_eq!(order_flow(&p, &Top { ask_price: 106, ask_size: 30, ..p }), 20);
+        // An empty side contributes nothing.
+        assert_eq!(order_flow(&p, &Top { bid_size: 0, ..p }), 0);
+    }
+
+    #[test]
+    fn returns_use_the_mid_h_updates_ago() {
+        let mut e = FeatureEngine::new(1.0);
+        for i in 0..20i64 {
+            let f = *e.update(&tick(i, None), &book((100 + i, 1), (102 + i, 1)));
+            if i >= 10 {
+                let expected = ((101 + i) as f64 - (101 + i - 10) as f64) / (101 + i - 10) as f64 * 1e4;
+                assert_eq!(f[22], expected as f32);
+            }
+        }
+    }
+
+    #[test]
+    fn time_returns_look_back_whole_cells() {
+        let mut e = FeatureEngine::new(1.0);
+        // Mid 100 until 0.95 s, then 110 from 1.0 s on.
+        e.update(&tick(0, None), &book((99, 1), (101, 1)));
+        e.update(&tick(950_000_000, None), &book((99, 1), (101, 1)));
+        let f = *e.update(&tick(1_000_000_000, None), &book((109, 1), (111, 1)));
+        // At t = 1.0 s, t - 1 s = 0 lies in cell 0, whose start has no mid yet: 0.
+        assert_eq!(f[25], 0.0);
+        let f = *e.update(&tick(1_150_000_000, None), &book((109, 1), (111, 1)));
+        // At 1.15 s, t - 1 s = 0.15 s is in cell 1; the mid at its start (end of cell 0) was 100.
+        assert_eq!(f[25], 1000.0);
+    }
+
+    #[test]
+    fn trades_move_the_trade_features() {
+        let mut e = FeatureEngine::new(1.0);
+        let b = book((99, 1), (101, 1));
+        e.update(&tick(0, None), &b);
+        let buy = Some(Trade { price: 101, size: 10, sign: 1 });
+        let f = *e.update(&tick(2_000_000_000, buy), &b);
+        assert_eq!(f[19], 1.0);
+        assert_eq!(f[20], 1.0);
+        assert_eq!(f[39], 0.0);
+        let f = *e.update(&tick(3_500_000_000, None), &b);
+        assert_eq!(f[39], 1.5);
+    }
+}

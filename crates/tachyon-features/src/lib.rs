@@ -1,0 +1,19 @@
+//! Tachyon's streaming features: what the models see.
+//!
+//! - [`rolling`]: O(1) streaming statistics (ring, rolling moments with bounded drift, monotone-deque min/max,
+//!   EWMA, time-decayed sums) and their batch forms.
+//! - [`schema`]: names, version and hash of the feature set.
+//! - [`engine`]: [`FeatureEngine`], one update per market event into a fixed `[f32; NUM_FEATURES]`.
+//! - [`labels`]: future mid-price change at an event or time horizon, regression and 3-class.
+//! - [`batch`]: the same engine over whole files into a feature matrix, files in parallel.
+
+pub mod batch;
+pub mod engine;
+pub mod labels;
+pub mod rolling;
+pub mod schema;
+
+pub use batch::{extract, extract_files, ExtractOptions, FeatureMatrix, Input};
+pub use engine::FeatureEngine;
+pub use labels::{Horizon, LabelSpec, Labels};
+pub use schema::{FeatureSchema, FEATURE_NAMES, NUM_FEATURES, SCHEMA};
