@@ -19,6 +19,9 @@ const TIME_HORIZONS_CELLS: [usize; 3] = [10, 100, 600];
 const EVENT_HORIZONS: [usize; 4] = [1, 10, 100, 1000];
 const VOL_HALF_LIVES: [f64; 3] = [10.0, 100.0, 1000.0];
 const NS_PER_S: f64 = 1e9;
+/// Weight of level i (0-based) in the weighted depth: 1 / (i + 1).
+const DEPTH_WEIGHTS: [f64; MAX_LEVELS] =
+    [1.0, 1.0 / 2.0, 1.0 / 3.0, 0.25, 0.2, 1.0 / 6.0, 1.0 / 7.0, 0.125, 1.0 / 9.0, 0.1];
 const BPS: f64 = 1e4;
 
 /// Best bid and ask (price and size) of one update, for order-flow imbalance.
@@ -35,6 +38,7 @@ struct Top {
 pub struct FeatureEngine {
     units_per_tick: f64,
     out: [f32; NUM_FEATURES],
+    wide: [f64; NUM_FEATURES],
     updates: u64,
     first_ns: Option<i64>,
     last_ns: i64,
@@ -75,6 +79,7 @@ impl FeatureEngine {
         FeatureEngine {
             units_per_tick: 1.0 / ticks_per_unit,
             out: [0.0; NUM_FEATURES],
+            wide: [0.0; NUM_FEATURES],
             updates: 0,
             first_ns: None,
             last_ns: 0,
@@ -130,13 +135,19 @@ impl FeatureEngine {
 
     /// Takes one update (`book` is the book after it) and returns every feature.
     pub fn update(&mut self, tick: &Tick, book: &Snapshot) -> &[f32; NUM_FEATURES] {
+        self.update_any(tick, book)
+    }
+
+    #[inline(always)]
+    fn update_any(&mut self, tick: &Tick, book: &Snapshot) -> &[f32; NUM_FEATURES] {
         let t = tick.time_ns;
         let first_ns = *self.first_ns.get_or_insert(t);
         let dt_ns = if self.updates == 0 { 0 } else { (t - self.last_ns).max(0) };
         self.last_ns = t;
         self.updates += 1;
         let u = self.units_per_tick;
-        let o = &mut self.out;
+        // Features are computed in f64 and narrowed to f32 together at the end (one packed conversion).
+        let o = &mut self.wide;
 
         // Time cells for the time-horizon returns: close every cell that ended before this update with the mid
         // in effect then (before this update changes it).
@@ -158,43 +169,49 @@ impl FeatureEngine {
         let prev_mid = self.mid;
         if let (Some(b), Some(a)) = (bid, ask) {
             let (bp, ap) = (b.price as f64 * u, a.price as f64 * u);
-            let (bs, asz) = (b.size as f64, a.size as f64);
+            let (bs, asz) = (b.size as i64 as f64, a.size as i64 as f64);
             self.mid = 0.5 * (bp + ap);
             let micro = (ap * bs + bp * asz) / (bs + asz);
             let spread = ap - bp;
-            o[0] = self.mid as f32;
-            o[1] = micro as f32;
-            o[2] = ((micro - self.mid) / self.mid * BPS) as f32;
-            o[3] = spread as f32;
-            o[4] = (spread / self.mid * BPS) as f32;
+            o[0] = self.mid;
+            o[1] = micro;
+            o[2] = (micro - self.mid) / self.mid * BPS;
+            o[3] = spread;
+            o[4] = spread / self.mid * BPS;
         } else if !self.mid.is_finite() {
-            o[..5].fill(f32::NAN);
+            o[..5].fill(f64::NAN);
         }
         let mid = self.mid;
+        // Every return and distance below is in basis points of the current mid: one division per update.
+        let bps = BPS / mid;
 
-        let depth = |levels: &[tachyon_market::Level], i: usize| levels.get(i).map_or(0.0, |l| l.size as f64);
-        let (mut cum_b, mut cum_a, mut wd_b, mut wd_a) = (0.0, 0.0, 0.0, 0.0);
-        for i in 0..MAX_LEVELS {
-            let (b, a) = (depth(&book.bids, i), depth(&book.asks, i));
-            cum_b += b;
-            cum_a += a;
-            let w = 1.0 / (i + 1) as f64;
-            wd_b += w * b;
-            wd_a += w * a;
-            if i < 5 {
-                o[5 + i] = imbalance(b, a) as f32;
-            }
-            if i == 2 {
-                o[10] = imbalance(cum_b, cum_a) as f32;
-            }
-            if i == 4 {
-                o[11] = imbalance(cum_b, cum_a) as f32;
-            }
+        // Depth: sizes of the first MAX_LEVELS levels (0 where the book is shallower), then eight imbalances
+        // (levels 1..5, cumulative 3, 5, 10) in one element-wise pass the compiler vectorises.
+        let (mut b, mut a) = ([0.0f64; MAX_LEVELS], [0.0f64; MAX_LEVELS]);
+        for (slot, level) in b.iter_mut().zip(&book.bids) {
+            *slot = level.size as i64 as f64; // via i64: one instruction, u64 -> f64 is a sequence
         }
-        o[12] = imbalance(cum_b, cum_a) as f32;
-        o[13] = wd_b.ln_1p() as f32;
-        o[14] = wd_a.ln_1p() as f32;
-        o[15] = imbalance(wd_b, wd_a) as f32;
+        for (slot, level) in a.iter_mut().zip(&book.asks) {
+            *slot = level.size as i64 as f64; // via i64: one instruction, u64 -> f64 is a sequence
+        }
+        let (mut cum_b, mut cum_a) = ([0.0f64; MAX_LEVELS], [0.0f64; MAX_LEVELS]);
+        let (mut wd_b, mut wd_a, mut sb, mut sa) = (0.0, 0.0, 0.0, 0.0);
+        for i in 0..MAX_LEVELS {
+            sb += b[i];
+            sa += a[i];
+            cum_b[i] = sb;
+            cum_a[i] = sa;
+            wd_b += DEPTH_WEIGHTS[i] * b[i];
+            wd_a += DEPTH_WEIGHTS[i] * a[i];
+        }
+        let num_b = [b[0], b[1], b[2], b[3], b[4], cum_b[2], cum_b[4], cum_b[9]];
+        let num_a = [a[0], a[1], a[2], a[3], a[4], cum_a[2], cum_a[4], cum_a[9]];
+        for k in 0..8 {
+            o[5 + k] = imbalance(num_b[k], num_a[k]);
+        }
+        o[13] = wd_b;
+        o[14] = wd_a;
+        o[15] = imbalance(wd_b, wd_a);
 
         // Order-flow imbalance (Cont, Kukanov & Stoikov 2014), in shares, exact integers.
         let top = Top {
@@ -211,12 +228,20 @@ impl FeatureEngine {
         let evicted = self.ofi.push(e).unwrap_or(0);
         self.ofi_sum_100 += e - evicted;
         self.ofi_sum_10 += e - if self.ofi.len() > 10 { self.ofi.back(10).unwrap_or(0) } else { 0 };
-        let decay_1s = (-(dt_ns as f64) / NS_PER_S).exp();
-        let decay_10s = (-(dt_ns as f64) / (10.0 * NS_PER_S)).exp();
+        // Updates often share a timestamp (a sweep is several messages at one ns): no decay, no exp.
+        let (decay_1s, decay_10s) = if dt_ns == 0 {
+            (1.0, 1.0)
+        } else {
+            // One exp: exp(-dt/1s) = exp(-dt/10s)^10.
+            let d10 = (-(dt_ns as f64) / (10.0 * NS_PER_S)).exp();
+            let d2 = d10 * d10;
+            let d8 = (d2 * d2) * (d2 * d2);
+            (d8 * d2, d10)
+        };
         self.ofi_decay_1s = self.ofi_decay_1s * decay_1s + e as f64;
-        o[16] = self.ofi_sum_10 as f32;
-        o[17] = self.ofi_sum_100 as f32;
-        o[18] = self.ofi_decay_1s as f32;
+        o[16] = self.ofi_sum_10 as f64;
+        o[17] = self.ofi_sum_100 as f64;
+        o[18] = self.ofi_decay_1s;
 
         // Trades.
         self.intensity_1s = self.intensity_1s * decay_1s + 1.0;
@@ -226,75 +251,77 @@ impl FeatureEngine {
             let sign = trade.sign;
             let evicted = self.trade_signs.push(sign).unwrap_or(0);
             self.trade_sign_sum += i64::from(sign) - i64::from(evicted);
-            let size = trade.size as f64;
+            let size = trade.size as i64 as f64;
             self.signed_volume += self.trade_alpha * (f64::from(sign) * size - self.signed_volume);
             self.volume += self.trade_alpha * (size - self.volume);
             self.last_trade_ns = Some(t);
             self.trade_intensity_10s += 1.0;
         }
-        o[19] = if self.trade_signs.is_empty() {
-            0.0
-        } else {
-            (self.trade_sign_sum as f64 / self.trade_signs.len() as f64) as f32
-        };
-        o[20] = if self.volume > 0.0 { (self.signed_volume / self.volume) as f32 } else { 0.0 };
+        o[19] =
+            if self.trade_signs.is_empty() { 0.0 } else { self.trade_sign_sum as f64 / self.trade_signs.len() as f64 };
+        o[20] = if self.volume > 0.0 { self.signed_volume / self.volume } else { 0.0 };
 
         // Returns over events and time, in basis points of the earlier mid (0 while the earlier mid is unknown).
         self.mids.push(mid);
         for (k, h) in EVENT_HORIZONS.into_iter().enumerate() {
-            o[21 + k] = ret_bps(mid, self.mids.back(h).unwrap_or(f64::NAN)) as f32;
+            o[21 + k] = change_bps(mid, self.mids.back(h).unwrap_or(f64::NAN), bps);
         }
         for (k, cells) in TIME_HORIZONS_CELLS.into_iter().enumerate() {
             // The mid in effect at the start of the cell holding t - H: the end of the cell before it.
-            o[25 + k] = ret_bps(mid, self.cells.back(cells).unwrap_or(f64::NAN)) as f32;
+            o[25 + k] = change_bps(mid, self.cells.back(cells).unwrap_or(f64::NAN), bps);
         }
 
         // Volatility and rolling statistics of one-update returns, and rolling extremes of the mid.
-        let r1 = ret_bps(mid, prev_mid);
+        let r1 = change_bps(mid, prev_mid, bps);
         for k in 0..3 {
             self.vol_sq[k] += self.vol_alpha[k] * (r1 * r1 - self.vol_sq[k]);
-            o[28 + k] = self.vol_sq[k].sqrt() as f32;
+            o[28 + k] = self.vol_sq[k].sqrt();
         }
         self.ret_100.push(r1);
         self.ret_1000.push(r1);
-        o[31] = self.ret_100.mean() as f32;
-        o[32] = zero_if_nan(self.ret_100.std()) as f32;
-        o[33] = self.ret_1000.mean() as f32;
-        o[34] = zero_if_nan(self.ret_1000.std()) as f32;
+        o[31] = self.ret_100.mean();
+        o[32] = zero_if_nan(self.ret_100.std());
+        o[33] = self.ret_1000.mean();
+        o[34] = zero_if_nan(self.ret_1000.std());
         self.max_100.push(mid);
         self.min_100.push(mid);
         self.max_1000.push(mid);
         self.min_1000.push(mid);
-        o[35] = ret_bps(self.max_100.max(), mid) as f32;
-        o[36] = ret_bps(mid, self.min_100.min()) as f32;
-        o[37] = ret_bps(self.max_1000.max(), mid) as f32;
-        o[38] = ret_bps(mid, self.min_1000.min()) as f32;
+        o[35] = change_bps(self.max_100.max(), mid, bps);
+        o[36] = change_bps(mid, self.min_100.min(), bps);
+        o[37] = change_bps(self.max_1000.max(), mid, bps);
+        o[38] = change_bps(mid, self.min_1000.min(), bps);
 
         // Time.
-        o[39] = ((t - self.last_trade_ns.unwrap_or(first_ns)) as f64 / NS_PER_S) as f32;
-        o[40] = self.intensity_1s as f32;
-        o[41] = (self.intensity_10s / 10.0) as f32;
-        o[42] = (self.trade_intensity_10s / 10.0) as f32;
-        o[43] = (t.rem_euclid(86_400_000_000_000) as f64 / 3.6e12) as f32;
+        o[39] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 / NS_PER_S;
+        o[40] = self.intensity_1s;
+        o[41] = self.intensity_10s / 10.0;
+        o[42] = self.trade_intensity_10s / 10.0;
+        o[43] = t.rem_euclid(86_400_000_000_000) as f64 / 3.6e12;
+        for (narrow, &wide) in self.out.iter_mut().zip(&self.wide) {
+            *narrow = wide as f32;
+        }
         &self.out
     }
 }
 
-/// `(b - a) / (b + a)`, 0 when both are 0.
+/// `(b - a) / (b + a)`, 0 when both are 0 (written as a select, so a loop of them vectorises).
 #[inline(always)]
 fn imbalance(b: f64, a: f64) -> f64 {
     let total = b + a;
+    let ratio = (b - a) / total;
     if total > 0.0 {
-        (b - a) / total
+        ratio
     } else {
         0.0
     }
 }
 
-/// `(now - then) / then` in basis points; 0 when either is unknown.
+/// `(now - then) * bps`, with `bps` = 10,000 / current mid: a change in basis points of the current mid; 0 when
+/// either price is unknown.
 #[inline(always)]
-fn ret_bps(now: f64, then: f64) -> f64 {
-    let r = (now - then) / then * BPS;
+fn change_bps(now: f64, then: f64, bps: f64) -> f64 {
+    let r = (now - then) * bps;
     if r.is_finite() {
         r
     } else {
@@ -384,7 +411,7 @@ mod tests {
         for i in 0..20i64 {
             let f = *e.update(&tick(i, None), &book((100 + i, 1), (102 + i, 1)));
             if i >= 10 {
-                let expected = ((101 + i) as f64 - (101 + i - 10) as f64) / (101 + i - 10) as f64 * 1e4;
+                let expected = ((101 + i) as f64 - (101 + i - 10) as f64) * (1e4 / (101 + i) as f64);
                 assert_eq!(f[22], expected as f32);
             }
         }
@@ -401,7 +428,7 @@ mod tests {
         assert_eq!(f[25], 0.0);
         let f = *e.update(&tick(1_150_000_000, None), &book((109, 1), (111, 1)));
         // At 1.15 s, t - 1 s = 0.15 s is in cell 1; the mid at its start (end of cell 0) was 100.
-        assert_eq!(f[25], 1000.0);
+        assert_eq!(f[25], (10.0 * (1e4 / 110.0)) as f32);
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! - [`engine`]: [`FeatureEngine`], one update per market event into a fixed `[f32; NUM_FEATURES]`.
 //! - [`labels`]: future mid-price change at an event or time horizon, regression and 3-class.
 //! - [`batch`]: the same engine over whole files into a feature matrix, files in parallel.
+//! - [`output`]: feature matrices to CSV or Parquet, written atomically.
 
 pub mod batch;
 pub mod engine;
 pub mod labels;
+pub mod output;
 pub mod rolling;
 pub mod schema;
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod features_cmd;
 mod info;
 
 use anyhow::Result;
@@ -46,6 +47,11 @@ enum Command {
     /// The output is written to a temporary file, synced and renamed, and carries a checksum that is verified
     /// when it is opened.
     Convert(ConvertArgs),
+    /// Extract the streaming features (and labels) of whole files into a Parquet or CSV matrix.
+    ///
+    /// The same engine serves live predictions, so these are the features a model will see. Columns: source,
+    /// time_ns, event_id, the features of the schema (docs/FEATURES.md), label_ret_bps and label_class.
+    Features(features_cmd::FeaturesArgs),
 }
 
 /// Options of `tachyon convert`.
@@ -83,6 +89,15 @@ enum OnBadRow {
     Skip,
 }
 
+impl OnBadRow {
+    fn policy(self) -> tachyon_market::BadRowPolicy {
+        match self {
+            OnBadRow::Fail => tachyon_market::BadRowPolicy::Fail,
+            OnBadRow::Skip => tachyon_market::BadRowPolicy::Skip,
+        }
+    }
+}
+
 fn main() {
     if let Err(error) = run() {
         eprintln!("error: {error:#}");
@@ -101,6 +116,7 @@ fn run() -> Result<()> {
         Command::Info => info::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Features(args) => features_cmd::run(&args),
         Command::Convert(args) => {
             let start = std::time::Instant::now();
             let count = tachyon_market::binary::convert_lobster(&args.input, &args.out)?;
@@ -108,10 +124,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::VerifyBook(args) => {
-            let policy = match args.on_bad_row {
-                OnBadRow::Fail => tachyon_market::BadRowPolicy::Fail,
-                OnBadRow::Skip => tachyon_market::BadRowPolicy::Skip,
-            };
+            let policy = args.on_bad_row.policy();
             let report =
                 tachyon_market::verify_book_with(&args.message_file, &args.orderbook_file, args.examples, policy)?;
             print!("{report}");

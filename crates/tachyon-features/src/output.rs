@@ -1,0 +1,178 @@
+//! Writing feature matrices: CSV always, Parquet with the default `parquet` feature (through the arrow and
+//! parquet crates, so polars, pandas, Spark and Ray read it as is).
+//!
+//! Columns, in order: `source` (input file name), `time_ns` (i64), `event_id` (u64: line in the input), every
+//! feature of the schema (f32, named from [`crate::schema::FEATURE_NAMES`]), then, if labels were asked for,
+//! `label_ret_bps` (f32, NaN where the horizon passes the end of the file) and `label_class` (i8: 0 down, 1 flat,
+//! 2 up, -1 unknown). The file is written under a temporary name and renamed when complete, so a reader never
+//! sees half a file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::batch::FeatureMatrix;
+use crate::schema::{FEATURE_NAMES, NUM_FEATURES};
+
+/// File formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Comma-separated text with a header row; floats in their shortest exact form.
+    Csv,
+    /// Apache Parquet, snappy-compressed (needs the `parquet` feature).
+    Parquet,
+}
+
+impl OutputFormat {
+    /// The format a file name asks for (`.csv`, `.parquet`/`.pq`).
+    pub fn from_path(path: &Path) -> Option<OutputFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "csv" => Some(OutputFormat::Csv),
+            "parquet" | "pq" => Some(OutputFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// A failed write.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The file system refused.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Parquet encoder refused, or this build has no Parquet support.
+    #[error("{}: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Column names of a file written with or without labels.
+pub fn column_names(labels: bool) -> Vec<&'static str> {
+    let mut names = vec!["source", "time_ns", "event_id"];
+    names.extend_from_slice(&FEATURE_NAMES);
+    if labels {
+        names.extend_from_slice(&["label_ret_bps", "label_class"]);
+    }
+    names
+}
+
+fn source_name(m: &FeatureMatrix) -> String {
+    m.source.file_name().map_or_else(|| m.source.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Writes `matrices` one after the other into `path`; returns the rows written. Labels are written if the
+/// first matrix has them (all must agree).
+pub fn write(path: &Path, format: OutputFormat, matrices: &[FeatureMatrix]) -> Result<u64, OutputError> {
+    let labels = matrices.first().is_some_and(|m| m.labels.is_some());
+    assert!(matrices.iter().all(|m| m.labels.is_some() == labels), "all matrices must agree on labels");
+    let tmp = temp_path(path);
+    let io = |source| OutputError::Io { path: path.to_path_buf(), source };
+    let file = File::create(&tmp).map_err(io)?;
+    let written = match format {
+        OutputFormat::Csv => write_csv(file, matrices, labels).map_err(io),
+        OutputFormat::Parquet => write_parquet(file, matrices, labels, path),
+    };
+    let result = written.and_then(|rows| {
+        std::fs::rename(&tmp, path).map_err(io)?;
+        Ok(rows)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn write_csv(file: File, matrices: &[FeatureMatrix], labels: bool) -> std::io::Result<u64> {
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    writeln!(w, "{}", column_names(labels).join(","))?;
+    let mut rows = 0;
+    for m in matrices {
+        let source = source_name(m);
+        for i in 0..m.rows() {
+            write!(w, "{},{},{}", source, m.time_ns[i], m.event_id[i])?;
+            for v in m.row(i) {
+                write!(w, ",{v}")?;
+            }
+            if let Some(l) = &m.labels {
+                write!(w, ",{},{}", l.ret_bps[i], l.class[i])?;
+            }
+            w.write_all(b"\n")?;
+            rows += 1;
+        }
+    }
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    Ok(rows)
+}
+
+#[cfg(feature = "parquet")]
+fn write_parquet(file: File, matrices: &[FeatureMatrix], labels: bool, path: &Path) -> Result<u64, OutputError> {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float32Array, Int64Array, Int8Array, RecordBatch, StringArray, UInt64Array};
+    use arrow_schema::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+
+    let error = |e: &dyn std::fmt::Display| OutputError::Parquet { path: path.to_path_buf(), message: e.to_string() };
+    let mut fields = vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("time_ns", DataType::Int64, false),
+        Field::new("event_id", DataType::UInt64, false),
+    ];
+    fields.extend(FEATURE_NAMES.iter().map(|n| Field::new(*n, DataType::Float32, false)));
+    if labels {
+        fields.push(Field::new("label_ret_bps", DataType::Float32, false));
+        fields.push(Field::new("label_class", DataType::Int8, false));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| error(&e))?;
+    let mut rows = 0u64;
+    for m in matrices {
+        let n = m.rows();
+        let source = source_name(m);
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(source.as_str(), n))),
+            Arc::new(Int64Array::from(m.time_ns.clone())),
+            Arc::new(UInt64Array::from(m.event_id.clone())),
+        ];
+        for j in 0..NUM_FEATURES {
+            columns.push(Arc::new(Float32Array::from_iter_values((0..n).map(|i| m.features[i * NUM_FEATURES + j]))));
+        }
+        if let Some(l) = &m.labels {
+            columns.push(Arc::new(Float32Array::from(l.ret_bps.clone())));
+            columns.push(Arc::new(Int8Array::from(l.class.clone())));
+        }
+        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| error(&e))?;
+        writer.write(&batch).map_err(|e| error(&e))?;
+        rows += n as u64;
+    }
+    let file = writer.into_inner().map_err(|e| error(&e))?;
+    file.sync_all().map_err(|e| OutputError::Io { path: path.to_path_buf(), source: e })?;
+    Ok(rows)
+}
+
+#[cfg(not(feature = "parquet"))]
+fn write_parquet(_: File, _: &[FeatureMatrix], _: bool, path: &Path) -> Result<u64, OutputError> {
+    Err(OutputError::Parquet {
+        path: path.to_path_buf(),
+        message: "this build has no Parquet support (built without the `parquet` feature); write .csv".into(),
+    })
+}
