@@ -175,9 +175,10 @@ impl FeatureEngine {
             let spread = ap - bp;
             o[0] = self.mid;
             o[1] = micro;
-            o[2] = (micro - self.mid) / self.mid * BPS;
+            let bps = BPS / self.mid;
+            o[2] = (micro - self.mid) * bps;
             o[3] = spread;
-            o[4] = spread / self.mid * BPS;
+            o[4] = spread * bps;
         } else if !self.mid.is_finite() {
             o[..5].fill(f64::NAN);
         }
@@ -295,9 +296,9 @@ impl FeatureEngine {
         // Time.
         o[39] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 / NS_PER_S;
         o[40] = self.intensity_1s;
-        o[41] = self.intensity_10s / 10.0;
-        o[42] = self.trade_intensity_10s / 10.0;
-        o[43] = t.rem_euclid(86_400_000_000_000) as f64 / 3.6e12;
+        o[41] = self.intensity_10s * 0.1;
+        o[42] = self.trade_intensity_10s * 0.1;
+        o[43] = t.rem_euclid(86_400_000_000_000) as f64 * (1.0 / 3.6e12);
         for (narrow, &wide) in self.out.iter_mut().zip(&self.wide) {
             *narrow = wide as f32;
         }

@@ -3,83 +3,92 @@
 //! min/max (monotone deque), EWMA in events and in time, and batch functions that run the same code over a
 //! whole series.
 
-/// The last `capacity` values, newest last. Allocated once.
+/// The last `capacity` values, newest last, usable as a double-ended queue. Allocated once.
+///
+/// Storage is a power of two indexed by free-running counters masked on access, so pushes, pops and lookups are
+/// a few instructions with no wrap-around branch.
 #[derive(Clone, Debug)]
 pub struct Ring<T> {
     buf: Box<[T]>,
-    /// Index of the oldest value.
+    mask: usize,
+    capacity: usize,
+    /// Counter of the oldest value.
     head: usize,
-    len: usize,
+    /// Counter one past the newest value.
+    tail: usize,
 }
 
 impl<T: Copy + Default> Ring<T> {
     /// An empty ring holding up to `capacity` (>= 1) values.
     pub fn new(capacity: usize) -> Self {
         assert!(capacity >= 1, "a ring needs room for one value");
-        Ring { buf: vec![T::default(); capacity].into_boxed_slice(), head: 0, len: 0 }
+        let size = capacity.next_power_of_two();
+        Ring { buf: vec![T::default(); size].into_boxed_slice(), mask: size - 1, capacity, head: 0, tail: 0 }
     }
 
     /// Values held.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.tail - self.head
     }
 
     /// Whether no value is held.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.tail == self.head
     }
 
     /// Whether the ring holds `capacity` values.
+    #[inline]
     pub fn is_full(&self) -> bool {
-        self.len == self.buf.len()
+        self.len() == self.capacity
     }
 
     /// Most values held.
+    #[inline]
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.capacity
     }
 
     /// Appends `value`, returning the value it evicts when full.
     #[inline]
     pub fn push(&mut self, value: T) -> Option<T> {
-        let cap = self.buf.len();
-        if self.len < cap {
-            let at = wrap(self.head + self.len, cap);
-            self.buf[at] = value;
-            self.len += 1;
-            None
-        } else {
-            let old = std::mem::replace(&mut self.buf[self.head], value);
-            self.head = wrap(self.head + 1, cap);
+        let evicted = if self.is_full() {
+            let old = self.buf[self.head & self.mask];
+            self.head += 1;
             Some(old)
-        }
+        } else {
+            None
+        };
+        self.buf[self.tail & self.mask] = value;
+        self.tail += 1;
+        evicted
     }
 
     /// The value `age` pushes ago (0: the newest), if held.
     #[inline]
     pub fn back(&self, age: usize) -> Option<T> {
-        (age < self.len).then(|| self.buf[wrap(self.head + self.len - 1 - age, self.buf.len())])
+        (age < self.len()).then(|| self.buf[(self.tail - 1 - age) & self.mask])
     }
 
     /// The newest value, mutable, if any.
     #[inline]
     pub fn back_mut(&mut self) -> Option<&mut T> {
-        let cap = self.buf.len();
-        (self.len > 0).then(|| &mut self.buf[wrap(self.head + self.len - 1, cap)])
+        let at = self.tail.wrapping_sub(1) & self.mask;
+        (!self.is_empty()).then(|| &mut self.buf[at])
     }
 
     /// The oldest value, if any.
     #[inline]
     pub fn front(&self) -> Option<T> {
-        (self.len > 0).then(|| self.buf[self.head])
+        (!self.is_empty()).then(|| self.buf[self.head & self.mask])
     }
 
     /// Removes the oldest value.
     #[inline]
     pub fn pop_front(&mut self) -> Option<T> {
         let v = self.front()?;
-        self.head = wrap(self.head + 1, self.buf.len());
-        self.len -= 1;
+        self.head += 1;
         Some(v)
     }
 
@@ -87,39 +96,30 @@ impl<T: Copy + Default> Ring<T> {
     #[inline]
     pub fn pop_back(&mut self) -> Option<T> {
         let v = self.back(0)?;
-        self.len -= 1;
+        self.tail -= 1;
         Some(v)
     }
 
     /// The values, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
-        (0..self.len).map(move |i| self.buf[wrap(self.head + i, self.buf.len())])
+        (self.head..self.tail).map(move |i| self.buf[i & self.mask])
     }
 
     /// The values as two slices, oldest first.
     pub fn as_slices(&self) -> (&[T], &[T]) {
-        let cap = self.buf.len();
-        if self.head + self.len <= cap {
-            (&self.buf[self.head..self.head + self.len], &[])
+        let start = self.head & self.mask;
+        let len = self.len();
+        if start + len <= self.buf.len() {
+            (&self.buf[start..start + len], &[])
         } else {
-            (&self.buf[self.head..], &self.buf[..self.head + self.len - cap])
+            (&self.buf[start..], &self.buf[..start + len - self.buf.len()])
         }
     }
 
     /// Forgets every value.
     pub fn clear(&mut self) {
         self.head = 0;
-        self.len = 0;
-    }
-}
-
-/// `i mod cap` for `i < 2 cap` (one compare instead of a division).
-#[inline(always)]
-fn wrap(i: usize, cap: usize) -> usize {
-    if i >= cap {
-        i - cap
-    } else {
-        i
+        self.tail = 0;
     }
 }
 

@@ -1,5 +1,6 @@
 //! `tachyon bench`: built-in benchmarks that reproduce every figure Tachyon claims.
 
+mod features;
 mod gemm;
 mod harness;
 mod kernels;
@@ -28,6 +29,9 @@ pub enum Workload {
     Gemm,
     /// LOBSTER parsing throughput and the book check on the shipped samples.
     Market,
+    /// Feature engine per update on the shipped samples, end-to-end extraction, and rolling mean / std / EWM
+    /// over a 10M-value series (compare benches/peers/rolling_polars.py).
+    Features,
 }
 
 /// Options of `tachyon bench`.
@@ -238,6 +242,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if matches!(args.workload, Workload::All | Workload::Market) {
         market::run(scale, &mut |row| printer.emit(&row))?;
+    }
+    if matches!(args.workload, Workload::All | Workload::Features) {
+        features::run(scale, &mut |row| printer.emit(&row))?;
     }
     Ok(())
 }
