@@ -176,3 +176,62 @@ fn write_parquet(_: File, _: &[FeatureMatrix], _: bool, path: &Path) -> Result<u
         message: "this build has no Parquet support (built without the `parquet` feature); write .csv".into(),
     })
 }
+
+#[cfg(all(test, feature = "parquet"))]
+mod tests {
+    use super::*;
+    use crate::labels::Labels;
+
+    #[test]
+    fn parquet_round_trips_every_value_and_names_the_columns() {
+        use arrow_array::{Array, Float32Array, Int64Array, Int8Array, StringArray, UInt64Array};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+        let rows = 37;
+        let m = FeatureMatrix {
+            source: PathBuf::from("/x/day_message_1.csv"),
+            time_ns: (0..rows as i64).map(|i| 1000 + i).collect(),
+            event_id: (0..rows as u64).map(|i| i + 2).collect(),
+            mid: vec![1.0; rows],
+            features: (0..rows * NUM_FEATURES).map(|i| i as f32 * 0.37 - 5.0).collect(),
+            labels: Some(Labels {
+                ret_bps: (0..rows).map(|i| if i < 30 { i as f32 } else { f32::NAN }).collect(),
+                class: (0..rows).map(|i| if i < 30 { (i % 3) as i8 } else { -1 }).collect(),
+            }),
+            ..FeatureMatrix::default()
+        };
+        let path = std::env::temp_dir().join(format!("tachyon-output-{}.parquet", std::process::id()));
+        assert_eq!(write(&path, OutputFormat::Parquet, &[m.clone(), m.clone()]).unwrap(), 2 * rows as u64);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap().build().unwrap();
+        let mut seen = 0;
+        for batch in reader {
+            let batch = batch.unwrap();
+            let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+            assert_eq!(names, column_names(true));
+            let col = |name: &str| batch.column(batch.schema().index_of(name).unwrap()).clone();
+            let source = col("source");
+            let source = source.as_any().downcast_ref::<StringArray>().unwrap();
+            let time = col("time_ns");
+            let time = time.as_any().downcast_ref::<Int64Array>().unwrap();
+            let id = col("event_id");
+            let id = id.as_any().downcast_ref::<UInt64Array>().unwrap();
+            let class = col("label_class");
+            let class = class.as_any().downcast_ref::<Int8Array>().unwrap();
+            for r in 0..batch.num_rows() {
+                let i = (seen + r) % rows;
+                assert_eq!(source.value(r), "day_message_1.csv");
+                assert_eq!(time.value(r), m.time_ns[i]);
+                assert_eq!(id.value(r), m.event_id[i]);
+                assert_eq!(class.value(r), m.labels.as_ref().unwrap().class[i]);
+                for (j, name) in FEATURE_NAMES.iter().enumerate() {
+                    let c = col(name);
+                    let v = c.as_any().downcast_ref::<Float32Array>().unwrap().value(r);
+                    assert_eq!(v.to_bits(), m.row(i)[j].to_bits());
+                }
+            }
+            seen += batch.num_rows();
+        }
+        assert_eq!(seen, 2 * rows);
+        assert!(!temp_path(&path).exists(), "the temporary file is renamed away");
+    }
+}

@@ -124,3 +124,63 @@ fn convert_writes_a_checked_binary_file() {
     assert!(text(&result.stdout).starts_with("147916 events written"));
     assert_eq!(tachyon_market::binary::EventFile::open(&out).unwrap().records().len(), 147_916);
 }
+
+#[test]
+fn features_csv_holds_exactly_the_engine_features_and_labels() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let out = std::env::temp_dir().join(format!("tachyon-cli-features-{}.csv", std::process::id()));
+    let result =
+        tachyon(&["features", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--horizon-events", "10"], None);
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert!(text(&result.stdout).contains("118497 rows x 44 features"), "{}", text(&result.stdout));
+
+    let options = tachyon_features::ExtractOptions {
+        labels: Some(tachyon_features::LabelSpec { horizon: tachyon_features::Horizon::Events(10), flat_bps: 0.5 }),
+        ..Default::default()
+    };
+    let input = tachyon_features::Input::detect(&input, Default::default());
+    let m = tachyon_features::extract(input.open().unwrap().as_mut(), &options).unwrap();
+    let labels = m.labels.as_ref().unwrap();
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), tachyon_features::output::column_names(true).join(","));
+    let mut rows = 0;
+    for (i, line) in lines.enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 3 + 44 + 2);
+        assert_eq!(fields[0], "AAPL_2012-06-21_34200000_57600000_message_1.csv");
+        assert_eq!(fields[1].parse::<i64>().unwrap(), m.time_ns[i]);
+        assert_eq!(fields[2].parse::<u64>().unwrap(), m.event_id[i]);
+        for (j, f) in fields[3..47].iter().enumerate() {
+            // Shortest round-trip text: parsing gives back the very same f32.
+            assert_eq!(f.parse::<f32>().unwrap().to_bits(), m.row(i)[j].to_bits(), "row {i} column {j}");
+        }
+        let ret: f32 = fields[47].parse().unwrap();
+        assert!(ret.to_bits() == labels.ret_bps[i].to_bits() || (ret.is_nan() && labels.ret_bps[i].is_nan()));
+        assert_eq!(fields[48].parse::<i8>().unwrap(), labels.class[i]);
+        rows += 1;
+    }
+    assert_eq!(rows, m.rows());
+}
+
+#[test]
+fn features_errors_name_the_problem() {
+    let out = std::env::temp_dir().join("tachyon-cli-features.unknown");
+    let result = tachyon(&["features", "no-such_message_1.csv", "--out", out.to_str().unwrap()], None);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(text(&result.stderr).contains("--format"), "{}", text(&result.stderr));
+    let result = tachyon(&["features", "/nonexistent/X_message_1.csv", "--out", "/tmp/x.csv"], None);
+    assert_eq!(result.status.code(), Some(2));
+    assert!(text(&result.stderr).contains("/nonexistent/X_message_1.csv"), "{}", text(&result.stderr));
+}
+
+#[test]
+fn bench_features_smoke_runs_every_case() {
+    let out = tachyon(&["bench", "features", "--json", "--smoke"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for case in ["update_l1", "update_l10", "rolling_mean", "rolling_std", "ewm_mean"] {
+        assert!(stdout.contains(&format!("\"case\":\"{case}\"")), "{case} missing: {stdout}");
+    }
+}
