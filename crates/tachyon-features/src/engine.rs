@@ -228,7 +228,7 @@ impl FeatureEngine {
         self.prev_top = Some(top);
         let evicted = self.ofi.push(e).unwrap_or(0);
         self.ofi_sum_100 += e - evicted;
-        self.ofi_sum_10 += e - if self.ofi.len() > 10 { self.ofi.back(10).unwrap_or(0) } else { 0 };
+        self.ofi_sum_10 += e - self.ofi.back_or(10, 0);
         // Updates often share a timestamp (a sweep is several messages at one ns): no decay, no exp.
         let (decay_1s, decay_10s) = if dt_ns == 0 {
             (1.0, 1.0)
@@ -265,25 +265,29 @@ impl FeatureEngine {
         // Returns over events and time, in basis points of the earlier mid (0 while the earlier mid is unknown).
         self.mids.push(mid);
         for (k, h) in EVENT_HORIZONS.into_iter().enumerate() {
-            o[21 + k] = change_bps(mid, self.mids.back(h).unwrap_or(f64::NAN), bps);
+            o[21 + k] = change_bps(mid, self.mids.back_or(h, f64::NAN), bps);
         }
         for (k, cells) in TIME_HORIZONS_CELLS.into_iter().enumerate() {
             // The mid in effect at the start of the cell holding t - H: the end of the cell before it.
-            o[25 + k] = change_bps(mid, self.cells.back(cells).unwrap_or(f64::NAN), bps);
+            o[25 + k] = change_bps(mid, self.cells.back_or(cells, f64::NAN), bps);
         }
 
         // Volatility and rolling statistics of one-update returns, and rolling extremes of the mid.
         let r1 = change_bps(mid, prev_mid, bps);
         for k in 0..3 {
             self.vol_sq[k] += self.vol_alpha[k] * (r1 * r1 - self.vol_sq[k]);
-            o[28 + k] = self.vol_sq[k].sqrt();
         }
         self.ret_100.push(r1);
         self.ret_1000.push(r1);
+        // Five square roots side by side, so that they go through the packed square root together.
+        let squares =
+            [self.vol_sq[0], self.vol_sq[1], self.vol_sq[2], self.ret_100.variance(), self.ret_1000.variance()];
+        let roots = squares.map(|v| zero_if_nan(v.sqrt()));
+        o[28..31].copy_from_slice(&roots[..3]);
         o[31] = self.ret_100.mean();
-        o[32] = zero_if_nan(self.ret_100.std());
+        o[32] = roots[3];
         o[33] = self.ret_1000.mean();
-        o[34] = zero_if_nan(self.ret_1000.std());
+        o[34] = roots[4];
         self.max_100.push(mid);
         self.min_100.push(mid);
         self.max_1000.push(mid);
@@ -294,7 +298,7 @@ impl FeatureEngine {
         o[38] = change_bps(mid, self.min_1000.min(), bps);
 
         // Time.
-        o[39] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 / NS_PER_S;
+        o[39] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 * (1.0 / NS_PER_S);
         o[40] = self.intensity_1s;
         o[41] = self.intensity_10s * 0.1;
         o[42] = self.trade_intensity_10s * 0.1;

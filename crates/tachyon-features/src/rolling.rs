@@ -71,6 +71,18 @@ impl<T: Copy + Default> Ring<T> {
         (age < self.len()).then(|| self.buf[(self.tail - 1 - age) & self.mask])
     }
 
+    /// The value `age` pushes ago, or `default` if not held (a select, not a branch: the masked index is always
+    /// in bounds).
+    #[inline]
+    pub fn back_or(&self, age: usize, default: T) -> T {
+        let v = self.buf[self.tail.wrapping_sub(1).wrapping_sub(age) & self.mask];
+        if age < self.len() {
+            v
+        } else {
+            default
+        }
+    }
+
     /// The newest value, mutable, if any.
     #[inline]
     pub fn back_mut(&mut self) -> Option<&mut T> {
