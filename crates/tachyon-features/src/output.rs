@@ -12,7 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::batch::FeatureMatrix;
-use crate::schema::{FEATURE_NAMES, NUM_FEATURES};
+use crate::schema::FEATURE_NAMES;
 
 /// File formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,6 +153,7 @@ fn write_parquet(file: File, matrices: &[FeatureMatrix], labels: bool, path: &Pa
             Arc::new(Int64Array::from(m.time_ns.clone())),
             Arc::new(UInt64Array::from(m.event_id.clone())),
         ];
+        use crate::schema::NUM_FEATURES;
         for j in 0..NUM_FEATURES {
             columns.push(Arc::new(Float32Array::from_iter_values((0..n).map(|i| m.features[i * NUM_FEATURES + j]))));
         }
@@ -181,6 +182,7 @@ fn write_parquet(_: File, _: &[FeatureMatrix], _: bool, path: &Path) -> Result<u
 mod tests {
     use super::*;
     use crate::labels::Labels;
+    use crate::schema::NUM_FEATURES;
 
     #[test]
     fn parquet_round_trips_every_value_and_names_the_columns() {

@@ -1,0 +1,39 @@
+//! Ridge trained on the shipped LOBSTER days: the saved model file, loaded back, predicts what training scored.
+
+use std::path::Path;
+
+use tachyon_features::{extract_files, ExtractOptions, Input, LabelSpec, SCHEMA};
+use tachyon_train::{train_ridge, ModelFile, RidgePredictor, Split, SplitSpec, Standardizer};
+
+#[test]
+fn a_saved_ridge_model_predicts_what_training_scored() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let inputs: Vec<Input> = ["AAPL_2012-06-21_34200000_57600000_message_1.csv"]
+        .iter()
+        .map(|f| Input::detect(&dir.join(f), Default::default()))
+        .collect();
+    let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
+    let matrices: Vec<_> = extract_files(&inputs, &options).into_iter().map(Result::unwrap).collect();
+    let split = Split::new(&matrices, &SplitSpec::default());
+    assert!(split.train.rows() > 50_000 && split.test.rows() > 10_000);
+    let report = train_ridge(&split, 1e-3, SCHEMA.hash()).unwrap();
+    assert!(report.train.r2 > 0.0, "in sample, least squares cannot do worse than the mean: {:?}", report.train);
+
+    let path = std::env::temp_dir().join(format!("tachyon-ridge-{}.tcy", std::process::id()));
+    report.model.save(&path).unwrap();
+    let loaded = ModelFile::load(&path, SCHEMA.hash()).unwrap();
+    assert_eq!(loaded, report.model);
+    assert!(ModelFile::load(&path, SCHEMA.hash() ^ 1).is_err());
+    let predictor = RidgePredictor::from_file(&loaded).unwrap();
+
+    // The folded predictor (raw features) equals standardise-then-predict on test rows.
+    let standardizer = Standardizer::fit(&split.train);
+    let z = standardizer.transform(&split.test);
+    let w = loaded.array("weights").unwrap();
+    let b = loaded.array("bias").unwrap()[0];
+    for i in (0..split.test.rows()).step_by(97) {
+        let direct = b + w.iter().zip(&z[i * 44..(i + 1) * 44]).map(|(w, z)| w * z).sum::<f64>();
+        let folded = predictor.predict(split.test.row(i));
+        assert!((direct - folded).abs() <= 1e-9 * (1.0 + direct.abs()), "row {i}: {direct} vs {folded}");
+    }
+}
