@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod features_cmd;
 mod info;
+mod train_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -52,6 +53,15 @@ enum Command {
     /// The same engine serves live predictions, so these are the features a model will see. Columns: source,
     /// time_ns, event_id, the features of the schema (docs/FEATURES.md), label_ret_bps and label_class.
     Features(features_cmd::FeaturesArgs),
+    /// Train a model on market files (features and labels from the same engine that serves) and write a
+    /// checksummed model file.
+    ///
+    /// Each file is split in time order into train / validation / test with an embargo at each boundary;
+    /// standardisation is fitted on the training rows and stored in the model. Prints IC, R^2, hit rate and MSE
+    /// of each part.
+    Train(train_cmd::TrainArgs),
+    /// Score a model file on market files (IC, R^2, hit rate, MSE over every labelled row).
+    Eval(train_cmd::EvalArgs),
 }
 
 /// Options of `tachyon convert`.
@@ -82,7 +92,7 @@ struct VerifyBookArgs {
 
 /// `--on-bad-row` choices.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum OnBadRow {
+pub enum OnBadRow {
     /// Stop at the first malformed row.
     Fail,
     /// Skip malformed rows; they are counted and reported.
@@ -90,7 +100,8 @@ enum OnBadRow {
 }
 
 impl OnBadRow {
-    fn policy(self) -> tachyon_market::BadRowPolicy {
+    /// The library policy of this choice.
+    pub fn policy(self) -> tachyon_market::BadRowPolicy {
         match self {
             OnBadRow::Fail => tachyon_market::BadRowPolicy::Fail,
             OnBadRow::Skip => tachyon_market::BadRowPolicy::Skip,
@@ -117,6 +128,8 @@ fn run() -> Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Features(args) => features_cmd::run(&args),
+        Command::Train(args) => train_cmd::train(&args),
+        Command::Eval(args) => train_cmd::eval(&args),
         Command::Convert(args) => {
             let start = std::time::Instant::now();
             let count = tachyon_market::binary::convert_lobster(&args.input, &args.out)?;

@@ -184,3 +184,37 @@ fn bench_features_smoke_runs_every_case() {
         assert!(stdout.contains(&format!("\"case\":\"{case}\"")), "{case} missing: {stdout}");
     }
 }
+
+#[test]
+fn train_writes_a_model_that_eval_reads_and_a_damaged_one_is_refused() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir();
+    let model = dir.join(format!("tachyon-cli-train-{}.tcy", std::process::id()));
+    let log = dir.join(format!("tachyon-cli-train-{}.json", std::process::id()));
+    let (i, m, l) = (input.to_str().unwrap(), model.to_str().unwrap(), log.to_str().unwrap());
+    let out = tachyon(&["train", i, "--out", m, "--log", l], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("test "), "{}", text(&out.stdout));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    for part in ["train", "validation", "test"] {
+        assert!(json[part]["ic"].as_f64().unwrap().abs() <= 1.0, "{json}");
+        assert!(json[part]["rows"].as_u64().unwrap() > 10_000, "{json}");
+    }
+    let out = tachyon(&["eval", "--model", m, i], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("IC"), "{}", text(&out.stdout));
+
+    // An embargo shorter than the horizon would leak: refused.
+    let out = tachyon(&["train", i, "--out", m, "--embargo", "5"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("embargo"), "{}", text(&out.stderr));
+
+    let mut bytes = std::fs::read(&model).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&model, &bytes).unwrap();
+    let out = tachyon(&["eval", "--model", m, i], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("checksum mismatch") && text(&out.stderr).contains(m), "{}", text(&out.stderr));
+}
