@@ -3,15 +3,18 @@
 //! - [`dataset`]: labelled rows, a time-ordered train / validation / test split with an embargo gap, and
 //!   standardisation fitted on the training rows only.
 //! - [`ridge`]: ridge regression in closed form, `X^T X` on our GEMM and a Cholesky solve, in f64.
+//! - [`mlp`]: multi-layer perceptron with hand-written backprop on our GEMM, and Adam/AdamW.
 //! - [`metrics`]: MSE, R^2, information coefficient, hit rate.
 //! - [`artifact`]: the versioned, checksummed model file, written atomically and checked on load.
 
 pub mod artifact;
 pub mod dataset;
 pub mod metrics;
+pub mod mlp;
 pub mod ridge;
 
 pub use artifact::{ArtifactError, ModelFile, ModelKind};
 pub use dataset::{Dataset, Split, SplitSpec, Standardizer};
 pub use metrics::RegressionMetrics;
+pub use mlp::{forward, forward_backward, Activation, Adam, Head, Mlp, MlpSpec, NonFinite, Targets, Workspace};
 pub use ridge::{train as train_ridge, Ridge, RidgePredictor, RidgeReport};
