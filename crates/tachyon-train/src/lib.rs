@@ -11,10 +11,12 @@ pub mod artifact;
 pub mod dataset;
 pub mod metrics;
 pub mod mlp;
+pub mod mlp_train;
 pub mod ridge;
 
 pub use artifact::{ArtifactError, ModelFile, ModelKind};
 pub use dataset::{Dataset, Split, SplitSpec, Standardizer};
 pub use metrics::RegressionMetrics;
 pub use mlp::{forward, forward_backward, Activation, Adam, Head, Mlp, MlpSpec, NonFinite, Targets, Workspace};
+pub use mlp_train::{mlp_from_file, predict_all, train_mlp, EpochLog, MlpReport, MlpTrainSpec};
 pub use ridge::{train as train_ridge, Ridge, RidgePredictor, RidgeReport};

@@ -3,7 +3,7 @@
 //! At this stage: report the instruction set, self-check every kernel on it against an f64 reference, rebuild
 //! the order book of the shipped LOBSTER samples, checked row by row against LOBSTER's own book, and extract the
 //! streaming features and labels of both days (in parallel), with a summary of what they look like, and train
-//! the ridge baseline with its out-of-sample metrics.
+//! the ridge baseline and an MLP, with their out-of-sample metrics.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -122,11 +122,26 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
         split.test.rows(),
         start.elapsed().as_secs_f64()
     );
-    println!("  {:<11} {:>8} {:>8} {:>9} {:>9}", "part", "IC", "R^2", "hit rate", "MSE");
-    for (name, m) in [("train", report.train), ("validation", report.validation), ("test", report.test)] {
-        println!("  {name:<11} {:>8.4} {:>8.4} {:>9.4} {:>9.3}", m.ic, m.r2, m.hit_rate, m.mse);
-    }
+    print_parts(&[report.train, report.validation, report.test]);
+
+    let start = Instant::now();
+    let spec = tachyon_train::MlpTrainSpec { epochs: 5, ..Default::default() };
+    let mlp = tachyon_train::train_mlp(&split, &spec, tachyon_features::SCHEMA.hash(), &mut |_| {})?;
+    println!(
+        "MLP 44 -> 64 -> 64 -> 1 (ReLU, Adam, batch 256, up to {} epochs, early stopping on validation loss): kept epoch {}, {:.2} s",
+        spec.epochs,
+        mlp.best_epoch,
+        start.elapsed().as_secs_f64()
+    );
+    print_parts(&[mlp.train, mlp.validation, mlp.test]);
     Ok(())
+}
+
+fn print_parts(parts: &[tachyon_train::RegressionMetrics; 3]) {
+    println!("  {:<20} {:>8} {:>8} {:>9} {:>9}", "part", "IC", "R^2", "hit rate", "MSE");
+    for (name, m) in ["train", "validation", "test (out of sample)"].iter().zip(parts) {
+        println!("  {name:<20} {:>8.4} {:>8.4} {:>9.4} {:>9.3}", m.ic, m.r2, m.hit_rate, m.mse);
+    }
 }
 
 /// Features shown in the summary (all are computed; these are the ones a reader checks first).

@@ -5,15 +5,29 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use tachyon_features::{Horizon, SCHEMA};
-use tachyon_train::{train_ridge, ModelFile, RegressionMetrics, RidgePredictor, Split, SplitSpec};
+use tachyon_train::{
+    mlp_from_file, predict_all, train_mlp, train_ridge, Activation, Dataset, MlpTrainSpec, ModelFile, ModelKind,
+    RegressionMetrics, RidgePredictor, Split, SplitSpec, Workspace,
+};
 
 use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
 
-/// `--model` choices (logistic regression and the MLP come with the rest of issue #6).
+/// `--model` choices (logistic regression comes with the rest of issue #6).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ModelChoice {
     /// Ridge regression in closed form (X^T X on our GEMM, Cholesky), on standardised features.
     Ridge,
+    /// Multi-layer perceptron regression (hand-written backprop on our GEMM, Adam/AdamW, early stopping).
+    Mlp,
+}
+
+/// `--activation` choices.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ActivationChoice {
+    /// max(0, x).
+    Relu,
+    /// tanh(x).
+    Tanh,
 }
 
 /// Options of `tachyon train`.
@@ -39,6 +53,33 @@ pub struct TrainArgs {
     /// time horizon). Must cover the horizon, or training labels see validation prices.
     #[arg(long)]
     embargo: Option<usize>,
+    /// MLP: hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,64")]
+    hidden: Vec<usize>,
+    /// MLP: hidden activation.
+    #[arg(long, value_enum, default_value_t = ActivationChoice::Relu)]
+    activation: ActivationChoice,
+    /// MLP: most epochs (training stops earlier when the validation loss stops improving).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// MLP: rows per step.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// MLP: Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// MLP: AdamW decoupled weight decay (0: plain Adam).
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// MLP: clip the global gradient norm to this (0: no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    clip_norm: f64,
+    /// MLP: stop after this many epochs without a better validation loss.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// MLP: seed of the initial weights and the batch order (same seed, same weights).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Model file to write (atomically).
     #[arg(long)]
     out: PathBuf,
@@ -96,31 +137,80 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if split.train.rows() < 2 {
         bail!("only {} labelled training rows: give longer files or a shorter horizon", split.train.rows());
     }
-    let ModelChoice::Ridge = args.model;
-    let mut report = train_ridge(&split, args.lambda, SCHEMA.hash())?;
+    let (mut model, metrics, epochs) = match args.model {
+        ModelChoice::Ridge => {
+            let r = train_ridge(&split, args.lambda, SCHEMA.hash())?;
+            (r.model, [r.train, r.validation, r.test], Vec::new())
+        }
+        ModelChoice::Mlp => {
+            if args.hidden.is_empty() || args.hidden.contains(&0) || args.batch == 0 || args.epochs == 0 {
+                bail!("--hidden needs positive widths, --batch and --epochs must be at least 1");
+            }
+            if split.train.rows() < args.batch {
+                bail!("{} training rows is less than one batch of {}", split.train.rows(), args.batch);
+            }
+            let spec = MlpTrainSpec {
+                hidden: args.hidden.clone(),
+                activation: match args.activation {
+                    ActivationChoice::Relu => Activation::Relu,
+                    ActivationChoice::Tanh => Activation::Tanh,
+                },
+                epochs: args.epochs,
+                batch: args.batch,
+                lr: args.lr,
+                weight_decay: args.weight_decay,
+                clip_norm: args.clip_norm,
+                patience: args.patience,
+                seed: args.seed,
+            };
+            let bar = indicatif::ProgressBar::new(args.epochs as u64).with_style(
+                indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} [{elapsed}]")
+                    .expect("valid template"),
+            );
+            let r = train_mlp(&split, &spec, SCHEMA.hash(), &mut |e| {
+                bar.suspend(|| {
+                    println!(
+                        "  epoch {:>3}: train loss {:.4}  validation loss {:.4}  validation IC {:.4}  ({:.2} s)",
+                        e.epoch, e.train_loss, e.validation_loss, e.validation_ic, e.seconds
+                    )
+                });
+                bar.inc(1);
+            })?;
+            bar.finish_and_clear();
+            println!("  kept the weights of epoch {} (lowest validation loss)", r.best_epoch);
+            (r.model, [r.train, r.validation, r.test], r.log)
+        }
+    };
     let (kind, value) = match spec.horizon {
         Horizon::Events(h) => ("meta.horizon_events", h as f64),
         Horizon::Time(ns) => ("meta.horizon_ns", ns as f64),
     };
-    report.model.arrays.push((kind.into(), vec![value]));
-    report.model.save(&args.out)?;
+    model.arrays.push((kind.into(), vec![value]));
+    model.save(&args.out)?;
     println!(
-        "ridge (lambda {}) on {} train / {} validation / {} test rows (embargo {embargo}) in {:.2} s -> {}",
-        args.lambda,
+        "{:?} on {} train / {} validation / {} test rows (embargo {embargo}) in {:.2} s -> {}",
+        model.kind,
         split.train.rows(),
         split.validation.rows(),
         split.test.rows(),
         start.elapsed().as_secs_f64(),
         args.out.display()
     );
-    print_metrics("train", &report.train);
-    print_metrics("validation", &report.validation);
-    print_metrics("test", &report.test);
+    print_metrics("train", &metrics[0]);
+    print_metrics("validation", &metrics[1]);
+    print_metrics("test", &metrics[2]);
     if let Some(log) = &args.log {
+        let epochs: Vec<_> = epochs
+            .iter()
+            .map(|e| {
+                serde_json::json!({"epoch": e.epoch, "train_loss": e.train_loss, "validation_loss": e.validation_loss,
+                    "validation_ic": e.validation_ic, "seconds": e.seconds})
+            })
+            .collect();
         let json = serde_json::json!({
-            "model": "ridge", "lambda": args.lambda, "schema_hash": format!("{:016x}", SCHEMA.hash()),
-            "train": metrics_json(&report.train), "validation": metrics_json(&report.validation),
-            "test": metrics_json(&report.test),
+            "model": format!("{:?}", model.kind).to_lowercase(), "schema_hash": format!("{:016x}", SCHEMA.hash()),
+            "train": metrics_json(&metrics[0]), "validation": metrics_json(&metrics[1]),
+            "test": metrics_json(&metrics[2]), "epochs": epochs,
         });
         std::fs::write(log, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("writing {}", log.display()))?;
@@ -131,7 +221,6 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 /// Runs `tachyon eval`.
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let file = ModelFile::load(&args.model, SCHEMA.hash())?;
-    let predictor = RidgePredictor::from_file(&file).map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let spec = args.labels.spec()?;
     let trained = file.array("meta.horizon_events").map(|v| Horizon::Events(v[0] as usize));
     let trained = trained.or(file.array("meta.horizon_ns").map(|v| Horizon::Time(v[0] as i64)));
@@ -141,16 +230,31 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         }
     }
     let matrices = extract_inputs(&args.input, Some(spec))?;
-    let (mut pred, mut label) = (Vec::new(), Vec::new());
+    let mut data = Dataset::default();
     for m in &matrices {
         let labels = m.labels.as_ref().expect("asked for labels");
         for i in 0..m.rows() {
             if labels.ret_bps[i].is_finite() {
-                pred.push(predictor.predict(m.row(i)));
-                label.push(labels.ret_bps[i]);
+                data.x.extend_from_slice(m.row(i));
+                data.y.push(labels.ret_bps[i]);
             }
         }
     }
+    let bad = |e: String| anyhow::anyhow!("{}: {e}", args.model.display());
+    let pred: Vec<f64> = match file.kind {
+        ModelKind::Ridge => {
+            let predictor = RidgePredictor::from_file(&file).map_err(bad)?;
+            (0..data.rows()).map(|i| predictor.predict(data.row(i))).collect()
+        }
+        ModelKind::Mlp => {
+            let (mlp, standardizer) = mlp_from_file(&file).map_err(bad)?;
+            let z: Vec<f32> = standardizer.transform(&data).into_iter().map(|v| v as f32).collect();
+            let mut ws = Workspace::new(&mlp, 1024);
+            predict_all(&mlp, &mut ws, &z, &mut Vec::new())
+        }
+        ModelKind::Logistic => bail!("{}: logistic models are not supported by this build", args.model.display()),
+    };
+    let label = data.y;
     println!("{} ({:?} model) on every labelled row:", args.model.display(), file.kind);
     print_metrics("all", &RegressionMetrics::compute(&pred, &label));
     Ok(())

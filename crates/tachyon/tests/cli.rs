@@ -218,3 +218,26 @@ fn train_writes_a_model_that_eval_reads_and_a_damaged_one_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("checksum mismatch") && text(&out.stderr).contains(m), "{}", text(&out.stderr));
 }
+
+#[test]
+fn train_mlp_logs_every_epoch_and_eval_reads_it() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir();
+    let model = dir.join(format!("tachyon-cli-mlp-{}.tcy", std::process::id()));
+    let log = dir.join(format!("tachyon-cli-mlp-{}.json", std::process::id()));
+    let (i, m, l) = (input.to_str().unwrap(), model.to_str().unwrap(), log.to_str().unwrap());
+    let args =
+        ["train", i, "--model", "mlp", "--hidden", "16,8", "--epochs", "2", "--patience", "5", "--out", m, "--log", l];
+    let out = tachyon(&args, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap();
+    assert_eq!(json["model"], "mlp");
+    assert_eq!(json["epochs"].as_array().unwrap().len(), 2, "{json}");
+    let out = tachyon(&["eval", "--model", m, i], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Mlp model"), "{}", text(&out.stdout));
+    let out = tachyon(&["train", i, "--model", "mlp", "--hidden", "16,0", "--out", m], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--hidden"), "{}", text(&out.stderr));
+}
