@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q numpy threadpoolctl polars pyarrow pandas
+.venv/bin/pip install -q numpy threadpoolctl polars pyarrow pandas scikit-learn
 echo "ready: $(pwd)/.venv/bin/python"

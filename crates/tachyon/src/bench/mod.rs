@@ -6,6 +6,7 @@ mod harness;
 mod kernels;
 mod market;
 mod probes;
+mod train;
 
 use std::io::Write;
 
@@ -32,6 +33,8 @@ pub enum Workload {
     /// Feature engine per update on the shipped samples, end-to-end extraction, and rolling mean / std / EWM
     /// over a 10M-value series (compare benches/peers/rolling_polars.py).
     Features,
+    /// Ridge on 1M x 32 f64, one epoch of the standard MLP workload, single-sample forward + backward.
+    Train,
 }
 
 /// Options of `tachyon bench`.
@@ -245,6 +248,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if matches!(args.workload, Workload::All | Workload::Features) {
         features::run(scale, &mut |row| printer.emit(&row))?;
+    }
+    if matches!(args.workload, Workload::All | Workload::Train) {
+        train::run(scale, &mut |row| printer.emit(&row))?;
     }
     Ok(())
 }
