@@ -29,20 +29,20 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, MarketError> {
 }
 
 /// Reads a file line by line, keeping the path and line number for errors.
-struct Lines {
-    path: PathBuf,
+pub(crate) struct Lines {
+    pub(crate) path: PathBuf,
     reader: Box<dyn BufRead + Send>,
-    line: usize,
+    pub(crate) line: usize,
     buf: Vec<u8>,
 }
 
 impl Lines {
-    fn open(path: &Path) -> Result<Lines, MarketError> {
+    pub(crate) fn open(path: &Path) -> Result<Lines, MarketError> {
         Ok(Lines { path: path.to_path_buf(), reader: open(path)?, line: 0, buf: Vec::with_capacity(256) })
     }
 
     /// Moves to the next non-empty line; `false` at the end of the file.
-    fn advance(&mut self) -> Result<bool, MarketError> {
+    pub(crate) fn advance(&mut self) -> Result<bool, MarketError> {
         loop {
             self.buf.clear();
             let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| MarketError::io(&self.path, e))?;
@@ -61,11 +61,11 @@ impl Lines {
     }
 
     /// The current line without its line ending (bytes: no UTF-8 validation on the hot path).
-    fn current(&self) -> &[u8] {
+    pub(crate) fn current(&self) -> &[u8] {
         &self.buf
     }
 
-    fn error(&self, field: &'static str, message: impl Into<String>) -> MarketError {
+    pub(crate) fn error(&self, field: &'static str, message: impl Into<String>) -> MarketError {
         MarketError::Parse { path: self.path.clone(), line: self.line, field, message: message.into() }
     }
 }

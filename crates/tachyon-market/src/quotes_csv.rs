@@ -15,13 +15,12 @@
 //! scaled by `size_decimals`). Time must not go backwards; a quote with ask <= bid is a crossed book and an
 //! error. A trade row reports the book as the last quote left it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::book::{Level, Snapshot};
 use crate::error::MarketError;
-use crate::lobster::{open, parse_time_ns};
+use crate::lobster::{parse_time_ns, Lines};
 use crate::tick::{Tick, TickSource, Trade};
-use std::io::BufRead;
 
 /// How to read prices and sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,12 +53,9 @@ struct Columns {
 
 /// Streams ticks from a quotes/trades CSV (`.csv` or `.csv.gz`).
 pub struct QuotesCsv {
-    path: PathBuf,
-    reader: Box<dyn BufRead + Send>,
+    lines: Lines,
     config: QuotesCsvConfig,
     columns: Columns,
-    line: usize,
-    buf: Vec<u8>,
     fields: Vec<(usize, usize)>,
     last_time: i64,
     bid: Option<Level>,
@@ -98,11 +94,11 @@ pub fn parse_scaled_decimal(text: &[u8], decimals: u32) -> Option<i64> {
 impl QuotesCsv {
     /// Opens a file and reads its header.
     pub fn open(path: &Path, config: QuotesCsvConfig) -> Result<Self, MarketError> {
-        let mut reader = open(path)?;
-        let mut header = String::new();
-        reader.read_line(&mut header).map_err(|e| MarketError::io(path, e))?;
-        let error = |field, message: String| MarketError::Parse { path: path.to_path_buf(), line: 1, field, message };
-        let names: Vec<&str> = header.trim_end_matches(['\n', '\r']).split(',').map(str::trim).collect();
+        let mut lines = Lines::open(path)?;
+        let header =
+            if lines.advance()? { String::from_utf8_lossy(lines.current()).into_owned() } else { String::new() };
+        let error = |field, message: String| lines.error(field, message);
+        let names: Vec<&str> = header.split(',').map(str::trim).collect();
         let columns = Columns {
             time_ns: find(&names, &["time_ns"]),
             time: find(&names, &["time"]),
@@ -133,12 +129,9 @@ impl QuotesCsv {
             return Err(error("header", "trade columns need both price and size".into()));
         }
         Ok(QuotesCsv {
-            path: path.to_path_buf(),
-            reader,
+            lines,
             config,
             columns,
-            line: 1,
-            buf: Vec::with_capacity(256),
             fields: Vec::with_capacity(16),
             last_time: i64::MIN,
             bid: None,
@@ -147,7 +140,7 @@ impl QuotesCsv {
     }
 
     fn error(&self, field: &'static str, message: impl Into<String>) -> MarketError {
-        MarketError::Parse { path: self.path.clone(), line: self.line, field, message: message.into() }
+        self.lines.error(field, message)
     }
 
     fn field(&self, column: Option<usize>, name: &'static str) -> Result<&[u8], MarketError> {
@@ -156,7 +149,7 @@ impl QuotesCsv {
             .fields
             .get(column)
             .ok_or_else(|| self.error(name, format!("missing (row has {} fields)", self.fields.len())))?;
-        Ok(self.buf[start..end].trim_ascii())
+        Ok(self.lines.current()[start..end].trim_ascii())
     }
 
     fn scaled(&self, column: Option<usize>, name: &'static str, decimals: u32) -> Result<i64, MarketError> {
@@ -193,29 +186,19 @@ impl QuotesCsv {
 
 impl TickSource for QuotesCsv {
     fn next_tick(&mut self, book: &mut Snapshot) -> Result<Option<Tick>, MarketError> {
-        loop {
-            self.buf.clear();
-            let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| MarketError::io(&self.path, e))?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
-                self.buf.pop();
-            }
-            if !self.buf.iter().all(u8::is_ascii_whitespace) {
-                break;
-            }
+        if !self.lines.advance()? {
+            return Ok(None);
         }
         self.fields.clear();
         let mut start = 0;
-        for (i, &b) in self.buf.iter().enumerate() {
+        let line = self.lines.current();
+        for (i, &b) in line.iter().enumerate() {
             if b == b',' {
                 self.fields.push((start, i));
                 start = i + 1;
             }
         }
-        self.fields.push((start, self.buf.len()));
+        self.fields.push((start, line.len()));
 
         let time_ns = if self.columns.time_ns.is_some() {
             let text = self.field(self.columns.time_ns, "time_ns")?;
@@ -270,11 +253,11 @@ impl TickSource for QuotesCsv {
         book.bids.clear();
         book.asks.extend(self.ask);
         book.bids.extend(self.bid);
-        Ok(Some(Tick { time_ns, event_id: self.line as u64, trade }))
+        Ok(Some(Tick { time_ns, event_id: self.lines.line as u64, trade }))
     }
 
     fn path(&self) -> &Path {
-        &self.path
+        &self.lines.path
     }
 
     fn ticks_per_unit(&self) -> f64 {

@@ -218,21 +218,9 @@ fn mean_std(x: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Pearson correlation over the rows where the label is known.
+/// Information coefficient (Pearson correlation) over the rows where the label is known.
 fn correlation(x: &[f64], label: &[f32]) -> f64 {
-    let pairs: Vec<(f64, f64)> =
-        x.iter().zip(label).filter(|(_, l)| !l.is_nan()).map(|(&a, &b)| (a, f64::from(b))).collect();
-    let n = pairs.len() as f64;
-    let (mx, my) = (pairs.iter().map(|p| p.0).sum::<f64>() / n, pairs.iter().map(|p| p.1).sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in &pairs {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx) * (a - mx);
-        syy += (b - my) * (b - my);
-    }
-    if sxx > 0.0 && syy > 0.0 {
-        sxy / (sxx * syy).sqrt()
-    } else {
-        0.0
-    }
+    let (x, label): (Vec<f64>, Vec<f32>) =
+        x.iter().zip(label).filter(|(_, l)| !l.is_nan()).map(|(&a, &b)| (a, b)).unzip();
+    tachyon_train::RegressionMetrics::compute(&x, &label).ic
 }
