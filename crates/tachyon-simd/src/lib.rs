@@ -25,4 +25,7 @@ pub mod vec;
 
 pub use float::Float;
 pub use isa::{Isa, IsaError, IsaRequest};
+/// Register-level exp, tanh and sigmoid over [`lanes::Lanes`], for kernels elsewhere (predictors) that fuse an
+/// activation into their own loops and must compute exactly what the slice kernels of [`KernelTable`] compute.
+pub use kernels::math;
 pub use table::{kernels, KernelTable, FMA_PROBE_CHAINS};

@@ -31,7 +31,7 @@ fn horner<T: Float, S: Lanes<T>>(s: S, coeffs: &[f64], x: S::V) -> S::V {
 /// `e^x`: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite, two-part ln 2), e^r by its Taylor polynomial,
 /// then scaled by 2^n through [`Lanes::scale_pow2`].
 #[inline(always)]
-pub(crate) fn exp<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
+pub fn exp<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
     let c = &T::EXP;
     // Clamp with x second in each call so that NaN passes through (see Lanes::min).
     let x = s.min(s.splat(T::from_f64(c.hi)), s.max(s.splat(T::from_f64(c.lo)), x));
@@ -43,7 +43,7 @@ pub(crate) fn exp<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
 
 /// `tanh x`: an odd polynomial for |x| < 0.625; `1 - 2 / (e^(2|x|) + 1)` with the sign of x above.
 #[inline(always)]
-pub(crate) fn tanh<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
+pub fn tanh<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
     let ax = s.abs(x);
     let x2 = s.mul(x, x);
     let one = s.splat(T::ONE);
@@ -59,7 +59,7 @@ pub(crate) fn tanh<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
 /// `1 / (1 + e^-x)`, computed as `1 / (1 + e^-|x|)` for x >= 0 and `e^x / (1 + e^x)` for x < 0 so that the
 /// result keeps its relative accuracy down to the denormal range.
 #[inline(always)]
-pub(crate) fn sigmoid<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
+pub fn sigmoid<T: Float, S: Lanes<T>>(s: S, x: S::V) -> S::V {
     let e = exp(s, s.sub(s.zero(), s.abs(x)));
     let p = s.div(s.splat(T::ONE), s.add(s.splat(T::ONE), e));
     s.select_lt(x, s.zero(), s.mul(e, p), p)

@@ -2,6 +2,6 @@
 //! [`crate::table`]. They take raw pointers and lengths; the table's safe entry points check the slices.
 
 pub(crate) mod map;
-pub(crate) mod math;
+pub mod math;
 pub(crate) mod probe;
 pub(crate) mod reduce;

@@ -1,0 +1,297 @@
+//! The int8 forward pass: AVX2 (`vpmaddwd` on i16-widened operands, never `vpmaddubsw`, whose i16 saturation
+//! would corrupt sums of two u8 x i8 products) and its scalar twin, over the layout of [`super::pack`].
+//!
+//! Bit-identical on every path by construction: the i32 sums are exact (|sum| < 2^24, so also exact as f32),
+//! and the float steps around them (staging, dequantisation, activation, requantisation) use only IEEE basic
+//! operations (add, sub, mul, div, round to nearest even, min/max with the lanes' shared NaN rule, exact
+//! scaling by powers of two), never a fused multiply-add, whose single rounding the scalar twin does not have.
+//! Hence the tanh here is not the vector kernel's (which uses FMA) but a Taylor-series version with separate
+//! multiplies and adds; its error (< 1e-6 absolute) is far below the 1/127 quantisation step.
+
+use tachyon_simd::lanes::scalar::Scalar;
+use tachyon_simd::lanes::Lanes;
+use tachyon_train::Activation;
+
+use super::pack::{QuantLayer, QuantNetwork, QuantScratch, OUT_LANES};
+use crate::dense::pack::Form;
+
+/// `tanh x` from basic operations only: `1 - 2 / (e^(2|x|) + 1)` with the sign of x, `e^t` by range reduction
+/// (Cody-Waite, two-part ln 2) and a degree-7 Taylor polynomial.
+#[inline(always)]
+fn tanh_basic_ops<L: Lanes<f32>>(s: L, x: L::V) -> L::V {
+    const LN2_HI: f32 = 0.693_359_4; // 355/512: n * LN2_HI is exact for |n| < 2^14.
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let ax = s.abs(x);
+    // tanh(9) = 1 - 3e-8 is 1 in f32; the clamp keeps e^t finite (and maps a NaN to 18: min's NaN rule).
+    let t = s.min(s.add(ax, ax), s.splat(18.0));
+    let n = s.round(s.mul(t, s.splat(std::f32::consts::LOG2_E)));
+    let r = s.sub(s.sub(t, s.mul(n, s.splat(LN2_HI))), s.mul(n, s.splat(LN2_LO)));
+    let mut p = s.splat(1.0 / 5040.0);
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = s.add(s.mul(p, r), s.splat(c));
+    }
+    let e = s.scale_pow2(p, n);
+    let one = s.splat(1.0);
+    let y = s.sub(one, s.div(s.splat(2.0), s.add(e, one)));
+    s.select_lt(x, s.zero(), s.sub(s.zero(), y), y)
+}
+
+/// `min(max(v, lo), hi)`, then rounded: clamping first keeps the rounding within the exact range and sends a NaN
+/// to `lo` on every path (the lanes' `max` returns its second operand for NaN).
+#[inline(always)]
+fn clamp_round<L: Lanes<f32>>(s: L, v: L::V, lo: f32, hi: f32) -> L::V {
+    s.round(s.min(s.max(v, s.splat(lo)), s.splat(hi)))
+}
+
+/// Raw features to quantised inputs: `round((x - mean) / (std s_i))`, in [-127, 127].
+#[inline(always)]
+fn stage<L: Lanes<f32>>(s: L, x: L::V, hi: L::V, lo: L::V, factor: L::V) -> L::V {
+    clamp_round(s, s.mul(s.sub(s.sub(x, hi), lo), factor), -127.0, 127.0)
+}
+
+/// A layer's epilogue from exact sums (as f32): the f32 output of the last layer, or the next layer's quantised
+/// activation (integer-valued f32) for a hidden one.
+#[inline(always)]
+fn epilogue<L: Lanes<f32>>(
+    s: L,
+    layer: &QuantLayer,
+    activation: Activation,
+    sums: L::V,
+    scale: L::V,
+    bias: L::V,
+) -> L::V {
+    let y = s.add(s.mul(sums, scale), bias);
+    if !layer.hidden {
+        return y;
+    }
+    let a = match activation {
+        Activation::Relu => s.max(s.zero(), y),
+        Activation::Tanh => tanh_basic_ops(s, y),
+    };
+    clamp_round(s, s.mul(a, s.splat(layer.inv_next_scale)), layer.q_min, layer.q_max)
+}
+
+/// Where a layer writes: quantised activations for the next layer, or the f32 outputs.
+#[derive(Clone, Copy)]
+enum Sink {
+    Quantised(*mut i16),
+    Output(*mut f32),
+}
+
+/// Scalar epilogue of output `o` with exact sum `acc`, written to the sink.
+///
+/// # Safety
+/// `o` is within the sink's buffer.
+#[inline(always)]
+unsafe fn finish_one(layer: &QuantLayer, activation: Activation, o: usize, acc: i32, sink: Sink) {
+    let v = epilogue(Scalar, layer, activation, acc as f32, layer.scale[o], layer.bias[o]);
+    // SAFETY: the caller guarantees `o` is inside the buffer.
+    unsafe {
+        match sink {
+            Sink::Quantised(q) => *q.add(o) = v as i16,
+            Sink::Output(f) => *f.add(o) = v,
+        }
+    }
+}
+
+/// The scalar twin: the same sums (exact, so order does not matter) and the same float epilogue.
+///
+/// # Safety
+/// `x` holds `net.inputs` readable values; `scratch` was made for `net`.
+pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+    let s = Scalar;
+    for i in 0..net.inputs {
+        // SAFETY: i < net.inputs.
+        let v = unsafe { *x.add(i) };
+        scratch.input[i] = stage(s, v, net.mean_hi[i], net.mean_lo[i], net.input_factor[i]) as i16;
+    }
+    for (l, layer) in net.layers.iter().enumerate() {
+        let (done, rest) = scratch.hidden.split_at_mut(l);
+        let input: &[i16] = if l == 0 { &scratch.input } else { &done[l - 1] };
+        let out = if layer.hidden {
+            Sink::Quantised(rest[0].as_mut_ptr())
+        } else {
+            Sink::Output(scratch.output.as_mut_ptr())
+        };
+        match layer.form {
+            Form::Panels => {
+                for &(regs, at, first) in &layer.panels {
+                    let width = regs * OUT_LANES;
+                    for k in 0..width {
+                        let mut acc = 0i32;
+                        for p in 0..layer.inputs.div_ceil(2) {
+                            let w = &layer.weights[at + (p * width + k) * 2..];
+                            acc += i32::from(w[0]) * i32::from(input[2 * p])
+                                + i32::from(w[1]) * i32::from(input[2 * p + 1]);
+                        }
+                        // SAFETY: first + k < outputs_padded, the sink's length.
+                        unsafe { finish_one(layer, net.activation, first + k, acc, out) };
+                    }
+                }
+            }
+            Form::Dot => {
+                for o in 0..layer.outputs {
+                    let row = &layer.weights[o * layer.inputs_padded..(o + 1) * layer.inputs_padded];
+                    let acc: i32 = row.iter().zip(input).map(|(&w, &q)| i32::from(w) * i32::from(q)).sum();
+                    // SAFETY: o < outputs, inside the sink.
+                    unsafe { finish_one(layer, net.activation, o, acc, out) };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::forward_avx2;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use tachyon_simd::isa::Avx2;
+    use tachyon_simd::lanes::Lanes;
+    use tachyon_train::Activation;
+
+    use super::{epilogue, finish_one, stage, Sink};
+    use crate::dense::pack::Form;
+    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES};
+
+    /// Stores 8 integer-valued f32 lanes as 8 i16 (values within [-127, 255], so the packing never saturates).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 (the caller is compiled for it); `p..p + 8` is writable.
+    #[inline(always)]
+    unsafe fn store_i16x8(p: *mut i16, v: __m256) {
+        // SAFETY: AVX2 is available and 8 i16 (16 bytes) are writable (the caller's contract).
+        unsafe {
+            let v = _mm256_cvtps_epi32(v);
+            let packed = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            _mm_storeu_si128(p.cast(), packed)
+        }
+    }
+
+    /// One panel of `R` registers of 8 outputs.
+    ///
+    /// # Safety
+    /// `w` holds the panel's `pairs * R * 16` weights, `x` `2 * pairs` activations, and the sink covers outputs
+    /// `first..first + 8R`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel<const R: usize>(
+        s: Avx2,
+        layer: &QuantLayer,
+        activation: Activation,
+        w: *const i16,
+        x: *const i16,
+        pairs: usize,
+        first: usize,
+        sink: Sink,
+    ) {
+        // SAFETY: (whole body) offsets stay within the extents the caller guarantees.
+        unsafe {
+            let mut acc = [_mm256_setzero_si256(); R];
+            for p in 0..pairs {
+                let xb = _mm256_set1_epi32(x.add(2 * p).cast::<i32>().read_unaligned());
+                let wp = w.add(p * R * 16);
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let wv = _mm256_loadu_si256(wp.add(r * 16).cast());
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xb));
+                }
+            }
+            for (r, &a) in acc.iter().enumerate() {
+                let o = first + r * OUT_LANES;
+                let scale = s.load(layer.scale.as_ptr().add(o));
+                let bias = s.load(layer.bias.as_ptr().add(o));
+                let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(a), scale, bias);
+                match sink {
+                    Sink::Quantised(q) => store_i16x8(q.add(o), y),
+                    Sink::Output(f) => s.store(f.add(o), y),
+                }
+            }
+        }
+    }
+
+    /// Sum of the 8 i32 lanes (exact).
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 (the caller is compiled for it).
+    #[inline(always)]
+    unsafe fn sum_i32(v: __m256i) -> i32 {
+        // SAFETY: AVX2 is available (the caller's contract); register operations only.
+        unsafe {
+            let h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            let h = _mm_add_epi32(h, _mm_shuffle_epi32::<0b01_00_11_10>(h));
+            let h = _mm_add_epi32(h, _mm_shuffle_epi32::<0b10_11_00_01>(h));
+            _mm_cvtsi128_si32(h)
+        }
+    }
+
+    /// The AVX2 forward pass.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA; `x` holds `net.inputs` readable values; `scratch` was made for `net`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn forward_avx2(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
+        let s = unsafe { Avx2::new_unchecked() };
+        // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
+        // them (inputs padded to 16, so a full 8-lane store at i < inputs stays inside); `x` is read only within
+        // `net.inputs` (masked tail).
+        unsafe {
+            let staged = scratch.input.as_mut_ptr();
+            let mut i = 0;
+            while i < net.inputs {
+                let v = if i + 8 <= net.inputs {
+                    s.load(x.add(i))
+                } else {
+                    Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
+                };
+                let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
+                store_i16x8(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
+                i += 8;
+            }
+            let mut input: *const i16 = staged;
+            for (l, layer) in net.layers.iter().enumerate() {
+                let sink = if layer.hidden {
+                    Sink::Quantised(scratch.hidden[l].as_mut_ptr())
+                } else {
+                    Sink::Output(scratch.output.as_mut_ptr())
+                };
+                let w = layer.weights.as_ptr();
+                match layer.form {
+                    Form::Panels => {
+                        let pairs = layer.inputs.div_ceil(2);
+                        for &(regs, at, first) in &layer.panels {
+                            let (w, a) = (w.add(at), net.activation);
+                            match regs {
+                                1 => panel::<1>(s, layer, a, w, input, pairs, first, sink),
+                                2 => panel::<2>(s, layer, a, w, input, pairs, first, sink),
+                                3 => panel::<3>(s, layer, a, w, input, pairs, first, sink),
+                                4 => panel::<4>(s, layer, a, w, input, pairs, first, sink),
+                                5 => panel::<5>(s, layer, a, w, input, pairs, first, sink),
+                                6 => panel::<6>(s, layer, a, w, input, pairs, first, sink),
+                                7 => panel::<7>(s, layer, a, w, input, pairs, first, sink),
+                                _ => panel::<8>(s, layer, a, w, input, pairs, first, sink),
+                            }
+                        }
+                    }
+                    Form::Dot => {
+                        for o in 0..layer.outputs {
+                            let row = w.add(o * layer.inputs_padded);
+                            let mut acc = _mm256_setzero_si256();
+                            for c in (0..layer.inputs_padded).step_by(IN_LANES) {
+                                let wv = _mm256_loadu_si256(row.add(c).cast());
+                                let xv = _mm256_loadu_si256(input.add(c).cast());
+                                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wv, xv));
+                            }
+                            finish_one(layer, net.activation, o, sum_i32(acc), sink);
+                        }
+                    }
+                }
+                if layer.hidden {
+                    input = scratch.hidden[l].as_ptr();
+                }
+            }
+        }
+    }
+}

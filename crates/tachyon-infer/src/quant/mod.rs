@@ -1,0 +1,213 @@
+//! The int8 predictor: post-training quantisation calibrated on data ([`pack`]), integer kernels bit-identical
+//! on every instruction set ([`kernel`]), and the accuracy check that refuses a quantisation which would cost
+//! more than it saves (this file).
+//!
+//! AVX-512 VNNI (`vpdpbusd`) is not implemented: this project's machine has no AVX-512 to run it on, so a CPU
+//! with AVX-512 runs the AVX2 integer kernel (its results are the same by construction).
+
+pub(crate) mod kernel;
+pub(crate) mod pack;
+
+pub use pack::Calibration;
+
+use tachyon_simd::isa::{self, Isa};
+
+use crate::dense::{Predictor, PredictorError};
+use crate::network::{batch_rows, DenseNetwork, NetworkError};
+use pack::{QuantNetwork, QuantScratch};
+
+/// Lowest correlation between int8 and f32 outputs on the check rows that [`Int8Predictor::quantize`] accepts.
+pub const MIN_CORRELATION: f64 = 0.999;
+
+/// How much quantisation changed the outputs, on rows held out from calibration.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantReport {
+    /// Rows compared.
+    pub rows: usize,
+    /// Largest |int8 - f32| over all outputs (output units, e.g. bps).
+    pub max_abs_error: f64,
+    /// Mean |int8 - f32|.
+    pub mean_abs_error: f64,
+    /// Standard deviation of the f32 outputs, to read the errors against.
+    pub f32_std: f64,
+    /// Pearson correlation of int8 with f32 outputs.
+    pub correlation: f64,
+}
+
+/// Why a network was not quantised.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum QuantError {
+    /// The network or instruction set is not usable.
+    #[error(transparent)]
+    Predictor(#[from] PredictorError),
+    /// Too few rows to calibrate or check on.
+    #[error("quantisation needs at least 2 calibration rows and 2 check rows, got {calibration} and {check}")]
+    TooFewRows {
+        /// Calibration rows given.
+        calibration: usize,
+        /// Check rows given.
+        check: usize,
+    },
+    /// The int8 outputs track the f32 outputs too loosely.
+    #[error(
+        "int8 outputs correlate {:.5} with f32 on {} check rows (required >= {MIN_CORRELATION}; max |error| {:.4e}, \
+         f32 output std {:.4e}): refusing to quantise; keep the f32 predictor, or calibrate on rows that cover the \
+         live feature ranges", report.correlation, report.rows, report.max_abs_error, report.f32_std
+    )]
+    Inaccurate {
+        /// The measured accuracy.
+        report: QuantReport,
+    },
+}
+
+/// A network quantised to int8 weights and activations for one instruction set. [`predict`](Int8Predictor::predict)
+/// allocates nothing, takes no lock and makes no system call; its outputs are identical on every instruction set.
+#[derive(Clone, Debug)]
+pub struct Int8Predictor {
+    isa: Isa,
+    net: QuantNetwork,
+    scratch: QuantScratch,
+    calibration: Calibration,
+}
+
+impl Int8Predictor {
+    /// Quantises `net` with scales calibrated on `calibration_rows`, then compares its outputs with the f32
+    /// predictor's on `check_rows` (both whole rows of raw features) and refuses if their correlation is below
+    /// [`MIN_CORRELATION`]. Runs on the active instruction set.
+    pub fn quantize(
+        net: &DenseNetwork,
+        calibration_rows: &[f32],
+        check_rows: &[f32],
+    ) -> Result<(Int8Predictor, QuantReport), QuantError> {
+        Int8Predictor::quantize_for(net, calibration_rows, check_rows, isa::active())
+    }
+
+    /// [`quantize`](Int8Predictor::quantize) for a given instruction set (an error if this CPU lacks it).
+    pub fn quantize_for(
+        net: &DenseNetwork,
+        calibration_rows: &[f32],
+        check_rows: &[f32],
+        isa: Isa,
+    ) -> Result<(Int8Predictor, QuantReport), QuantError> {
+        let mut reference = Predictor::with_isa(net, isa)?;
+        let (calibration, check) = (calibration_rows.len() / net.inputs, check_rows.len() / net.inputs);
+        if calibration < 2 || check < 2 {
+            return Err(QuantError::TooFewRows { calibration, check });
+        }
+        let mut q = Int8Predictor::with_calibration(net, Calibration::fit(net, calibration_rows), isa)?;
+        let outputs = net.outputs();
+        let mut want = vec![0.0f32; check * outputs];
+        let mut got = vec![0.0f32; check * outputs];
+        reference.predict_batch(check_rows, &mut want).map_err(PredictorError::from)?;
+        q.predict_batch(check_rows, &mut got).map_err(PredictorError::from)?;
+        let report = compare(&got, &want);
+        if report.correlation >= MIN_CORRELATION {
+            Ok((q, report))
+        } else {
+            Err(QuantError::Inaccurate { report })
+        }
+    }
+
+    /// Quantises with given scales, without the accuracy check (for tests and for scales stored elsewhere).
+    pub fn with_calibration(
+        net: &DenseNetwork,
+        calibration: Calibration,
+        isa: Isa,
+    ) -> Result<Int8Predictor, PredictorError> {
+        net.validate()?;
+        let isa = isa::IsaRequest::Exactly(isa).resolve()?;
+        if calibration.input_scales.len() != net.inputs || calibration.activation_scales.len() + 1 != net.layers.len() {
+            return Err(NetworkError::Malformed("calibration does not match the network's shape".into()).into());
+        }
+        let q = QuantNetwork::new(net, &calibration);
+        let scratch = QuantScratch::new(&q);
+        Ok(Int8Predictor { isa, net: q, scratch, calibration })
+    }
+
+    /// The instruction set whose kernel runs (AVX-512 CPUs run the AVX2 integer kernel).
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The scales in use.
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// Raw features per row.
+    pub fn inputs(&self) -> usize {
+        self.net.inputs
+    }
+
+    /// Outputs for one row of raw features. Zero allocations.
+    #[inline]
+    pub fn predict(&mut self, features: &[f32]) -> Result<&[f32], NetworkError> {
+        if features.len() != self.net.inputs {
+            return Err(NetworkError::Width { expected: self.net.inputs, got: features.len() });
+        }
+        // SAFETY: `isa` was checked at construction; `features` is one whole row; scratch made for `net`.
+        unsafe { run(self.isa, &self.net, &mut self.scratch, features.as_ptr()) };
+        Ok(&self.scratch.output[..self.net.outputs()])
+    }
+
+    /// Outputs for whole rows of raw features into `out` (`outputs` per row), on this thread.
+    pub fn predict_batch(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
+        let (inputs, outputs) = (self.net.inputs, self.net.outputs());
+        batch_rows(inputs, outputs, rows.len(), out.len())?;
+        for (row, y) in rows.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)) {
+            y.copy_from_slice(self.predict(row)?);
+        }
+        Ok(())
+    }
+}
+
+/// One row through the kernel of `isa`.
+///
+/// # Safety
+/// `isa` is supported by this CPU; `x` holds `net.inputs` values; `scratch` was made for `net`.
+#[inline(always)]
+unsafe fn run(isa: Isa, net: &QuantNetwork, scratch: &mut QuantScratch, x: *const f32) {
+    match isa {
+        // SAFETY: forwarded from the caller.
+        Isa::Scalar => unsafe { kernel::forward_scalar(net, x, scratch) },
+        // SAFETY: AVX2 or AVX-512 (which implies AVX2 and FMA) was checked at construction.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 | Isa::Avx512 => unsafe { kernel::forward_avx2(net, x, scratch) },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("only the scalar path exists on this target"),
+    }
+}
+
+/// Error statistics of `got` against `want`.
+pub fn compare(got: &[f32], want: &[f32]) -> QuantReport {
+    let n = want.len().max(1) as f64;
+    let (mut max_abs, mut sum_abs) = (0.0f64, 0.0);
+    for (&g, &w) in got.iter().zip(want) {
+        let e = (f64::from(g) - f64::from(w)).abs();
+        max_abs = max_abs.max(if e.is_nan() { f64::INFINITY } else { e });
+        sum_abs += e;
+    }
+    let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let (mg, mw) = (mean(got), mean(want));
+    let (mut cov, mut vg, mut vw) = (0.0, 0.0, 0.0);
+    for (&g, &w) in got.iter().zip(want) {
+        let (dg, dw) = (f64::from(g) - mg, f64::from(w) - mw);
+        cov += dg * dw;
+        vg += dg * dg;
+        vw += dw * dw;
+    }
+    let correlation = if vg > 0.0 && vw > 0.0 {
+        cov / (vg * vw).sqrt()
+    } else if max_abs == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    QuantReport {
+        rows: want.len(),
+        max_abs_error: max_abs,
+        mean_abs_error: sum_abs / n,
+        f32_std: (vw / n).sqrt(),
+        correlation: if correlation.is_nan() { 0.0 } else { correlation },
+    }
+}

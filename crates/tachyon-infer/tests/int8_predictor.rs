@@ -1,0 +1,156 @@
+//! The int8 predictor: bit-identical on every instruction set, accurate against f32 where calibration covers
+//! the data, refused where it does not, exact at the largest magnitudes, and allocation-free.
+
+use tachyon_infer::quant::compare;
+use tachyon_infer::{Calibration, DenseNetwork, Int8Predictor, Predictor, QuantError};
+use tachyon_simd::Isa;
+use tachyon_testkit::SplitMix64;
+use tachyon_train::Activation;
+
+tachyon_testkit::install_counting_allocator!();
+
+/// Raw feature rows around the network's means, `spread` standard deviations wide, with a few heavy tails.
+fn rows(net: &DenseNetwork, n: usize, spread: f64, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64(seed);
+    let mut out = Vec::with_capacity(n * net.inputs);
+    for _ in 0..n {
+        for (m, s) in net.mean.iter().zip(&net.std) {
+            let u = 2.0 * rng.next_f64() - 1.0;
+            let tail = if rng.next_f64() < 0.01 { 3.0 } else { 1.0 };
+            out.push((m + s * spread * u * tail) as f32);
+        }
+    }
+    out
+}
+
+fn network(widths: &[usize], activation: Activation, seed: u64) -> DenseNetwork {
+    let mut net = DenseNetwork::seeded(widths, activation, seed);
+    let mut rng = SplitMix64(seed ^ 7);
+    for (m, s) in net.mean.iter_mut().zip(net.std.iter_mut()) {
+        *m = (rng.next_f64() - 0.5) * 1000.0;
+        *s = 0.2 + rng.next_f64() * 20.0;
+    }
+    net
+}
+
+const SHAPES: &[&[usize]] =
+    &[&[32, 64, 64, 1], &[44, 64, 64, 1], &[1, 1], &[15, 17, 3], &[17, 63, 65, 2], &[63, 130, 1], &[7, 5, 9, 8]];
+
+#[test]
+fn outputs_are_bit_identical_on_every_instruction_set() {
+    for (k, widths) in SHAPES.iter().enumerate() {
+        for activation in [Activation::Relu, Activation::Tanh] {
+            let net = network(widths, activation, k as u64);
+            let calibration = Calibration::fit(&net, &rows(&net, 500, 2.0, 1));
+            let x = rows(&net, 300, 2.5, 2); // wider than calibration: clamping paths run too
+            let mut reference: Option<Vec<f32>> = None;
+            for isa in Isa::supported() {
+                let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+                let mut out = vec![0.0; 300 * net.outputs()];
+                q.predict_batch(&x, &mut out).unwrap();
+                let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                match &reference {
+                    None => reference = Some(out),
+                    Some(r) => {
+                        let want: Vec<u32> = r.iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(bits, want, "{isa} differs from scalar on {widths:?} {activation:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
+    for activation in [Activation::Relu, Activation::Tanh] {
+        let net = network(&[44, 64, 64, 1], activation, 11);
+        let (mut q, report) =
+            Int8Predictor::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4)).unwrap();
+        assert!(report.correlation >= 0.999 && report.correlation <= 1.0, "{report:?}");
+        assert!(
+            report.mean_abs_error < 0.05 * report.f32_std && report.max_abs_error >= report.mean_abs_error,
+            "{report:?}"
+        );
+        assert_eq!(report.rows, 2000);
+        // The report is what a direct comparison on the same rows gives.
+        let x = rows(&net, 2000, 1.0, 4);
+        let mut f = Predictor::new(&net).unwrap();
+        let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
+        f.predict_batch(&x, &mut a).unwrap();
+        q.predict_batch(&x, &mut b).unwrap();
+        assert_eq!(compare(&b, &a), report);
+    }
+}
+
+#[test]
+fn quantisation_is_refused_when_calibration_misses_the_data() {
+    let net = network(&[20, 32, 1], Activation::Relu, 5);
+    // Calibrated on a sliver around the mean, checked on rows 50x wider: every input clamps.
+    let err = Int8Predictor::quantize(&net, &rows(&net, 500, 0.02, 6), &rows(&net, 500, 1.0, 7)).unwrap_err();
+    match &err {
+        QuantError::Inaccurate { report } => assert!(report.correlation < 0.999),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("refusing to quantise") && text.contains("0.999"), "{text}");
+    assert!(matches!(
+        Int8Predictor::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1)),
+        Err(QuantError::TooFewRows { calibration: 1, check: 5 })
+    ));
+}
+
+#[test]
+fn largest_magnitudes_are_summed_exactly() {
+    // Every weight +1 and every input at its calibrated maximum: each input quantises to 127 and each weight to
+    // 127, the hidden ReLU activations to 255, the i16 pair sums reach 2 x 127 x 255 (where `vpmaddubsw` would
+    // saturate) and nothing may be lost.
+    let widths = [64, 64, 1];
+    let mut net = DenseNetwork::seeded(&widths, Activation::Relu, 1);
+    for layer in &mut net.layers {
+        layer.weights.iter_mut().for_each(|w| *w = 1.0);
+        layer.bias.iter_mut().for_each(|b| *b = 0.0);
+    }
+    let x = vec![1.0f32; 64];
+    let calibration = Calibration::fit(&net, &[x.clone(), vec![-1.0; 64]].concat());
+    assert_eq!(calibration.activation_scales, vec![64.0 / 255.0]);
+    for isa in Isa::supported() {
+        let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+        // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
+        let y = q.predict(&x).unwrap()[0];
+        assert!((f64::from(y) - 4096.0).abs() <= 4096.0 * 1e-6, "{isa}: {y}");
+        let y = q.predict(&vec![-1.0f32; 64]).unwrap()[0];
+        assert_eq!(y, 0.0, "{isa}: ReLU of negative sums");
+    }
+}
+
+#[test]
+fn predict_allocates_nothing() {
+    let net = network(&[44, 64, 64, 1], Activation::Tanh, 3);
+    let calibration = Calibration::fit(&net, &rows(&net, 200, 1.0, 1));
+    let x = rows(&net, 100, 1.0, 2);
+    for isa in Isa::supported() {
+        let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+        q.predict(&x[..44]).unwrap();
+        let (sum, allocations) = tachyon_testkit::count_thread_allocations(|| {
+            x.chunks_exact(44).map(|row| q.predict(row).unwrap()[0]).sum::<f32>()
+        });
+        assert!(sum.is_finite());
+        assert_eq!(allocations, 0, "{isa}");
+    }
+}
+
+#[test]
+fn nan_features_give_the_same_output_on_every_path() {
+    let net = network(&[9, 16, 1], Activation::Tanh, 2);
+    let calibration = Calibration::fit(&net, &rows(&net, 100, 1.0, 1));
+    let mut x = rows(&net, 1, 1.0, 3);
+    x[4] = f32::NAN;
+    let outs: Vec<u32> = Isa::supported()
+        .into_iter()
+        .map(|isa| {
+            Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap().predict(&x).unwrap()[0].to_bits()
+        })
+        .collect();
+    assert!(outs.windows(2).all(|w| w[0] == w[1]), "{outs:?}");
+}
