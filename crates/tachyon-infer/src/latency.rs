@@ -33,6 +33,8 @@ pub enum CacheState {
 pub struct LatencyReport {
     /// Calls timed.
     pub calls: u64,
+    /// 10th percentile.
+    pub p10_ns: f64,
     /// Median.
     pub p50_ns: f64,
     /// 90th percentile.
@@ -107,6 +109,7 @@ pub fn measure(calls: u64, cache: CacheState, mut call: impl FnMut(u64)) -> Late
     let at = |q: f64| histogram.value_at_quantile(q) as f64 * ns_per_tick;
     LatencyReport {
         calls: timed,
+        p10_ns: at(0.1),
         p50_ns: at(0.5),
         p90_ns: at(0.9),
         p99_ns: at(0.99),
@@ -153,7 +156,13 @@ mod tests {
             }
         });
         assert_eq!(r.calls, 20_000);
-        assert!(r.p50_ns <= r.p90_ns && r.p90_ns <= r.p99_ns && r.p99_ns <= r.p999_ns && r.p999_ns <= r.max_ns);
+        assert!(
+            r.p10_ns <= r.p50_ns
+                && r.p50_ns <= r.p90_ns
+                && r.p90_ns <= r.p99_ns
+                && r.p99_ns <= r.p999_ns
+                && r.p999_ns <= r.max_ns
+        );
         assert!(r.p50_ns > 0.0 && r.timer_resolution_ns > 0.0 && r.timer_overhead_ns >= 0.0);
     }
 

@@ -66,6 +66,31 @@ pub enum NetworkError {
     },
 }
 
+/// Runs `run(worker, rows, out)` over contiguous chunks of a batch, one chunk per worker, in parallel by
+/// `rayon::join` (which allocates nothing for its stack jobs). Rows are independent, so the result equals one
+/// worker running the whole batch.
+pub(crate) fn split_batch<W: Send>(
+    workers: &mut [W],
+    rows: &[f32],
+    out: &mut [f32],
+    (inputs, outputs): (usize, usize),
+    run: &(impl Fn(&mut W, &[f32], &mut [f32]) + Sync),
+) {
+    let n = rows.len() / inputs.max(1);
+    if workers.len() == 1 || n < 2 {
+        run(&mut workers[0], rows, out);
+        return;
+    }
+    let (left, right) = workers.split_at_mut(workers.len() / 2);
+    let at = n * left.len() / (left.len() + right.len());
+    let (rows_l, rows_r) = rows.split_at(at * inputs);
+    let (out_l, out_r) = out.split_at_mut(at * outputs);
+    rayon::join(
+        || split_batch(left, rows_l, out_l, (inputs, outputs), run),
+        || split_batch(right, rows_r, out_r, (inputs, outputs), run),
+    );
+}
+
 /// Rows in a batch of `values` inputs with `out` output slots, if the shapes agree.
 pub(crate) fn batch_rows(inputs: usize, outputs: usize, values: usize, out: usize) -> Result<usize, NetworkError> {
     let rows = values / inputs.max(1);

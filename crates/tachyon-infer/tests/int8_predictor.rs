@@ -48,6 +48,9 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
                 let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
                 let mut out = vec![0.0; 300 * net.outputs()];
                 q.predict_batch(&x, &mut out).unwrap();
+                let mut parallel = vec![0.0; out.len()];
+                q.predict_batch_parallel(&x, &mut parallel).unwrap();
+                assert_eq!(parallel, out, "{isa}: parallel batch");
                 let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
                 match &reference {
                     None => reference = Some(out),
@@ -102,9 +105,9 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
 
 #[test]
 fn largest_magnitudes_are_summed_exactly() {
-    // Every weight +1 and every input at its calibrated maximum: each input quantises to 127 and each weight to
-    // 127, the hidden ReLU activations to 255, the i16 pair sums reach 2 x 127 x 255 (where `vpmaddubsw` would
-    // saturate) and nothing may be lost.
+    // Every weight +1 and every input at its calibrated maximum: each input quantises to 63 (stored 127 with its
+    // offset), each weight to 127, the hidden ReLU activations to 127: every `vpmaddubsw` pair sum is
+    // 2 x 127 x 127 = 32258, the most its i16 can take without saturating, and nothing may be lost.
     let widths = [64, 64, 1];
     let mut net = DenseNetwork::seeded(&widths, Activation::Relu, 1);
     for layer in &mut net.layers {
@@ -113,7 +116,7 @@ fn largest_magnitudes_are_summed_exactly() {
     }
     let x = vec![1.0f32; 64];
     let calibration = Calibration::fit(&net, &[x.clone(), vec![-1.0; 64]].concat());
-    assert_eq!(calibration.activation_scales, vec![64.0 / 255.0]);
+    assert_eq!(calibration.activation_scales, vec![64.0 / 127.0]);
     for isa in Isa::supported() {
         let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
         // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.

@@ -237,7 +237,46 @@ fn train_mlp_logs_every_epoch_and_eval_reads_it() {
     let out = tachyon(&["eval", "--model", m, i], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Mlp model"), "{}", text(&out.stdout));
+    // The trained file compiles into both predictors.
+    let out = tachyon(&["bench", "infer", "--model", m, "--json", "--smoke"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = infer_rows(&text(&out.stdout));
+    assert!(rows.iter().any(|r| r["dtype"] == "f32") && rows.iter().any(|r| r["dtype"] == "int8"), "{rows:?}");
     let out = tachyon(&["train", i, "--model", "mlp", "--hidden", "16,0", "--out", m], None);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--hidden"), "{}", text(&out.stderr));
+}
+
+/// The `infer` rows of `tachyon bench --json` output.
+fn infer_rows(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["workload"] == "infer")
+        .collect()
+}
+
+#[test]
+fn bench_infer_reports_percentiles_for_f32_and_int8() {
+    let out = tachyon(&["bench", "infer", "--json", "--smoke"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = infer_rows(&text(&out.stdout));
+    for dtype in ["f32", "int8"] {
+        for case in ["single_warm", "single_cold"] {
+            let row = rows
+                .iter()
+                .find(|r| r["dtype"] == dtype && r["case"] == case)
+                .unwrap_or_else(|| panic!("{dtype} {case} missing: {rows:?}"));
+            let (p50, p99, p999) =
+                (row["p50_ns"].as_f64().unwrap(), row["p99_ns"].as_f64().unwrap(), row["p999_ns"].as_f64().unwrap());
+            assert!(p50 > 0.0 && p50 <= p99 && p99 <= p999, "{row}");
+        }
+        assert!(rows.iter().any(|r| r["dtype"] == dtype && r["case"] == "batch1024_row"), "{rows:?}");
+    }
+    assert!(text(&out.stderr).contains("correlation"), "{}", text(&out.stderr));
+    let out = tachyon(&["bench", "infer", "--model", "/nonexistent/model.tcy", "--smoke"], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("/nonexistent/model.tcy"), "{}", text(&out.stderr));
+    let out = tachyon(&["bench", "grad", "--json", "--smoke"], None);
+    assert!(out.status.success() && text(&out.stdout).contains("\"case\":\"grad_single\""), "{}", text(&out.stderr));
 }

@@ -8,7 +8,7 @@ pub(crate) mod pack;
 use tachyon_simd::isa::{self, Isa, IsaError};
 use tachyon_simd::lanes::scalar::Scalar;
 
-use crate::network::{batch_rows, DenseNetwork, NetworkError};
+use crate::network::{batch_rows, split_batch, DenseNetwork, NetworkError};
 use pack::{PackedNetwork, Scratch};
 
 /// Runs [`kernel::forward`] for `isa` on every row of `rows`, copying each row's outputs into `out`.
@@ -178,27 +178,15 @@ impl Predictor {
         if self.workers.len() != threads {
             self.workers = vec![self.scratch.clone(); threads];
         }
-        split(self.isa, &self.net, &mut self.workers, rows, out);
+        let (isa, net) = (self.isa, &self.net);
+        split_batch(&mut self.workers, rows, out, (net.inputs, net.outputs()), &|scratch, rows, out| {
+            // SAFETY: `isa` was checked at construction and `net` packed for it; the chunks are whole rows.
+            unsafe { run(isa, net, scratch, rows, out) }
+        });
         Ok(())
     }
 
     fn check_batch(&self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
         batch_rows(self.net.inputs, self.net.outputs(), rows.len(), out.len()).map(|_| ())
     }
-}
-
-/// Halves the rows (in proportion to the workers on each side) until one worker remains, in parallel by
-/// `rayon::join`, which allocates nothing for its stack jobs.
-fn split(isa: Isa, net: &PackedNetwork, workers: &mut [Scratch], rows: &[f32], out: &mut [f32]) {
-    let n = rows.len() / net.inputs;
-    if workers.len() == 1 || n < 2 {
-        // SAFETY: the predictor checked `isa` at construction and the batch's shapes before splitting.
-        unsafe { run(isa, net, &mut workers[0], rows, out) };
-        return;
-    }
-    let (left, right) = workers.split_at_mut(workers.len() / 2);
-    let at = n * left.len() / (left.len() + right.len());
-    let (rows_l, rows_r) = rows.split_at(at * net.inputs);
-    let (out_l, out_r) = out.split_at_mut(at * net.outputs());
-    rayon::join(|| split(isa, net, left, rows_l, out_l), || split(isa, net, right, rows_r, out_r));
 }

@@ -2,8 +2,9 @@
 //! on every instruction set ([`kernel`]), and the accuracy check that refuses a quantisation which would cost
 //! more than it saves (this file).
 //!
-//! AVX-512 VNNI (`vpdpbusd`) is not implemented: this project's machine has no AVX-512 to run it on, so a CPU
-//! with AVX-512 runs the AVX2 integer kernel (its results are the same by construction).
+//! AVX-512 VNNI (`vpdpbusd`, u8 x i8 quads summed into i32 in one instruction) is not implemented: this
+//! project's machine has no AVX-512 to run it on, so a CPU with AVX-512 runs the AVX2 integer kernel (the same
+//! results by construction). The 7-bit activations and the quad layout are what `vpdpbusd` takes as they are.
 
 pub(crate) mod kernel;
 pub(crate) mod pack;
@@ -13,7 +14,7 @@ pub use pack::Calibration;
 use tachyon_simd::isa::{self, Isa};
 
 use crate::dense::{Predictor, PredictorError};
-use crate::network::{batch_rows, DenseNetwork, NetworkError};
+use crate::network::{batch_rows, split_batch, DenseNetwork, NetworkError};
 use pack::{QuantNetwork, QuantScratch};
 
 /// Lowest correlation between int8 and f32 outputs on the check rows that [`Int8Predictor::quantize`] accepts.
@@ -67,6 +68,8 @@ pub struct Int8Predictor {
     isa: Isa,
     net: QuantNetwork,
     scratch: QuantScratch,
+    /// One scratch per worker of [`predict_batch_parallel`](Int8Predictor::predict_batch_parallel).
+    workers: Vec<QuantScratch>,
     calibration: Calibration,
 }
 
@@ -121,7 +124,7 @@ impl Int8Predictor {
         }
         let q = QuantNetwork::new(net, &calibration);
         let scratch = QuantScratch::new(&q);
-        Ok(Int8Predictor { isa, net: q, scratch, calibration })
+        Ok(Int8Predictor { isa, net: q, scratch, workers: Vec::new(), calibration })
     }
 
     /// The instruction set whose kernel runs (AVX-512 CPUs run the AVX2 integer kernel).
@@ -152,12 +155,33 @@ impl Int8Predictor {
 
     /// Outputs for whole rows of raw features into `out` (`outputs` per row), on this thread.
     pub fn predict_batch(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
-        let (inputs, outputs) = (self.net.inputs, self.net.outputs());
-        batch_rows(inputs, outputs, rows.len(), out.len())?;
-        for (row, y) in rows.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)) {
-            y.copy_from_slice(self.predict(row)?);
-        }
+        batch_rows(self.net.inputs, self.net.outputs(), rows.len(), out.len())?;
+        rows_into(self.isa, &self.net, &mut self.scratch, rows, out);
         Ok(())
+    }
+
+    /// [`predict_batch`](Int8Predictor::predict_batch) split into contiguous chunks over the current rayon pool
+    /// (one per thread); identical results.
+    pub fn predict_batch_parallel(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
+        let shape = (self.net.inputs, self.net.outputs());
+        batch_rows(shape.0, shape.1, rows.len(), out.len())?;
+        let threads = rayon::current_num_threads().max(1);
+        if self.workers.len() != threads {
+            self.workers = vec![self.scratch.clone(); threads];
+        }
+        let (isa, net) = (self.isa, &self.net);
+        split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| rows_into(isa, net, scratch, rows, out));
+        Ok(())
+    }
+}
+
+/// Every row of `rows` (whole rows, checked by the caller) into `out`.
+fn rows_into(isa: Isa, net: &QuantNetwork, scratch: &mut QuantScratch, rows: &[f32], out: &mut [f32]) {
+    let outputs = net.outputs();
+    for (row, y) in rows.chunks_exact(net.inputs).zip(out.chunks_exact_mut(outputs)) {
+        // SAFETY: `isa` was checked when the predictor was made; the row is whole; scratch made for `net`.
+        unsafe { run(isa, net, scratch, row.as_ptr()) };
+        y.copy_from_slice(&scratch.output[..outputs]);
     }
 }
 

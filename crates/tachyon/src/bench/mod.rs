@@ -3,6 +3,7 @@
 mod features;
 mod gemm;
 mod harness;
+mod infer;
 mod kernels;
 mod market;
 mod probes;
@@ -33,8 +34,13 @@ pub enum Workload {
     /// Feature engine per update on the shipped samples, end-to-end extraction, and rolling mean / std / EWM
     /// over a 10M-value series (compare benches/peers/rolling_polars.py).
     Features,
-    /// Ridge on 1M x 32 f64, one epoch of the standard MLP workload, single-sample forward + backward.
+    /// Ridge on 1M x 32 f64 and one epoch of the standard MLP workload (32-64-64-1, batch 256, Adam, 1M rows).
     Train,
+    /// Single-sample forward + backward of the standard MLP.
+    Grad,
+    /// Predictor latency per call (HDR histogram, warm and cold, f32 and int8) and batch throughput; the
+    /// standard 32-64-64-1 network with seeded weights, or `--model FILE`.
+    Infer,
 }
 
 /// Options of `tachyon bench`.
@@ -49,6 +55,9 @@ pub struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Model file for `infer` (default: the standard 32-64-64-1 network with seeded random weights).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<std::path::PathBuf>,
     /// Tiny sizes and one sample per figure: checks that every workload runs (for tests), measures nothing.
     #[arg(long, hide = true)]
     pub smoke: bool,
@@ -126,6 +135,18 @@ pub struct Row {
     /// Scalar twin's median / this median.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub speedup_vs_scalar: Option<f64>,
+    /// Latency rows (every call timed alone): median per call, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_ns: Option<f64>,
+    /// Latency rows: 99th percentile per call, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_ns: Option<f64>,
+    /// Latency rows: 99.9th percentile per call, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p999_ns: Option<f64>,
+    /// Latency rows: slowest call, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ns: Option<f64>,
 }
 
 impl Row {
@@ -153,6 +174,10 @@ impl Row {
             peak_fraction: None,
             peak_of: None,
             speedup_vs_scalar: None,
+            p50_ns: None,
+            p99_ns: None,
+            p999_ns: None,
+            max_ns: None,
         }
     }
 }
@@ -185,7 +210,7 @@ impl Printer {
             if !self.header_done {
                 let _ = writeln!(
                     out,
-                    "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8}",
+                    "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8} {:>15}",
                     "workload",
                     "case",
                     "isa",
@@ -197,7 +222,8 @@ impl Printer {
                     "GFLOP/s",
                     "GB/s",
                     "peak",
-                    "x scalar"
+                    "x scalar",
+                    "p99 / p99.9"
                 );
                 self.header_done = true;
             }
@@ -207,7 +233,7 @@ impl Printer {
             };
             let _ = writeln!(
                 out,
-                "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8}",
+                "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8} {:>15}",
                 row.workload,
                 row.case,
                 row.isa,
@@ -223,6 +249,10 @@ impl Printer {
                 opt(row.gb_per_s, 1),
                 peak,
                 opt(row.speedup_vs_scalar, 1),
+                match (row.p99_ns, row.p999_ns) {
+                    (Some(a), Some(b)) => format!("{a:.0} / {b:.0} ns"),
+                    _ => "-".to_string(),
+                },
             );
         }
         let _ = out.flush();
@@ -251,6 +281,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
     if matches!(args.workload, Workload::All | Workload::Train) {
         train::run(scale, &mut |row| printer.emit(&row))?;
+    }
+    if matches!(args.workload, Workload::All | Workload::Grad) {
+        train::grad(scale, &mut |row| printer.emit(&row));
+    }
+    if matches!(args.workload, Workload::All | Workload::Infer) {
+        infer::run(scale, args.model.as_deref(), &mut |row| printer.emit(&row))?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `tachyon bench train`: ridge in closed form on 1,000,000 x 32 f64 (compare `benches/peers/train_peers.py`,
 //! same shapes), one epoch of the standard MLP workload (32 -> 64 -> 64 -> 1 ReLU, batch 256, Adam, 1,000,000
-//! synthetic samples; `median_ns` per epoch), and a single-sample forward + backward (`grad_single`).
+//! synthetic samples; `median_ns` per epoch); `tachyon bench grad`: a single-sample forward + backward
+//! (`grad_single`).
 
 use std::time::Instant;
 
@@ -75,8 +76,15 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     row.gflops = Some(6.0 * weights * n as f64 / row.median_ns);
     emit(row);
 
-    let mut one = Workspace::new(&mlp, 1);
-    let t = time(scale.budget(), || forward_backward(&mlp, &mut one, &x[..d], Targets::Values(&y[..1])));
-    emit(Row::new("train", "grad_single", "auto", "f32", 1, t));
     Ok(())
+}
+
+/// Single-sample forward + backward of the standard network (`tachyon bench grad`).
+pub fn grad(scale: Scale, emit: &mut dyn FnMut(Row)) {
+    let mut state = 11u64;
+    let x: Vec<f32> = (0..32).map(|_| lcg(&mut state) as f32).collect();
+    let mlp = Mlp::<f32>::new(spec(), 1);
+    let mut one = Workspace::new(&mlp, 1);
+    let t = time(scale.budget(), || forward_backward(&mlp, &mut one, &x, Targets::Values(&[0.5])));
+    emit(Row::new("grad", "grad_single", "auto", "f32", 1, t));
 }
