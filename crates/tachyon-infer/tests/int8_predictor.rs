@@ -101,13 +101,16 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
         Int8Predictor::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1)),
         Err(QuantError::TooFewRows { calibration: 1, check: 5 })
     ));
+    let wide = DenseNetwork::seeded(&[5000, 1], Activation::Relu, 1);
+    let err = Int8Predictor::quantize(&wide, &rows(&wide, 3, 1.0, 1), &rows(&wide, 3, 1.0, 2)).unwrap_err();
+    assert!(err.to_string().contains("overflow"), "{err}");
 }
 
 #[test]
 fn largest_magnitudes_are_summed_exactly() {
-    // Every weight +1 and every input at its calibrated maximum: each input quantises to 63 (stored 127 with its
-    // offset), each weight to 127, the hidden ReLU activations to 127: every `vpmaddubsw` pair sum is
-    // 2 x 127 x 127 = 32258, the most its i16 can take without saturating, and nothing may be lost.
+    // Every weight +1 and every input at its calibrated maximum: each input quantises to 2047, each weight to
+    // 127, the hidden ReLU activations to 4095, every pair sum reaches 2 x 127 x 4095 (far beyond the i16 that
+    // `vpmaddubsw` would saturate at) and the output's i32 sum 64 x 127 x 4095: nothing may be lost.
     let widths = [64, 64, 1];
     let mut net = DenseNetwork::seeded(&widths, Activation::Relu, 1);
     for layer in &mut net.layers {
@@ -116,7 +119,7 @@ fn largest_magnitudes_are_summed_exactly() {
     }
     let x = vec![1.0f32; 64];
     let calibration = Calibration::fit(&net, &[x.clone(), vec![-1.0; 64]].concat());
-    assert_eq!(calibration.activation_scales, vec![64.0 / 127.0]);
+    assert_eq!(calibration.activation_scales, vec![64.0 / 4095.0]);
     for isa in Isa::supported() {
         let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
         // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.

@@ -134,6 +134,101 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
         start.elapsed().as_secs_f64()
     );
     print_parts(&[mlp.train, mlp.validation, mlp.test]);
+    predictors(&split, &mlp.model)
+}
+
+/// Compiles the trained MLP into the f32 and int8 predictors, checks them against the training-side forward pass
+/// on the test rows, and prints their per-call latency.
+fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) -> Result<()> {
+    use tachyon_infer::latency::{measure, CacheState, LatencyReport};
+    use tachyon_infer::{DenseNetwork, Int8Predictor, Predictor};
+    use tachyon_train::{mlp_from_file, predict_all, RegressionMetrics, Workspace};
+
+    let net = DenseNetwork::from_model_file(model)?;
+    let mut f32_predictor = Predictor::new(&net)?;
+    let test = &split.test;
+    let mut served = vec![0.0f32; test.rows()];
+    f32_predictor.predict_batch(&test.x, &mut served)?;
+    // The training side: standardise in f64, then the batched GEMM forward pass.
+    let (mlp, standardizer) = mlp_from_file(model).map_err(anyhow::Error::msg)?;
+    let z: Vec<f32> = standardizer.transform(test).into_iter().map(|v| v as f32).collect();
+    let trained = predict_all(&mlp, &mut Workspace::new(&mlp, 256), &z, &mut Vec::new());
+    let typical = trained.iter().map(|v| v.abs()).sum::<f64>() / trained.len().max(1) as f64;
+    let worst =
+        served.iter().zip(&trained).map(|(&s, &t)| (f64::from(s) - t).abs() / t.abs().max(typical)).fold(0.0, f64::max);
+    let ic =
+        |pred: &[f32]| RegressionMetrics::compute(&pred.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), &test.y).ic;
+    println!(
+        "predictor (f32, {}): {} test rows, largest difference from the training forward pass {worst:.1e} \
+         (relative); test IC {:.4}",
+        f32_predictor.isa(),
+        test.rows(),
+        ic(&served)
+    );
+    // Calibration rows spread over all training rows (both days): the first rows would be one day's morning.
+    let stride = split.train.rows().div_ceil(50_000).max(1);
+    let calibration: Vec<f32> =
+        (0..split.train.rows()).step_by(stride).flat_map(|i| split.train.row(i).to_vec()).collect();
+    let mut int8 = match Int8Predictor::quantize(&net, &calibration, &split.validation.x) {
+        Ok((q, r)) => {
+            let mut quantised = vec![0.0f32; test.rows()];
+            let mut q = q;
+            q.predict_batch(&test.x, &mut quantised)?;
+            println!(
+                "predictor (int8, {}): calibrated on {} training rows; on {} validation rows correlation with f32 \
+                 {:.5}, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
+                q.isa(),
+                calibration.len() / net.inputs,
+                r.rows,
+                r.correlation,
+                r.max_abs_error,
+                r.f32_std,
+                ic(&quantised)
+            );
+            Some(q)
+        }
+        Err(e) => {
+            println!("predictor (int8): not used: {e}");
+            None
+        }
+    };
+    // 4096 rows (a few hundred KB, cache-resident like a live feature vector): this times the predictor, not
+    // the fetch of a row from DRAM.
+    let d = net.inputs;
+    let rows = &test.x[..test.x.len().min(4096 * d)];
+    let n = rows.len() / d;
+    let at = |i: u64| (i as usize % n) * d;
+    let evict = CacheState::Cold { evict_bytes: 2 * tachyon_simd::cache::CacheSizes::get().l2 };
+    let line = |name: &str, r: &LatencyReport| {
+        println!(
+            "  {name:<12} {:>9} {:>7.0} {:>7.0} {:>7.0} {:>7.0} {:>8.0}",
+            r.calls, r.p50_ns, r.p90_ns, r.p99_ns, r.p999_ns, r.max_ns
+        )
+    };
+    println!(
+        "single-sample latency, ns (every call timed alone; timer cost subtracted; `tachyon bench infer` for more):"
+    );
+    println!("  {:<12} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}", "predictor", "calls", "p50", "p90", "p99", "p99.9", "max");
+    let r = measure(300_000, CacheState::Warm, |i| {
+        std::hint::black_box(f32_predictor.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
+    });
+    line("f32 warm", &r);
+    if let Some(q) = int8.as_mut() {
+        let r = measure(300_000, CacheState::Warm, |i| {
+            std::hint::black_box(q.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
+        });
+        line("int8 warm", &r);
+    }
+    let r = measure(20_000, evict, |i| {
+        std::hint::black_box(f32_predictor.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
+    });
+    line("f32 cold", &r);
+    if let Some(q) = int8.as_mut() {
+        let r = measure(20_000, evict, |i| {
+            std::hint::black_box(q.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
+        });
+        line("int8 cold", &r);
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod export_cmd;
 mod features_cmd;
 mod info;
 mod train_cmd;
@@ -36,6 +37,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the main job on the sample data shipped in the repository.
     Demo(demo::DemoArgs),
+    /// Export a model's network (or the standard benchmark network) as JSON, with probe rows and our f32 and
+    /// int8 outputs on them, for peers to load (benches/peers/infer_peers.py builds ONNX and PyTorch models from
+    /// it and compares outputs number by number).
+    Export(export_cmd::ExportArgs),
     /// Rebuild the order book from a LOBSTER message file and check it, row by row, against LOBSTER's own
     /// orderbook file (any ticker, day and depth; `.csv` or `.csv.gz`).
     ///
@@ -127,6 +132,7 @@ fn run() -> Result<()> {
         Command::Info => info::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Export(args) => export_cmd::run(&args),
         Command::Features(args) => features_cmd::run(&args),
         Command::Train(args) => train_cmd::train(&args),
         Command::Eval(args) => train_cmd::eval(&args),

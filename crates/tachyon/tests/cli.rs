@@ -280,3 +280,42 @@ fn bench_infer_reports_percentiles_for_f32_and_int8() {
     let out = tachyon(&["bench", "grad", "--json", "--smoke"], None);
     assert!(out.status.success() && text(&out.stdout).contains("\"case\":\"grad_single\""), "{}", text(&out.stderr));
 }
+
+#[test]
+fn export_writes_weights_whose_forward_pass_gives_the_exported_outputs() {
+    let path = std::env::temp_dir().join(format!("tachyon-cli-export-{}.json", std::process::id()));
+    let out = tachyon(&["export", "--out", path.to_str().unwrap(), "--probes", "20"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let net: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let floats = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<_>>();
+    let (mean, std) = (floats(&net["mean"]), floats(&net["std"]));
+    let layers = net["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3);
+    let rows = net["probe"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 20);
+    // An independent f64 forward pass over the exported numbers reproduces the exported f32 outputs.
+    for (row, want) in rows.iter().zip(net["probe"]["f32"].as_array().unwrap()) {
+        let mut x: Vec<f64> = floats(row).iter().zip(&mean).zip(&std).map(|((v, m), s)| (v - m) / s).collect();
+        for (l, layer) in layers.iter().enumerate() {
+            let bias = floats(&layer["bias"]);
+            x = layer["weights"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&bias)
+                .map(|(w, b)| {
+                    let y = b + floats(w).iter().zip(&x).map(|(w, v)| w * v).sum::<f64>();
+                    if l + 1 < layers.len() {
+                        y.max(0.0)
+                    } else {
+                        y
+                    }
+                })
+                .collect();
+        }
+        let want = floats(want)[0];
+        assert!((x[0] - want).abs() <= 1e-5 * x[0].abs().max(1.0), "{} vs {want}", x[0]);
+    }
+    assert_eq!(net["probe"]["int8"].as_array().unwrap().len(), 20);
+}

@@ -1,18 +1,19 @@
-//! The int8 forward pass: AVX2 (`vpmaddubsw` on 7-bit activations, which cannot saturate, see [`super::pack`];
-//! then `vpmaddwd` by ones to widen into i32) and its scalar twin, over the layout of [`super::pack`].
+//! The int8 forward pass: AVX2 (`vpmaddwd` on i16 operands: int8 weights and 12-bit activations, never
+//! `vpmaddubsw`, whose i16 saturation would corrupt sums of two u8 x i8 products) and its scalar twin, over the
+//! layout of [`super::pack`].
 //!
-//! Bit-identical on every path by construction: the i32 sums are exact (|sum| < 2^24, so also exact as f32),
-//! and the float steps around them (staging, dequantisation, activation, requantisation) use only IEEE basic
+//! Bit-identical on every path by construction: the i32 sums are exact, their conversion to f32 rounds to nearest
+//! even on every path, and the float steps around them (staging, dequantisation, activation, requantisation) use only IEEE basic
 //! operations (add, sub, mul, div, round to nearest even, min/max with the lanes' shared NaN rule, exact
 //! scaling by powers of two), never a fused multiply-add, whose single rounding the scalar twin does not have.
 //! Hence the tanh here is not the vector kernel's (which uses FMA) but a Taylor-series version with separate
-//! multiplies and adds; its error (< 1e-6 absolute) is far below the 1/127 quantisation step.
+//! multiplies and adds; its error (< 1e-6 absolute) is far below the 1/2047 quantisation step.
 
 use tachyon_simd::lanes::scalar::Scalar;
 use tachyon_simd::lanes::Lanes;
 use tachyon_train::Activation;
 
-use super::pack::{QuantLayer, QuantNetwork, QuantScratch, OUT_LANES, QUAD};
+use super::pack::{QuantLayer, QuantNetwork, QuantScratch, OUT_LANES};
 use crate::dense::pack::Form;
 
 /// `tanh x` from basic operations only: `1 - 2 / (e^(2|x|) + 1)` with the sign of x, `e^t` by range reduction
@@ -43,14 +44,14 @@ fn clamp_round<L: Lanes<f32>>(s: L, v: L::V, lo: f32, hi: f32) -> L::V {
     s.round(s.min(s.max(v, s.splat(lo)), s.splat(hi)))
 }
 
-/// Raw features to stored inputs: `round((x - mean) / (std s_i))` in [-63, 63], plus the offset 64.
+/// Raw features to quantised inputs: `round((x - mean) / (std s_in))`, in [-2047, 2047].
 #[inline(always)]
 fn stage<L: Lanes<f32>>(s: L, x: L::V, hi: L::V, lo: L::V, factor: L::V) -> L::V {
-    s.add(clamp_round(s, s.mul(s.sub(s.sub(x, hi), lo), factor), -63.0, 63.0), s.splat(64.0))
+    clamp_round(s, s.mul(s.sub(s.sub(x, hi), lo), factor), -2047.0, 2047.0)
 }
 
-/// A layer's epilogue from exact sums (as f32): the f32 output of the last layer, or the next layer's stored
-/// activation (integer-valued f32 in [0, 127], offset included) for a hidden one.
+/// A layer's epilogue from exact sums (as f32): the f32 output of the last layer, or the next layer's quantised
+/// activation (integer-valued f32) for a hidden one.
 #[inline(always)]
 fn epilogue<L: Lanes<f32>>(
     s: L,
@@ -68,14 +69,13 @@ fn epilogue<L: Lanes<f32>>(
         Activation::Relu => s.max(s.zero(), y),
         Activation::Tanh => tanh_basic_ops(s, y),
     };
-    let q = clamp_round(s, s.mul(a, s.splat(layer.inv_next_scale)), layer.q_min, layer.q_max);
-    s.add(q, s.splat(layer.q_offset))
+    clamp_round(s, s.mul(a, s.splat(layer.inv_next_scale)), layer.q_min, layer.q_max)
 }
 
 /// Where a layer writes: quantised activations for the next layer, or the f32 outputs.
 #[derive(Clone, Copy)]
 enum Sink {
-    Quantised(*mut u8),
+    Quantised(*mut i16),
     Output(*mut f32),
 }
 
@@ -89,7 +89,7 @@ unsafe fn finish_one(layer: &QuantLayer, activation: Activation, o: usize, acc: 
     // SAFETY: the caller guarantees `o` is inside the buffer.
     unsafe {
         match sink {
-            Sink::Quantised(q) => *q.add(o) = v as u8,
+            Sink::Quantised(q) => *q.add(o) = v as i16,
             Sink::Output(f) => *f.add(o) = v,
         }
     }
@@ -104,11 +104,11 @@ pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: 
     for i in 0..net.inputs {
         // SAFETY: i < net.inputs.
         let v = unsafe { *x.add(i) };
-        scratch.input[i] = stage(s, v, net.mean_hi[i], net.mean_lo[i], net.input_factor[i]) as u8;
+        scratch.input[i] = stage(s, v, net.mean_hi[i], net.mean_lo[i], net.input_factor[i]) as i16;
     }
     for (l, layer) in net.layers.iter().enumerate() {
         let (done, rest) = scratch.hidden.split_at_mut(l);
-        let input: &[u8] = if l == 0 { &scratch.input } else { &done[l - 1] };
+        let input: &[i16] = if l == 0 { &scratch.input } else { &done[l - 1] };
         let out = if layer.hidden {
             Sink::Quantised(rest[0].as_mut_ptr())
         } else {
@@ -119,11 +119,11 @@ pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: 
                 for &(regs, at, first) in &layer.panels {
                     let width = regs * OUT_LANES;
                     for k in 0..width {
-                        let mut acc = layer.start[first + k];
-                        for quad in 0..layer.inputs.div_ceil(QUAD) {
-                            let w = &layer.weights[at + (quad * width + k) * QUAD..][..QUAD];
-                            let x = &input[quad * QUAD..][..QUAD];
-                            acc += w.iter().zip(x).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum::<i32>();
+                        let mut acc = 0i32;
+                        for p in 0..layer.inputs.div_ceil(2) {
+                            let w = &layer.weights[at + (p * width + k) * 2..];
+                            acc += i32::from(w[0]) * i32::from(input[2 * p])
+                                + i32::from(w[1]) * i32::from(input[2 * p + 1]);
                         }
                         // SAFETY: first + k < outputs_padded, the sink's length.
                         unsafe { finish_one(layer, net.activation, first + k, acc, out) };
@@ -133,8 +133,7 @@ pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: 
             Form::Dot => {
                 for o in 0..layer.outputs {
                     let row = &layer.weights[o * layer.inputs_padded..(o + 1) * layer.inputs_padded];
-                    let acc: i32 =
-                        layer.start[o] + row.iter().zip(input).map(|(&w, &x)| i32::from(w) * i32::from(x)).sum::<i32>();
+                    let acc: i32 = row.iter().zip(input).map(|(&w, &q)| i32::from(w) * i32::from(q)).sum();
                     // SAFETY: o < outputs, inside the sink.
                     unsafe { finish_one(layer, net.activation, o, acc, out) };
                 }
@@ -156,52 +155,48 @@ mod avx2 {
 
     use super::{epilogue, finish_one, stage, Sink};
     use crate::dense::pack::Form;
-    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES, QUAD};
+    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES};
 
-    /// Stores 8 integer-valued f32 lanes in [0, 127] as 8 u8 (the packing never saturates).
+    /// Stores 8 integer-valued f32 lanes as 8 i16 (values within [-2047, 4095], so the packing never saturates).
     ///
     /// # Safety
     /// The CPU supports AVX2 (the caller is compiled for it); `p..p + 8` is writable.
     #[inline(always)]
-    unsafe fn store_u8x8(p: *mut u8, v: __m256) {
-        // SAFETY: AVX2 is available and 8 bytes are writable (the caller's contract).
+    unsafe fn store_i16x8(p: *mut i16, v: __m256) {
+        // SAFETY: AVX2 is available and 8 i16 (16 bytes) are writable (the caller's contract).
         unsafe {
             let v = _mm256_cvtps_epi32(v);
-            let words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-            _mm_storel_epi64(p.cast(), _mm_packus_epi16(words, words))
+            let packed = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+            _mm_storeu_si128(p.cast(), packed)
         }
     }
 
     /// One panel of `R` registers of 8 outputs.
     ///
     /// # Safety
-    /// The CPU supports AVX2; `w` holds the panel's `quads * R * 32` weights, `x` `4 * quads` activations, and the
-    /// sink covers outputs `first..first + 8R`.
+    /// `w` holds the panel's `pairs * R * 16` weights, `x` `2 * pairs` activations, and the sink covers outputs
+    /// `first..first + 8R`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn panel<const R: usize>(
         s: Avx2,
         layer: &QuantLayer,
         activation: Activation,
-        w: *const i8,
-        x: *const u8,
-        quads: usize,
+        w: *const i16,
+        x: *const i16,
+        pairs: usize,
         first: usize,
         sink: Sink,
     ) {
         // SAFETY: (whole body) offsets stay within the extents the caller guarantees.
         unsafe {
-            let ones = _mm256_set1_epi16(1);
             let mut acc = [_mm256_setzero_si256(); R];
-            for (r, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_loadu_si256(layer.start.as_ptr().add(first + r * OUT_LANES).cast());
-            }
-            for k in 0..quads {
-                let xb = _mm256_set1_epi32(x.add(QUAD * k).cast::<i32>().read_unaligned());
-                let wk = w.add(k * R * 32);
+            for p in 0..pairs {
+                let xb = _mm256_set1_epi32(x.add(2 * p).cast::<i32>().read_unaligned());
+                let wp = w.add(p * R * 16);
                 for (r, a) in acc.iter_mut().enumerate() {
-                    let wv = _mm256_loadu_si256(wk.add(r * 32).cast());
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_maddubs_epi16(xb, wv), ones));
+                    let wv = _mm256_loadu_si256(wp.add(r * 16).cast());
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xb));
                 }
             }
             for (r, &a) in acc.iter().enumerate() {
@@ -210,7 +205,7 @@ mod avx2 {
                 let bias = s.load(layer.bias.as_ptr().add(o));
                 let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(a), scale, bias);
                 match sink {
-                    Sink::Quantised(q) => store_u8x8(q.add(o), y),
+                    Sink::Quantised(q) => store_i16x8(q.add(o), y),
                     Sink::Output(f) => s.store(f.add(o), y),
                 }
             }
@@ -241,7 +236,7 @@ mod avx2 {
         // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
         let s = unsafe { Avx2::new_unchecked() };
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
-        // them (inputs padded to 32, so a full 8-lane store at i < inputs stays inside); `x` is read only within
+        // them (inputs padded to 16, so a full 8-lane store at i < inputs stays inside); `x` is read only within
         // `net.inputs` (masked tail).
         unsafe {
             let staged = scratch.input.as_mut_ptr();
@@ -253,10 +248,10 @@ mod avx2 {
                     Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
                 };
                 let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
-                store_u8x8(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
+                store_i16x8(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
                 i += 8;
             }
-            let mut input: *const u8 = staged;
+            let mut input: *const i16 = staged;
             for (l, layer) in net.layers.iter().enumerate() {
                 let sink = if layer.hidden {
                     Sink::Quantised(scratch.hidden[l].as_mut_ptr())
@@ -266,32 +261,31 @@ mod avx2 {
                 let w = layer.weights.as_ptr();
                 match layer.form {
                     Form::Panels => {
-                        let quads = layer.inputs.div_ceil(QUAD);
+                        let pairs = layer.inputs.div_ceil(2);
                         for &(regs, at, first) in &layer.panels {
                             let (w, a) = (w.add(at), net.activation);
                             match regs {
-                                1 => panel::<1>(s, layer, a, w, input, quads, first, sink),
-                                2 => panel::<2>(s, layer, a, w, input, quads, first, sink),
-                                3 => panel::<3>(s, layer, a, w, input, quads, first, sink),
-                                4 => panel::<4>(s, layer, a, w, input, quads, first, sink),
-                                5 => panel::<5>(s, layer, a, w, input, quads, first, sink),
-                                6 => panel::<6>(s, layer, a, w, input, quads, first, sink),
-                                7 => panel::<7>(s, layer, a, w, input, quads, first, sink),
-                                _ => panel::<8>(s, layer, a, w, input, quads, first, sink),
+                                1 => panel::<1>(s, layer, a, w, input, pairs, first, sink),
+                                2 => panel::<2>(s, layer, a, w, input, pairs, first, sink),
+                                3 => panel::<3>(s, layer, a, w, input, pairs, first, sink),
+                                4 => panel::<4>(s, layer, a, w, input, pairs, first, sink),
+                                5 => panel::<5>(s, layer, a, w, input, pairs, first, sink),
+                                6 => panel::<6>(s, layer, a, w, input, pairs, first, sink),
+                                7 => panel::<7>(s, layer, a, w, input, pairs, first, sink),
+                                _ => panel::<8>(s, layer, a, w, input, pairs, first, sink),
                             }
                         }
                     }
                     Form::Dot => {
                         for o in 0..layer.outputs {
                             let row = w.add(o * layer.inputs_padded);
-                            let ones = _mm256_set1_epi16(1);
                             let mut acc = _mm256_setzero_si256();
                             for c in (0..layer.inputs_padded).step_by(IN_LANES) {
                                 let wv = _mm256_loadu_si256(row.add(c).cast());
                                 let xv = _mm256_loadu_si256(input.add(c).cast());
-                                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(xv, wv), ones));
+                                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(wv, xv));
                             }
-                            finish_one(layer, net.activation, o, layer.start[o] + sum_i32(acc), sink);
+                            finish_one(layer, net.activation, o, sum_i32(acc), sink);
                         }
                     }
                 }

@@ -3,8 +3,9 @@
 //! more than it saves (this file).
 //!
 //! AVX-512 VNNI (`vpdpbusd`, u8 x i8 quads summed into i32 in one instruction) is not implemented: this
-//! project's machine has no AVX-512 to run it on, so a CPU with AVX-512 runs the AVX2 integer kernel (the same
-//! results by construction). The 7-bit activations and the quad layout are what `vpdpbusd` takes as they are.
+//! project's machine has no AVX-512 to run it on, and it would need 8-bit activations, which the shipped data's
+//! accuracy check refuses (see [`pack`]); a CPU with AVX-512 runs the AVX2 integer kernel (the same results by
+//! construction).
 
 pub(crate) mod kernel;
 pub(crate) mod pack;
@@ -119,8 +120,20 @@ impl Int8Predictor {
     ) -> Result<Int8Predictor, PredictorError> {
         net.validate()?;
         let isa = isa::IsaRequest::Exactly(isa).resolve()?;
-        if calibration.input_scales.len() != net.inputs || calibration.activation_scales.len() + 1 != net.layers.len() {
+        if calibration.activation_scales.len() + 1 != net.layers.len() {
             return Err(NetworkError::Malformed("calibration does not match the network's shape".into()).into());
+        }
+        let scales = std::iter::once(&calibration.input_scale).chain(&calibration.activation_scales);
+        if scales.into_iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(NetworkError::Malformed("calibration scales must be positive and finite".into()).into());
+        }
+        if let Some(l) = net.layers.iter().position(|l| l.inputs > pack::MAX_LAYER_INPUTS) {
+            return Err(NetworkError::Malformed(format!(
+                "layer {l} has {} inputs; int8 sums overflow beyond {}",
+                net.layers[l].inputs,
+                pack::MAX_LAYER_INPUTS
+            ))
+            .into());
         }
         let q = QuantNetwork::new(net, &calibration);
         let scratch = QuantScratch::new(&q);

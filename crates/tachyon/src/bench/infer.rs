@@ -17,9 +17,14 @@ use super::{Row, Scale};
 /// Rows in the batch workload.
 const BATCH: usize = 1024;
 
+/// The standard benchmark network: 32 -> 64 -> 64 -> 1, ReLU, weights from seed 42.
+pub fn standard_network() -> DenseNetwork {
+    DenseNetwork::seeded(&[32, 64, 64, 1], Activation::Relu, 42)
+}
+
 /// `n` rows of raw features: each feature its mean plus its std times a uniform value in [-1.7, 1.7] (unit
 /// variance), from a fixed LCG.
-fn synthetic_rows(net: &DenseNetwork, n: usize, seed: u64) -> Vec<f32> {
+pub fn synthetic_rows(net: &DenseNetwork, n: usize, seed: u64) -> Vec<f32> {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -48,7 +53,7 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
             let file = ModelFile::load(path, tachyon_features::SCHEMA.hash())?;
             DenseNetwork::from_model_file(&file).with_context(|| format!("{}", path.display()))?
         }
-        None => DenseNetwork::seeded(&[32, 64, 64, 1], Activation::Relu, 42),
+        None => standard_network(),
     };
     let (warm_calls, cold_calls) = match scale {
         Scale::Full => (2_000_000, 200_000),

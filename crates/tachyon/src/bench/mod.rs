@@ -3,7 +3,7 @@
 mod features;
 mod gemm;
 mod harness;
-mod infer;
+pub mod infer;
 mod kernels;
 mod market;
 mod probes;
