@@ -1,10 +1,11 @@
 //! One epoch of the standard workload (MLP 32 -> 64 -> 64 -> 1, ReLU, batch 256, Adam, 1,000,000 synthetic
 //! samples), timed: `cargo run --release -p tachyon-train --example mlp_epoch [EPOCHS]`. Prints each epoch's time
-//! and the median. (A `tachyon bench train` workload is still to come.)
+//! and the median, with the batch cut into one part per thread (`PARTS` env var overrides; the benchmark is
+//! `tachyon bench train`).
 
 use std::time::Instant;
 
-use tachyon_train::{forward_backward, Activation, Adam, Head, Mlp, MlpSpec, Targets, Workspace};
+use tachyon_train::{Activation, Adam, DataParallel, Head, Mlp, MlpSpec, Targets};
 
 fn main() {
     let epochs: usize = std::env::args().nth(1).map_or(3, |e| e.parse().expect("EPOCHS is a number"));
@@ -18,22 +19,25 @@ fn main() {
     let y: Vec<f32> = x.chunks(32).map(|r| r[0] * 0.5 - r[3] * r[7] + 0.1 * r[12]).collect();
     let spec = MlpSpec { inputs: 32, hidden: vec![64, 64], activation: Activation::Relu, head: Head::Regression };
     let mut mlp = Mlp::<f32>::new(spec, 1);
-    let mut ws = Workspace::new(&mlp, batch);
+    let parts = std::env::var("PARTS").ok().and_then(|p| p.parse().ok()).unwrap_or_else(rayon::current_num_threads);
+    let mut ws = DataParallel::new(&mlp, batch, parts);
     let mut adam = Adam::new(&mlp, 1e-3);
     let mut times = Vec::new();
     for epoch in 0..epochs {
         let start = Instant::now();
         let mut total = 0.0;
-        for b in 0..rows / batch {
-            let loss = forward_backward(
-                &mlp,
-                &mut ws,
-                &x[b * batch * 32..(b + 1) * batch * 32],
-                Targets::Values(&y[b * batch..(b + 1) * batch]),
-            );
-            adam.step(&mut mlp, &ws, loss).expect("finite");
-            total += loss;
-        }
+        // The loop runs on a pool thread, so that each step's `rayon::join` runs one part in place.
+        rayon::scope(|_| {
+            for b in 0..rows / batch {
+                let loss = ws.forward_backward(
+                    &mlp,
+                    &x[b * batch * 32..(b + 1) * batch * 32],
+                    Targets::Values(&y[b * batch..(b + 1) * batch]),
+                );
+                adam.step(&mut mlp, ws.gradients(), loss).expect("finite");
+                total += loss;
+            }
+        });
         let s = start.elapsed().as_secs_f64();
         times.push(s);
         println!("epoch {epoch}: {s:.3} s, mean loss {:.5}", total / (rows / batch) as f64);

@@ -2,7 +2,9 @@
 //! warm-up, and a non-finite loss stops training with the step named.
 
 use tachyon_testkit::{count_thread_allocations, SplitMix64};
-use tachyon_train::{forward_backward, Activation, Adam, Head, Mlp, MlpSpec, NonFinite, Targets, Workspace};
+use tachyon_train::{
+    forward_backward, Activation, Adam, DataParallel, Head, Mlp, MlpSpec, NonFinite, Targets, Workspace,
+};
 
 tachyon_testkit::install_counting_allocator!();
 
@@ -48,4 +50,68 @@ fn a_non_finite_loss_stops_at_its_step_and_changes_nothing() {
     assert_eq!(adam.step(&mut mlp, &ws, loss), Err(NonFinite { step: 2, what: "loss" }));
     assert_eq!(mlp, before);
     assert_eq!(adam.steps(), 1);
+}
+
+fn batch_data(batch: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = SplitMix64(seed);
+    let x: Vec<f32> = (0..batch * 32).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+    let y: Vec<f32> = (0..batch).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+    (x, y)
+}
+
+#[test]
+fn one_part_is_the_plain_step_and_more_parts_agree_with_it() {
+    let (x, y) = batch_data(255, 3); // odd: the parts differ in size
+    let mlp = Mlp::<f32>::new(spec(), 9);
+    let mut ws = Workspace::new(&mlp, 255);
+    let want_loss = forward_backward(&mlp, &mut ws, &x, Targets::Values(&y));
+    let mut one = DataParallel::new(&mlp, 255, 1);
+    assert_eq!(one.forward_backward(&mlp, &x, Targets::Values(&y)), want_loss);
+    assert_eq!(one.gradients().grad_w, ws.grad_w);
+    assert_eq!(one.gradients().grad_b, ws.grad_b);
+    for parts in [2, 3, 7] {
+        let mut dp = DataParallel::new(&mlp, 255, parts);
+        assert_eq!(dp.parts(), parts);
+        let loss = dp.forward_backward(&mlp, &x, Targets::Values(&y));
+        assert!((loss - want_loss).abs() <= 1e-6 * want_loss, "{parts} parts: loss {loss} vs {want_loss}");
+        let got = dp.gradients();
+        for (g, w) in got.grad_w.iter().chain(&got.grad_b).zip(ws.grad_w.iter().chain(&ws.grad_b)) {
+            let scale = w.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+            for (a, b) in g.iter().zip(w) {
+                assert!((a - b).abs() <= 1e-5 * scale, "{parts} parts: {a} vs {b} (scale {scale})");
+            }
+        }
+    }
+}
+
+#[test]
+fn parallel_training_is_deterministic_and_allocates_nothing_after_warm_up() {
+    let (x, y) = batch_data(256, 4);
+    let train = |steps: usize| {
+        let mut mlp = Mlp::<f32>::new(spec(), 7);
+        let mut dp = DataParallel::new(&mlp, 256, 2);
+        let mut adam = Adam::new(&mlp, 1e-3);
+        for _ in 0..steps {
+            let loss = dp.forward_backward(&mlp, &x, Targets::Values(&y));
+            adam.step(&mut mlp, dp.gradients(), loss).unwrap();
+        }
+        (mlp, dp, adam)
+    };
+    let (a, _, _) = train(20);
+    let (mut b, mut dp, mut adam) = train(20);
+    assert_eq!(a, b, "same seed, same parts: bit-identical weights");
+    // Every thread's allocations count (the parts run on pool threads, each with its own GEMM packing buffer,
+    // warmed up above and here).
+    let mut steps = |n: usize| {
+        rayon::scope(|_| {
+            for _ in 0..n {
+                let loss = dp.forward_backward(&b, &x, Targets::Values(&y));
+                adam.step(&mut b, dp.gradients(), loss).unwrap();
+            }
+        })
+    };
+    steps(20);
+    let before = tachyon_testkit::global_allocations();
+    steps(50);
+    assert_eq!(tachyon_testkit::global_allocations() - before, 0, "allocations over 50 parallel steps");
 }

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use tachyon_train::{forward_backward, Activation, Adam, Head, Mlp, MlpSpec, Ridge, Targets, Workspace};
+use tachyon_train::{forward_backward, Activation, Adam, DataParallel, Head, Mlp, MlpSpec, Ridge, Targets, Workspace};
 
 use super::harness::{time, Timing};
 use super::{Row, Scale};
@@ -52,24 +52,28 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let x: Vec<f32> = z.iter().map(|&v| v as f32).collect();
     let batch = 256;
     let mut mlp = Mlp::<f32>::new(spec(), 1);
-    let mut ws = Workspace::new(&mlp, batch);
+    // One part of each batch per thread of the pool, as `tachyon train` runs it.
+    let threads = rayon::current_num_threads();
+    let mut ws = DataParallel::new(&mlp, batch, threads);
     let mut adam = Adam::new(&mlp, 1e-3);
     let samples = (0..repeats)
         .map(|_| {
             let t = Instant::now();
-            for b in 0..n / batch {
-                let loss = forward_backward(
-                    &mlp,
-                    &mut ws,
-                    &x[b * batch * d..(b + 1) * batch * d],
-                    Targets::Values(&y[b * batch..(b + 1) * batch]),
-                );
-                adam.step(&mut mlp, &ws, loss).expect("finite");
-            }
+            // On a pool thread, as `train_mlp` runs it (see there).
+            rayon::scope(|_| {
+                for b in 0..n / batch {
+                    let loss = ws.forward_backward(
+                        &mlp,
+                        &x[b * batch * d..(b + 1) * batch * d],
+                        Targets::Values(&y[b * batch..(b + 1) * batch]),
+                    );
+                    adam.step(&mut mlp, ws.gradients(), loss).expect("finite");
+                }
+            });
             t.elapsed().as_nanos() as f64
         })
         .collect();
-    let mut row = Row::new("train", "mlp_epoch", "auto", "f32", 1, median_of(samples));
+    let mut row = Row::new("train", "mlp_epoch", "auto", "f32", threads, median_of(samples));
     row.size = Some(n as u64);
     // Forward 2 FLOP per weight, backward 4 (dW and dA; the first layer's dA is skipped, counted anyway).
     let weights = (32 * 64 + 64 * 64 + 64) as f64;
