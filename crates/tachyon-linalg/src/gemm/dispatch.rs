@@ -6,6 +6,7 @@ use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
 use super::microkernel::{tile, Edge};
+use super::vector::{self, VectorKernels};
 
 /// One register tile: `(k, a, a_step, a_padded, b, b_rs, b_cs, b_padded, c, ldc, alpha, beta, mv, nv)`, the
 /// contract of `microkernel::tile` with `a_padded`/`b_padded` selecting [`Edge::Padded`] over [`Edge::Masked`].
@@ -75,6 +76,9 @@ pub trait GemmFloat: Float {
     /// The tile kernels of this type, by instruction set (unchecked).
     #[doc(hidden)]
     fn tiles(isa: Isa) -> &'static TileKernel<Self>;
+    /// The matrix-vector and rank-1 kernels of this type, by instruction set (unchecked).
+    #[doc(hidden)]
+    fn vectors(isa: Isa) -> &'static VectorKernels<Self>;
 }
 
 impl GemmFloat for f32 {
@@ -89,6 +93,18 @@ impl GemmFloat for f32 {
             _ => &SCALAR_F32,
         }
     }
+
+    fn vectors(isa: Isa) -> &'static VectorKernels<f32> {
+        match isa {
+            Isa::Scalar => &vector::SCALAR_F32,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &vector::AVX2_F32,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => &vector::AVX512_F32,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => &vector::SCALAR_F32,
+        }
+    }
 }
 
 impl GemmFloat for f64 {
@@ -101,6 +117,18 @@ impl GemmFloat for f64 {
             Isa::Avx512 => &AVX512_F64,
             #[cfg(not(target_arch = "x86_64"))]
             _ => &SCALAR_F64,
+        }
+    }
+
+    fn vectors(isa: Isa) -> &'static VectorKernels<f64> {
+        match isa {
+            Isa::Scalar => &vector::SCALAR_F64,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &vector::AVX2_F64,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => &vector::AVX512_F64,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => &vector::SCALAR_F64,
         }
     }
 }

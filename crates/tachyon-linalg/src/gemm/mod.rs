@@ -2,12 +2,14 @@
 //!
 //! The BLIS design in three separate places: [`microkernel`] (one register tile per instruction set),
 //! [`pack`] (contiguous panels), [`driver`] (blocking and threading); [`dispatch`] instantiates the microkernel
-//! per instruction set and [`small`] holds the unpacked paths for small and skinny shapes. Routing by shape:
+//! per instruction set, [`small`] holds the unpacked paths for small and skinny shapes and [`vector`] the
+//! matrix-vector and rank-1 kernels they use. Routing by shape:
 //!
 //! 1. empty C: nothing; `k == 0` or `alpha == 0`: `C = beta C` (with `beta == 0`, C is overwritten: NaN in C
 //!    is ignored, as in BLAS);
 //! 2. the problem is oriented so that C has unit row stride (a row-major C is handled as `C^T = B^T A^T`);
-//! 3. one output column: [`small::gemv`]; small or skinny with A of unit row stride: [`small::direct_gemm`];
+//! 3. one output column: [`small::gemv`]; k == 1 with A of unit row stride: [`small::rank1`]; small or skinny
+//!    with A of unit row stride: [`small::direct_gemm`];
 //! 4. otherwise the packed, blocked [`driver`], on the rayon pool when the product is large enough to pay for
 //!    it (see [`Gemm::parallel_threshold_flops`]).
 //!
@@ -20,16 +22,18 @@ mod driver;
 mod microkernel;
 mod pack;
 mod small;
+mod vector;
 
 pub use blocking::Blocking;
 pub use dispatch::GemmFloat;
 
+use tachyon_simd::cache::CacheSizes;
 use tachyon_simd::isa::{self, Isa, IsaError};
-use tachyon_simd::{cache::CacheSizes, KernelTable};
 
 use crate::matrix::{axpby, MatMut, MatRef, ShapeError};
 use dispatch::{tile_kernel, TileKernel};
 use driver::{packed_gemm, Threads};
+use vector::VectorKernels;
 
 /// How many threads a product may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +49,7 @@ pub enum Parallelism {
 #[derive(Clone, Copy)]
 pub struct Gemm<T: GemmFloat> {
     kernel: &'static TileKernel<T>,
-    vector: &'static KernelTable<T>,
+    vectors: &'static VectorKernels<T>,
     blocking: Blocking,
 }
 
@@ -73,7 +77,7 @@ impl<T: GemmFloat> Gemm<T> {
     pub fn new(isa: Isa) -> Result<Self, IsaError> {
         let kernel = tile_kernel::<T>(isa)?;
         let blocking = Blocking::derive(CacheSizes::get(), kernel.mr, kernel.nr, T::BYTES);
-        Ok(Gemm { kernel, vector: T::kernels_for(isa)?, blocking })
+        Ok(Gemm { kernel, vectors: T::vectors(isa), blocking })
     }
 
     /// A plan for the active instruction set.
@@ -151,7 +155,10 @@ impl<T: GemmFloat> Gemm<T> {
     fn oriented(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) {
         let (m, n, k) = (c.rows(), c.cols(), a.cols());
         if n == 1 {
-            return small::gemv(self.vector, alpha, a, b, beta, c);
+            return small::gemv(self.vectors, alpha, a, b, beta, c);
+        }
+        if k == 1 && a.row_stride() == 1 {
+            return small::rank1(self.vectors, alpha, a, b, beta, c);
         }
         if a.row_stride() == 1 && k <= small::DIRECT_MAX_K && m * k * T::BYTES <= direct_max_a_bytes() {
             return small::direct_gemm(self.kernel, alpha, a, b, beta, c);

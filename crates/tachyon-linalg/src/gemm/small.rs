@@ -2,14 +2,16 @@
 //!
 //! - [`direct_gemm`]: the same microkernel, reading A (unit row stride) and B in place. Used when the A operand
 //!   is small enough to stay in L1/L2 across the column tiles and k needs no blocking.
-//! - [`gemv`]: one output row or column: dot products (contiguous rows) or axpy updates (contiguous columns)
-//!   through the vector kernel table.
+//! - [`gemv`]: one output column: register-blocked dot products (contiguous rows) or axpy updates (contiguous
+//!   columns), [`super::vector`]'s kernels.
+//! - [`rank1`]: k == 1, an outer product, [`super::vector`]'s kernel.
 
-use tachyon_simd::{Float, KernelTable};
+use tachyon_simd::Float;
 
 use super::dispatch::{GemmFloat, TileKernel};
 use super::driver::{with_buffer, PACK_B};
 use super::pack::pack_b_panel;
+use super::vector::VectorKernels;
 use crate::matrix::{MatMut, MatRef};
 
 /// Largest k the direct path handles (beyond it, k blocking pays).
@@ -91,9 +93,9 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
     });
 }
 
-/// `c = alpha A b + beta c` for a single output column `c` (n == 1).
+/// `c = alpha A b + beta c` for a single output column `c` (n == 1, C with unit row stride).
 pub(crate) fn gemv<T: Float>(
-    table: &KernelTable<T>,
+    kernels: &VectorKernels<T>,
     alpha: T,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
@@ -101,32 +103,28 @@ pub(crate) fn gemv<T: Float>(
     mut c: MatMut<'_, T>,
 ) {
     let (m, k) = (a.rows(), a.cols());
-    let scale = |c: &mut MatMut<'_, T>, i: usize, ab: T| {
-        let old = if beta == T::ZERO { T::ZERO } else { beta * c.get(i, 0) };
-        c.set(i, 0, alpha * ab + old);
-    };
+    debug_assert!(c.row_stride() == 1 && c.cols() == 1);
     if a.col_stride() == 1 && b.row_stride() == 1 {
-        // Rows of A and the vector b are contiguous: one dot product per output.
-        // SAFETY: b(0..k, 0) is contiguous and inside the view.
-        let x = unsafe { std::slice::from_raw_parts(b.as_ptr(), k) };
-        for i in 0..m {
-            // SAFETY: row i of A is contiguous (col_stride 1) and inside the view.
-            let row = unsafe { std::slice::from_raw_parts(a.as_ptr().add(i * a.row_stride()), k) };
-            scale(&mut c, i, (table.dot)(row, x));
-        }
-    } else if a.row_stride() == 1 && c.row_stride() == 1 {
-        // Columns of A and c are contiguous: c = beta c, then one axpy per column of A.
-        // SAFETY: c(0..m, 0) is contiguous and exclusively borrowed.
-        let out = unsafe { std::slice::from_raw_parts_mut(c.as_mut_ptr(), m) };
-        if beta == T::ZERO {
-            out.fill(T::ZERO);
-        } else if beta != T::ONE {
-            (table.scale_inplace)(beta, out);
-        }
-        for p in 0..k {
-            // SAFETY: column p of A is contiguous (row_stride 1) and inside the view.
-            let col = unsafe { std::slice::from_raw_parts(a.as_ptr().add(p * a.col_stride()), m) };
-            (table.axpy)(alpha * b.get(p, 0), col, out);
+        // Rows of A and the vector b are contiguous: dot products, four rows sharing each load of b.
+        // SAFETY: A has m rows of k elements at stride row_stride, b k contiguous elements, c m contiguous
+        // elements (unit row stride, one column); the kernel table's instruction set was checked.
+        unsafe { (kernels.dot_rows)(m, k, a.as_ptr(), a.row_stride(), b.as_ptr(), c.as_mut_ptr(), alpha, beta) }
+    } else if a.row_stride() == 1 {
+        // Columns of A are contiguous: c = beta c + alpha sum_p b_p A(:, p), a block of c held in registers.
+        // SAFETY: A has k columns of m contiguous elements at stride col_stride, b k elements at stride
+        // row_stride, c m contiguous elements; the instruction set was checked.
+        unsafe {
+            (kernels.axpy_cols)(
+                m,
+                k,
+                a.as_ptr(),
+                a.col_stride(),
+                b.as_ptr(),
+                b.row_stride(),
+                c.as_mut_ptr(),
+                alpha,
+                beta,
+            )
         }
     } else {
         for i in 0..m {
@@ -134,7 +132,26 @@ pub(crate) fn gemv<T: Float>(
             for p in 0..k {
                 ab = ab + a.get(i, p) * b.get(p, 0);
             }
-            scale(&mut c, i, ab);
+            let old = if beta == T::ZERO { T::ZERO } else { beta * c.get(i, 0) };
+            c.set(i, 0, alpha * ab + old);
         }
+    }
+}
+
+/// `C = alpha a b + beta C` for k == 1: `a` an m x 1 column with unit row stride, C with unit row stride.
+pub(crate) fn rank1<T: Float>(
+    kernels: &VectorKernels<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+) {
+    debug_assert!(a.cols() == 1 && a.row_stride() == 1 && c.row_stride() == 1);
+    let (m, n) = (c.rows(), c.cols());
+    // SAFETY: a holds m contiguous elements, b n elements at stride col_stride, C n columns of m contiguous
+    // elements at stride col_stride; the instruction set was checked.
+    unsafe {
+        (kernels.rank1)(m, n, a.as_ptr(), b.as_ptr(), b.col_stride(), c.as_mut_ptr(), c.col_stride(), alpha, beta)
     }
 }
