@@ -7,6 +7,8 @@ use tachyon_simd::Float;
 
 use super::microkernel::{tile, Edge};
 use super::vector::{self, VectorKernels};
+use super::Gemm;
+use std::sync::OnceLock;
 
 /// One register tile: `(k, a, a_step, a_padded, b, b_rs, b_cs, b_padded, c, ldc, alpha, beta, mv, nv)`, the
 /// contract of `microkernel::tile` with `a_padded`/`b_padded` selecting [`Edge::Padded`] over [`Edge::Masked`].
@@ -79,6 +81,10 @@ pub trait GemmFloat: Float {
     /// The matrix-vector and rank-1 kernels of this type, by instruction set (unchecked).
     #[doc(hidden)]
     fn vectors(isa: Isa) -> &'static VectorKernels<Self>;
+    /// Plans made once per instruction set (indexed scalar, AVX2, AVX-512), so that [`super::gemm`] does not
+    /// derive the blocking on every call.
+    #[doc(hidden)]
+    fn plans() -> &'static [OnceLock<Gemm<Self>>; 3];
 }
 
 impl GemmFloat for f32 {
@@ -92,6 +98,11 @@ impl GemmFloat for f32 {
             #[cfg(not(target_arch = "x86_64"))]
             _ => &SCALAR_F32,
         }
+    }
+
+    fn plans() -> &'static [OnceLock<Gemm<f32>>; 3] {
+        static PLANS: [OnceLock<Gemm<f32>>; 3] = [const { OnceLock::new() }; 3];
+        &PLANS
     }
 
     fn vectors(isa: Isa) -> &'static VectorKernels<f32> {
@@ -118,6 +129,11 @@ impl GemmFloat for f64 {
             #[cfg(not(target_arch = "x86_64"))]
             _ => &SCALAR_F64,
         }
+    }
+
+    fn plans() -> &'static [OnceLock<Gemm<f64>>; 3] {
+        static PLANS: [OnceLock<Gemm<f64>>; 3] = [const { OnceLock::new() }; 3];
+        &PLANS
     }
 
     fn vectors(isa: Isa) -> &'static VectorKernels<f64> {

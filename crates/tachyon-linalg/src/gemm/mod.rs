@@ -80,9 +80,15 @@ impl<T: GemmFloat> Gemm<T> {
         Ok(Gemm { kernel, vectors: T::vectors(isa), blocking })
     }
 
-    /// A plan for the active instruction set.
+    /// A plan for the active instruction set (made once per instruction set, then copied).
     pub fn active() -> Self {
-        Self::new(isa::active()).expect("the active instruction set is supported")
+        let isa = isa::active();
+        let slot = match isa {
+            Isa::Scalar => 0,
+            Isa::Avx2 => 1,
+            Isa::Avx512 => 2,
+        };
+        *T::plans()[slot].get_or_init(|| Self::new(isa).expect("the active instruction set is supported"))
     }
 
     /// The same plan with other block sizes (for tuning; each must be a positive multiple of its tile side).
