@@ -4,8 +4,8 @@
 //!   the f64 reference forward pass.
 //! - [`dense`]: [`Predictor`], the f32 network packed for one instruction set (weights in register panels,
 //!   bias and activation fused, standardisation folded), zero allocation per call; batch and two-core batch.
-//! - [`quant`]: [`Int8Predictor`], post-training int8 quantisation calibrated on data, refused when it would cost
-//!   accuracy; integer kernels bit-identical on every instruction set.
+//! - [`quant`]: [`Int8Predictor`], post-training quantisation (int8 weights, 12-bit activations) calibrated on
+//!   data, refused when it would cost accuracy; integer kernels bit-identical on every instruction set.
 //! - [`latency`]: per-call latency histograms (HDR), warm and cold, with the timer's own cost measured.
 
 pub mod dense;
