@@ -83,6 +83,17 @@ pub(crate) fn round_up(n: usize, multiple: usize) -> usize {
     n.div_ceil(multiple) * multiple
 }
 
+/// The means as two f32 parts, `hi = mean as f32` and `lo = (mean - hi) as f32`, zero-padded to `width`: staging
+/// subtracts both (see the module docs for why the mean is not folded).
+pub(crate) fn two_part_mean(mean: &[f64], width: usize) -> (AlignedVec<f32>, AlignedVec<f32>) {
+    let (mut hi, mut lo) = (AlignedVec::zeroed(width), AlignedVec::zeroed(width));
+    for ((h, l), &m) in hi.iter_mut().zip(lo.iter_mut()).zip(mean) {
+        *h = m as f32;
+        *l = (m - f64::from(*h)) as f32;
+    }
+    (hi, lo)
+}
+
 /// Registers of each panel of a layer with `registers` registers of outputs: full panels, then the rest.
 pub(crate) fn panel_regs(registers: usize) -> impl Iterator<Item = usize> {
     (0..registers.div_ceil(MAX_PANEL_REGS)).map(move |p| (registers - p * MAX_PANEL_REGS).min(MAX_PANEL_REGS))
@@ -143,12 +154,7 @@ impl PackedNetwork {
             }
             layers.push(packed);
         }
-        let mut mean_hi = AlignedVec::zeroed(round_up(net.inputs, lanes));
-        let mut mean_lo = mean_hi.clone();
-        for ((hi, lo), &m) in mean_hi.iter_mut().zip(mean_lo.iter_mut()).zip(&net.mean) {
-            *hi = m as f32;
-            *lo = (m - f64::from(*hi)) as f32;
-        }
+        let (mean_hi, mean_lo) = two_part_mean(&net.mean, round_up(net.inputs, lanes));
         PackedNetwork {
             lanes,
             inputs: net.inputs,

@@ -26,7 +26,7 @@
 use tachyon_simd::mem::AlignedVec;
 use tachyon_train::Activation;
 
-use crate::dense::pack::{panel_regs, round_up, Form};
+use crate::dense::pack::{panel_regs, round_up, two_part_mean, Form};
 use crate::network::DenseNetwork;
 
 /// Outputs per register of i32 accumulators.
@@ -217,12 +217,10 @@ impl QuantNetwork {
             })
             .collect();
         let width = round_up(net.inputs, IN_LANES);
-        let (mut mean_hi, mut mean_lo, mut input_factor) =
-            (AlignedVec::zeroed(width), AlignedVec::zeroed(width), AlignedVec::zeroed(width));
-        for i in 0..net.inputs {
-            mean_hi[i] = net.mean[i] as f32;
-            mean_lo[i] = (net.mean[i] - f64::from(mean_hi[i])) as f32;
-            input_factor[i] = (1.0 / (net.std[i] * calibration.input_scale)) as f32;
+        let (mean_hi, mean_lo) = two_part_mean(&net.mean, width);
+        let mut input_factor = AlignedVec::zeroed(width);
+        for (f, &s) in input_factor.iter_mut().zip(&net.std) {
+            *f = (1.0 / (s * calibration.input_scale)) as f32;
         }
         QuantNetwork { inputs: net.inputs, activation: net.activation, mean_hi, mean_lo, input_factor, layers }
     }

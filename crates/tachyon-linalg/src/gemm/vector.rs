@@ -44,6 +44,20 @@ unsafe fn store_masked<T: Float, L: Lanes<T>>(s: L, p: *mut T, mask: Option<L::M
     }
 }
 
+/// The next block of up to [`REGS`] registers of rows when `rows` remain: its width, its registers, and the mask of
+/// each register (only the last may be partial).
+#[inline(always)]
+fn row_block<T: Float, L: Lanes<T>>(s: L, rows: usize) -> (usize, usize, [Option<L::M>; REGS]) {
+    let n = L::N;
+    let width = (REGS * n).min(rows);
+    let regs = width.div_ceil(n);
+    let mut masks = [None; REGS];
+    if !width.is_multiple_of(n) {
+        masks[regs - 1] = Some(s.tail(width % n));
+    }
+    (width, regs, masks)
+}
+
 /// `c[i] = alpha * sum_p a[i * lda + p] x[p] + beta c[i]` for `i < m` (rows of A and x contiguous, c contiguous).
 ///
 /// # Safety
@@ -112,11 +126,7 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
     unsafe {
         let mut i = 0;
         while i < m {
-            let width = (REGS * n).min(m - i);
-            let regs = width.div_ceil(n);
-            let tail = if width.is_multiple_of(n) { None } else { Some(s.tail(width % n)) };
-            let mut masks = [None; REGS];
-            masks[regs - 1] = tail;
+            let (width, regs, masks) = row_block(s, m - i);
             let mut acc = [s.zero(); REGS];
             for p in 0..k {
                 let xp = s.splat(alpha * *x.add(p * incx));
@@ -160,11 +170,7 @@ unsafe fn rank1<T: Float, L: Lanes<T>>(
     unsafe {
         let mut i = 0;
         while i < m {
-            let width = (REGS * n).min(m - i);
-            let regs = width.div_ceil(n);
-            let tail = if width.is_multiple_of(n) { None } else { Some(s.tail(width % n)) };
-            let mut masks = [None; REGS];
-            masks[regs - 1] = tail;
+            let (width, regs, masks) = row_block(s, m - i);
             let mut xs = [s.zero(); REGS];
             for (r, x_r) in xs.iter_mut().enumerate().take(regs) {
                 *x_r = load_masked(s, x.add(i + r * n), masks[r]);
