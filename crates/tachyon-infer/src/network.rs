@@ -2,7 +2,7 @@
 //! activation, and the standardisation fitted at training time. Also the f64 reference forward pass that every
 //! compiled path is tested against.
 
-use tachyon_train::{mlp_from_file, Activation, Mlp, ModelFile, ModelKind, Standardizer};
+use tachyon_train::{network_from_file, Activation, Mlp, ModelFile, ModelKind, Standardizer};
 
 /// One dense layer `y = W x + b`.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,9 +41,6 @@ pub enum NetworkError {
     /// The model file's arrays do not describe a network.
     #[error("the model file does not describe a network: {0}")]
     Malformed(String),
-    /// Logistic models have no trainer yet, so no file can hold one.
-    #[error("{0:?} models cannot be compiled into a predictor yet")]
-    Unsupported(ModelKind),
     /// A predictor was handed a row of the wrong width.
     #[error("expected {expected} features per row, got {got}")]
     Width {
@@ -102,11 +99,12 @@ pub(crate) fn batch_rows(inputs: usize, outputs: usize, values: usize, out: usiz
 }
 
 impl DenseNetwork {
-    /// The network a model file holds: an MLP as trained, or ridge regression as one linear layer.
+    /// The network a model file holds: an MLP as trained (one output, or three logits: down, flat, up), logistic
+    /// regression as one linear layer of three logits, or ridge regression as one linear layer in f64.
     pub fn from_model_file(file: &ModelFile) -> Result<DenseNetwork, NetworkError> {
         match file.kind {
-            ModelKind::Mlp => {
-                let (mlp, standardizer) = mlp_from_file(file).map_err(NetworkError::Malformed)?;
+            ModelKind::Mlp | ModelKind::Logistic => {
+                let (mlp, standardizer) = network_from_file(file).map_err(NetworkError::Malformed)?;
                 let mut net = DenseNetwork::from_mlp(&mlp, &standardizer);
                 net.schema_hash = file.schema_hash;
                 Ok(net)
@@ -137,7 +135,6 @@ impl DenseNetwork {
                 net.validate()?;
                 Ok(net)
             }
-            kind => Err(NetworkError::Unsupported(kind)),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use tachyon_train::{Activation, Adam, DataParallel, Head, Mlp, MlpSpec, Targets};
+use tachyon_train::{Activation, DataParallel, Head, Mlp, MlpSpec, Optimizer, Targets};
 
 fn main() {
     let epochs: usize = std::env::args().nth(1).map_or(3, |e| e.parse().expect("EPOCHS is a number"));
@@ -21,7 +21,7 @@ fn main() {
     let mut mlp = Mlp::<f32>::new(spec, 1);
     let parts = std::env::var("PARTS").ok().and_then(|p| p.parse().ok()).unwrap_or_else(rayon::current_num_threads);
     let mut ws = DataParallel::new(&mlp, batch, parts);
-    let mut adam = Adam::new(&mlp, 1e-3);
+    let mut adam = Optimizer::adam(&mlp, 1e-3);
     let mut times = Vec::new();
     for epoch in 0..epochs {
         let start = Instant::now();

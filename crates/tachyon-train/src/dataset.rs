@@ -2,13 +2,15 @@
 
 use tachyon_features::{FeatureMatrix, NUM_FEATURES};
 
-/// Rows of features with their regression label, in time order within each source file.
+/// Rows of features with their labels, in time order within each source file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Dataset {
     /// Row-major `rows x NUM_FEATURES`.
     pub x: Vec<f32>,
-    /// Label: future mid change, basis points.
+    /// Regression label: future mid change, basis points.
     pub y: Vec<f32>,
+    /// Class label of the same change: 0 down, 1 flat, 2 up (the flat band is the label spec's threshold).
+    pub class: Vec<i8>,
 }
 
 impl Dataset {
@@ -22,13 +24,24 @@ impl Dataset {
         &self.x[i * NUM_FEATURES..(i + 1) * NUM_FEATURES]
     }
 
+    /// Every labelled row of `matrices` (rows whose horizon passes the end of their file are left out); the
+    /// matrices must carry labels.
+    pub fn labelled(matrices: &[FeatureMatrix]) -> Dataset {
+        let mut data = Dataset::default();
+        for m in matrices {
+            data.push_rows(m, 0..m.rows());
+        }
+        data
+    }
+
     fn push_rows(&mut self, m: &FeatureMatrix, range: std::ops::Range<usize>) {
-        let labels = m.labels.as_ref().expect("checked by the caller");
+        let labels = m.labels.as_ref().unwrap_or_else(|| panic!("{}: no labels", m.source.display()));
         for i in range {
             let y = labels.ret_bps[i];
             if y.is_finite() {
                 self.x.extend_from_slice(m.row(i));
                 self.y.push(y);
+                self.class.push(labels.class[i]);
             }
         }
     }
@@ -140,7 +153,7 @@ mod tests {
             features: (0..n * NUM_FEATURES).map(|i| (i / NUM_FEATURES) as f32).collect(),
             labels: Some(Labels {
                 ret_bps: (0..n).map(|i| if i + 3 < n { i as f32 } else { f32::NAN }).collect(),
-                class: vec![1; n],
+                class: (0..n).map(|i| if i + 3 < n { (i % 3) as i8 } else { Labels::UNKNOWN }).collect(),
             }),
             ..FeatureMatrix::default()
         }
@@ -158,6 +171,11 @@ mod tests {
         assert_eq!(s.test.row(0)[0], 900.0);
         assert_eq!(s.test.rows(), 97);
         assert!(s.train.y.iter().all(|&y| y < 650.0 - 50.0));
+        // Class labels travel with their rows.
+        assert_eq!(s.validation.class[..3], [650 % 3, 651 % 3, 652 % 3].map(|c| c as i8));
+        assert_eq!(s.test.class.len(), 97);
+        let all = Dataset::labelled(&[matrix(10)]);
+        assert_eq!((all.rows(), all.class.len(), all.y[6]), (7, 7, 6.0));
     }
 
     #[test]
@@ -167,6 +185,7 @@ mod tests {
                 .map(|i| if i % NUM_FEATURES == 0 { (i / NUM_FEATURES) as f32 } else { 7.0 })
                 .collect(),
             y: vec![0.0; 4],
+            class: vec![1; 4],
         };
         let s = Standardizer::fit(&d);
         assert_eq!(s.mean[0], 1.5);

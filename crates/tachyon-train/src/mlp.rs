@@ -1,5 +1,4 @@
-//! A multi-layer perceptron with hand-written backpropagation over our GEMM and vector kernels, and the Adam /
-//! AdamW optimiser.
+//! A multi-layer perceptron with hand-written backpropagation over our GEMM and vector kernels.
 //!
 //! Layer l maps `A_{l-1}` (batch x in) to `Z_l = A_{l-1} W_l^T + b_l` (batch x out, `W_l` row-major out x in) and
 //! `A_l = act(Z_l)` (hidden layers: ReLU or tanh; the last layer is linear). Heads: regression (one output, loss
@@ -289,96 +288,10 @@ pub fn forward_backward<T: GemmFloat>(mlp: &Mlp<T>, ws: &mut Workspace<T>, x: &[
     loss * inv_batch
 }
 
-/// Adam (Kingma & Ba) with decoupled weight decay (AdamW when `weight_decay > 0`) and global-norm clipping.
-#[derive(Clone, Debug)]
-pub struct Adam<T> {
-    /// Learning rate.
-    pub lr: f64,
-    /// First-moment decay.
-    pub beta1: f64,
-    /// Second-moment decay.
-    pub beta2: f64,
-    /// Denominator guard.
-    pub eps: f64,
-    /// Decoupled weight decay (AdamW); 0 for Adam.
-    pub weight_decay: f64,
-    /// Clip the global gradient norm to this (0: no clipping).
-    pub clip_norm: f64,
-    step: u64,
-    m: Vec<Vec<T>>,
-    v: Vec<Vec<T>>,
-}
-
-/// A step that cannot be taken.
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("training step {step}: {what} is not finite (lower the learning rate or clip gradients)")]
-pub struct NonFinite {
-    /// The 1-based step.
-    pub step: u64,
-    /// `loss` or `gradient`.
-    pub what: &'static str,
-}
-
-impl<T: GemmFloat> Adam<T> {
-    /// An optimiser for `mlp` with learning rate `lr` and the usual betas (0.9, 0.999), eps 1e-8.
-    pub fn new(mlp: &Mlp<T>, lr: f64) -> Self {
-        let zeros = |v: &Vec<Vec<T>>| v.iter().map(|x| vec![T::ZERO; x.len()]).collect::<Vec<_>>();
-        let shapes: Vec<Vec<T>> = mlp.weights.iter().chain(&mlp.biases).cloned().collect();
-        Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            clip_norm: 0.0,
-            step: 0,
-            m: zeros(&shapes),
-            v: zeros(&shapes),
-        }
-    }
-
-    /// Steps taken.
-    pub fn steps(&self) -> u64 {
-        self.step
-    }
-
-    /// Applies the gradients of `ws` to `mlp`; refuses (and changes nothing) if `loss` or a gradient is not
-    /// finite.
-    pub fn step(&mut self, mlp: &mut Mlp<T>, ws: &Workspace<T>, loss: f64) -> Result<(), NonFinite> {
-        let step = self.step + 1;
-        if !loss.is_finite() {
-            return Err(NonFinite { step, what: "loss" });
-        }
-        let grads = || ws.grad_w.iter().chain(&ws.grad_b);
-        let norm_sq: f64 = grads().flatten().map(|g| g.to_f64() * g.to_f64()).sum();
-        if !norm_sq.is_finite() {
-            return Err(NonFinite { step, what: "gradient" });
-        }
-        let scale =
-            if self.clip_norm > 0.0 && norm_sq.sqrt() > self.clip_norm { self.clip_norm / norm_sq.sqrt() } else { 1.0 };
-        self.step = step;
-        let (b1, b2) = (self.beta1, self.beta2);
-        let c1 = 1.0 / (1.0 - b1.powi(step as i32));
-        let c2 = 1.0 / (1.0 - b2.powi(step as i32));
-        let params = mlp.weights.iter_mut().chain(mlp.biases.iter_mut());
-        for (((p, g), m), v) in params.zip(grads()).zip(&mut self.m).zip(&mut self.v) {
-            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = g.to_f64() * scale;
-                let mn = b1 * m.to_f64() + (1.0 - b1) * g;
-                let vn = b2 * v.to_f64() + (1.0 - b2) * g * g;
-                *m = T::from_f64(mn);
-                *v = T::from_f64(vn);
-                let update = self.lr * ((mn * c1) / ((vn * c2).sqrt() + self.eps) + self.weight_decay * p.to_f64());
-                *p = T::from_f64(p.to_f64() - update);
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Optimizer;
 
     fn data(rows: usize, inputs: usize, seed: u64) -> (Vec<f64>, Vec<f64>, Vec<i8>) {
         let mut s = seed;
@@ -467,7 +380,7 @@ mod tests {
         let run = || {
             let mut mlp = Mlp::<f32>::new(spec.clone(), 5);
             let mut ws = Workspace::new(&mlp, batch);
-            let mut adam = Adam::new(&mlp, 3e-3);
+            let mut adam = Optimizer::adam(&mlp, 3e-3);
             let mut losses = Vec::with_capacity(100);
             for epoch in 0..15 {
                 let mut total = 0.0;

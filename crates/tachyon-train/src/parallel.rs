@@ -74,7 +74,7 @@ impl<T: GemmFloat> DataParallel<T> {
     }
 
     /// The batch's gradients after [`forward_backward`](DataParallel::forward_backward), to hand to
-    /// [`Adam::step`](crate::Adam::step).
+    /// [`Optimizer::step`](crate::Optimizer::step).
     pub fn gradients(&self) -> &Workspace<T> {
         &self.parts[0]
     }

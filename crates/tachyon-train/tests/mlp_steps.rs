@@ -3,7 +3,7 @@
 
 use tachyon_testkit::{count_thread_allocations, SplitMix64};
 use tachyon_train::{
-    forward_backward, Activation, Adam, DataParallel, Head, Mlp, MlpSpec, NonFinite, Targets, Workspace,
+    forward_backward, Activation, DataParallel, Head, Mlp, MlpSpec, NonFinite, Optimizer, Targets, Workspace,
 };
 
 tachyon_testkit::install_counting_allocator!();
@@ -20,7 +20,7 @@ fn a_training_step_allocates_nothing_after_warm_up() {
     let y: Vec<f32> = (0..batch).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
     let mut mlp = Mlp::<f32>::new(spec(), 7);
     let mut ws = Workspace::new(&mlp, batch);
-    let mut adam = Adam::new(&mlp, 1e-3);
+    let mut adam = Optimizer::adam(&mlp, 1e-3);
     for _ in 0..3 {
         let loss = forward_backward(&mlp, &mut ws, &x, Targets::Values(&y));
         adam.step(&mut mlp, &ws, loss).unwrap();
@@ -41,7 +41,7 @@ fn a_non_finite_loss_stops_at_its_step_and_changes_nothing() {
     let mut y = vec![0.0f32; batch];
     let mut mlp = Mlp::<f32>::new(spec(), 7);
     let mut ws = Workspace::new(&mlp, batch);
-    let mut adam = Adam::new(&mlp, 1e-3);
+    let mut adam = Optimizer::adam(&mlp, 1e-3);
     let loss = forward_backward(&mlp, &mut ws, &x, Targets::Values(&y));
     adam.step(&mut mlp, &ws, loss).unwrap();
     y[3] = f32::NAN;
@@ -90,7 +90,7 @@ fn parallel_training_is_deterministic_and_allocates_nothing_after_warm_up() {
     let train = |steps: usize| {
         let mut mlp = Mlp::<f32>::new(spec(), 7);
         let mut dp = DataParallel::new(&mlp, 256, 2);
-        let mut adam = Adam::new(&mlp, 1e-3);
+        let mut adam = Optimizer::adam(&mlp, 1e-3);
         for _ in 0..steps {
             let loss = dp.forward_backward(&mlp, &x, Targets::Values(&y));
             adam.step(&mut mlp, dp.gradients(), loss).unwrap();

@@ -40,24 +40,24 @@ fn a_saved_ridge_model_predicts_what_training_scored() {
 
 #[test]
 fn a_saved_mlp_predicts_what_training_scored_and_training_repeats_bit_for_bit() {
-    use tachyon_train::{mlp_from_file, predict_all, train_mlp, MlpTrainSpec, RegressionMetrics, Workspace};
+    use tachyon_train::{network_from_file, predict_all, train_network, Metrics, TrainSpec, Workspace};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
     let input = Input::detect(&dir.join("AAPL_2012-06-21_34200000_57600000_message_1.csv"), Default::default());
     let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
     let matrices: Vec<_> = extract_files(&[input], &options).into_iter().map(Result::unwrap).collect();
     let split = Split::new(&matrices, &SplitSpec::default());
-    let spec = MlpTrainSpec { epochs: 2, hidden: vec![16], ..MlpTrainSpec::default() };
+    let spec = TrainSpec { epochs: 2, hidden: vec![16], ..TrainSpec::default() };
     let mut epochs = 0;
-    let report = train_mlp(&split, &spec, SCHEMA.hash(), &mut |_| epochs += 1).unwrap();
+    let report = train_network(&split, &spec, SCHEMA.hash(), &mut |_| epochs += 1).unwrap();
     assert_eq!(epochs, report.log.len());
-    let again = train_mlp(&split, &spec, SCHEMA.hash(), &mut |_| {}).unwrap();
+    let again = train_network(&split, &spec, SCHEMA.hash(), &mut |_| {}).unwrap();
     assert_eq!(report.model, again.model, "same seed: bit-identical model");
 
     let path = std::env::temp_dir().join(format!("tachyon-mlp-{}.tcy", std::process::id()));
     report.model.save(&path).unwrap();
-    let (mlp, standardizer) = mlp_from_file(&ModelFile::load(&path, SCHEMA.hash()).unwrap()).unwrap();
+    let (mlp, standardizer) = network_from_file(&ModelFile::load(&path, SCHEMA.hash()).unwrap()).unwrap();
     let z: Vec<f32> = standardizer.transform(&split.test).into_iter().map(|v| v as f32).collect();
     let mut ws = Workspace::new(&mlp, 512);
     let pred = predict_all(&mlp, &mut ws, &z, &mut Vec::new());
-    assert_eq!(RegressionMetrics::compute(&pred, &split.test.y), report.test);
+    assert_eq!(Metrics::compute(mlp.spec.head, &pred, &split.test), report.test);
 }

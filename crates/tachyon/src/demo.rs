@@ -107,7 +107,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 /// Trains the ridge baseline on the first 60% of each day, checks it on the next 20% and scores it out of
 /// sample on the last 20% (100-update embargo at each boundary: the label horizon).
 fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
-    use tachyon_train::{train_ridge, ModelFile, Split, SplitSpec};
+    use tachyon_train::{
+        train_network, train_ridge, Head, LrSchedule, Method, Metrics, ModelFile, Split, SplitSpec, TrainSpec,
+    };
     let start = Instant::now();
     let split = Split::new(matrices, &SplitSpec::default());
     let report = train_ridge(&split, 1e-3, tachyon_features::SCHEMA.hash())?;
@@ -122,13 +124,35 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
         split.test.rows(),
         start.elapsed().as_secs_f64()
     );
-    print_parts(&[report.train, report.validation, report.test]);
+    print_parts(&[report.train, report.validation, report.test].map(Metrics::Regression));
 
     let start = Instant::now();
-    let spec = tachyon_train::MlpTrainSpec { epochs: 5, ..Default::default() };
-    let mlp = tachyon_train::train_mlp(&split, &spec, tachyon_features::SCHEMA.hash(), &mut |_| {})?;
+    let logistic_spec = TrainSpec {
+        hidden: vec![],
+        head: Head::Softmax3,
+        epochs: 5,
+        method: Method::Sgd { momentum: 0.9 },
+        lr: 0.05,
+        schedule: LrSchedule::Cosine { total_steps: 5, floor: 0.0 },
+        weight_decay: 1e-3,
+        clip_norm: 0.0,
+        ..TrainSpec::default()
+    };
+    let logistic = train_network(&split, &logistic_spec, tachyon_features::SCHEMA.hash(), &mut |_| {})?;
     println!(
-        "MLP 44 -> 64 -> 64 -> 1 (ReLU, Adam, batch 256, up to {} epochs, early stopping on validation loss): kept epoch {}, {:.2} s",
+        "logistic regression, down / flat / up at +-0.5 bps (SGD momentum 0.9, cosine schedule, L2 1e-3, {} epochs): kept epoch {}, {:.2} s",
+        logistic_spec.epochs,
+        logistic.best_epoch,
+        start.elapsed().as_secs_f64()
+    );
+    print_parts(&[logistic.train, logistic.validation, logistic.test]);
+
+    let start = Instant::now();
+    let spec =
+        TrainSpec { epochs: 5, schedule: LrSchedule::Cosine { total_steps: 5, floor: 0.0 }, ..Default::default() };
+    let mlp = train_network(&split, &spec, tachyon_features::SCHEMA.hash(), &mut |_| {})?;
+    println!(
+        "MLP 44 -> 64 -> 64 -> 1 (ReLU, Adam, cosine schedule, batch 256, up to {} epochs, early stopping on validation loss): kept epoch {}, {:.2} s",
         spec.epochs,
         mlp.best_epoch,
         start.elapsed().as_secs_f64()
@@ -142,7 +166,7 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
 fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) -> Result<()> {
     use tachyon_infer::latency::{measure, CacheState, LatencyReport};
     use tachyon_infer::{DenseNetwork, Int8Predictor, Predictor};
-    use tachyon_train::{mlp_from_file, predict_all, RegressionMetrics, Workspace};
+    use tachyon_train::{network_from_file, predict_all, RegressionMetrics, Workspace};
 
     let net = DenseNetwork::from_model_file(model)?;
     let mut f32_predictor = Predictor::new(&net)?;
@@ -150,7 +174,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     let mut served = vec![0.0f32; test.rows()];
     f32_predictor.predict_batch(&test.x, &mut served)?;
     // The training side: standardise in f64, then the batched GEMM forward pass.
-    let (mlp, standardizer) = mlp_from_file(model).map_err(anyhow::Error::msg)?;
+    let (mlp, standardizer) = network_from_file(model).map_err(anyhow::Error::msg)?;
     let z: Vec<f32> = standardizer.transform(test).into_iter().map(|v| v as f32).collect();
     let trained = predict_all(&mlp, &mut Workspace::new(&mlp, 256), &z, &mut Vec::new());
     let typical = trained.iter().map(|v| v.abs()).sum::<f64>() / trained.len().max(1) as f64;
@@ -232,10 +256,26 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     Ok(())
 }
 
-fn print_parts(parts: &[tachyon_train::RegressionMetrics; 3]) {
-    println!("  {:<20} {:>8} {:>8} {:>9} {:>9}", "part", "IC", "R^2", "hit rate", "MSE");
-    for (name, m) in ["train", "validation", "test (out of sample)"].iter().zip(parts) {
-        println!("  {name:<20} {:>8.4} {:>8.4} {:>9.4} {:>9.3}", m.ic, m.r2, m.hit_rate, m.mse);
+fn print_parts(parts: &[tachyon_train::Metrics; 3]) {
+    use tachyon_train::Metrics;
+    let names = ["train", "validation", "test (out of sample)"];
+    match parts[0] {
+        Metrics::Regression(_) => println!("  {:<20} {:>8} {:>8} {:>9} {:>9}", "part", "IC", "R^2", "hit rate", "MSE"),
+        Metrics::Classification(_) => println!(
+            "  {:<20} {:>8} {:>9} {:>9} {:>9} {:>9}",
+            "part", "IC", "hit rate", "accuracy", "macro-F1", "log-loss"
+        ),
+    }
+    for (name, m) in names.iter().zip(parts) {
+        match m {
+            Metrics::Regression(m) => {
+                println!("  {name:<20} {:>8.4} {:>8.4} {:>9.4} {:>9.3}", m.ic, m.r2, m.hit_rate, m.mse)
+            }
+            Metrics::Classification(m) => println!(
+                "  {name:<20} {:>8.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+                m.ic, m.hit_rate, m.accuracy, m.macro_f1, m.log_loss
+            ),
+        }
     }
 }
 

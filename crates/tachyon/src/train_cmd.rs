@@ -6,19 +6,39 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use tachyon_features::{Horizon, SCHEMA};
 use tachyon_train::{
-    mlp_from_file, predict_all, train_mlp, train_ridge, Activation, Dataset, MlpTrainSpec, ModelFile, ModelKind,
-    RegressionMetrics, RidgePredictor, Split, SplitSpec, Workspace,
+    network_from_file, predict_all, train_network, train_ridge, Activation, Dataset, Head, LrSchedule, Method, Metrics,
+    ModelFile, ModelKind, RegressionMetrics, RidgePredictor, Split, SplitSpec, TrainSpec, Workspace,
 };
 
 use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
 
-/// `--model` choices (logistic regression comes with the rest of issue #6).
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+/// `--model` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelChoice {
-    /// Ridge regression in closed form (X^T X on our GEMM, Cholesky), on standardised features.
+    /// Ridge regression of the return on standardised features: closed form (X^T X on our GEMM, Cholesky) or SGD.
     Ridge,
-    /// Multi-layer perceptron regression (hand-written backprop on our GEMM, Adam/AdamW, early stopping).
+    /// Multinomial logistic regression of the direction (down / flat / up, see --flat-bps), L2 penalty --lambda.
+    Logistic,
+    /// Multi-layer perceptron (hand-written backprop on our GEMM): regression of the return, or --head classes.
     Mlp,
+}
+
+/// `--solver` choices for ridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SolverChoice {
+    /// Normal equations in f64, solved exactly.
+    ClosedForm,
+    /// Mini-batch SGD on 0.5 MSE + 0.5 lambda |w|^2 (converges to the closed form; for data that does not fit).
+    Sgd,
+}
+
+/// `--head` choices for the MLP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeadChoice {
+    /// One output: the future mid change in bps, squared error.
+    Regression,
+    /// Three outputs: down / flat / up (flat within +-flat-bps), softmax cross-entropy.
+    Classes,
 }
 
 /// `--activation` choices.
@@ -28,6 +48,26 @@ pub enum ActivationChoice {
     Relu,
     /// tanh(x).
     Tanh,
+}
+
+/// `--optimizer` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerChoice {
+    /// Adam (AdamW with --weight-decay).
+    Adam,
+    /// SGD with momentum (--momentum).
+    Sgd,
+}
+
+/// `--lr-schedule` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleChoice {
+    /// The same learning rate throughout.
+    Constant,
+    /// Half a cosine from --lr to 0 over --epochs.
+    Cosine,
+    /// Multiply by --lr-step-factor every --lr-step-epochs epochs.
+    Step,
 }
 
 /// Options of `tachyon train`.
@@ -40,7 +80,11 @@ pub struct TrainArgs {
     /// Model to train.
     #[arg(long, value_enum, default_value_t = ModelChoice::Ridge)]
     model: ModelChoice,
-    /// Ridge penalty per row (lambda n is added to the diagonal of X^T X).
+    /// Ridge: how to solve.
+    #[arg(long, value_enum, default_value_t = SolverChoice::ClosedForm)]
+    solver: SolverChoice,
+    /// Ridge and logistic: L2 penalty per row (ridge's closed form adds lambda n to the diagonal of X^T X; the
+    /// SGD fits minimise mean loss + 0.5 lambda |w|^2, which is the same problem).
     #[arg(long, default_value_t = 1e-3)]
     lambda: f64,
     /// Leading fraction of each file used for training.
@@ -53,37 +97,57 @@ pub struct TrainArgs {
     /// time horizon). Must cover the horizon, or training labels see validation prices.
     #[arg(long)]
     embargo: Option<usize>,
+    /// MLP: output head.
+    #[arg(long, value_enum, default_value_t = HeadChoice::Regression)]
+    head: HeadChoice,
     /// MLP: hidden layer widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "64,64")]
     hidden: Vec<usize>,
     /// MLP: hidden activation.
     #[arg(long, value_enum, default_value_t = ActivationChoice::Relu)]
     activation: ActivationChoice,
-    /// MLP: most epochs (training stops earlier when the validation loss stops improving).
+    /// Iterative fits: most epochs (training stops earlier when the validation loss stops improving).
     #[arg(long, default_value_t = 10)]
     epochs: usize,
-    /// MLP: rows per step.
+    /// Iterative fits: rows per step.
     #[arg(long, default_value_t = 256)]
     batch: usize,
-    /// MLP: Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// MLP: AdamW decoupled weight decay (0: plain Adam).
+    /// Iterative fits: update rule [default: adam for the MLP, sgd for ridge and logistic].
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerChoice>,
+    /// Iterative fits: base learning rate [default: 1e-3 with adam, 5e-3 with sgd (0.05 diverged on the shipped
+    /// AAPL day: its standardised features are nearly collinear and heavy-tailed)].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Iterative fits: learning-rate schedule.
+    #[arg(long, value_enum, default_value_t = ScheduleChoice::Cosine)]
+    lr_schedule: ScheduleChoice,
+    /// With --lr-schedule step: epochs between decays.
+    #[arg(long, default_value_t = 3)]
+    lr_step_epochs: u64,
+    /// With --lr-schedule step: factor per decay, in (0, 1].
+    #[arg(long, default_value_t = 0.5)]
+    lr_step_factor: f64,
+    /// SGD momentum, in [0, 1).
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    /// MLP: weight decay on weights (AdamW's decoupled decay; an L2 penalty with sgd). 0: none.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
-    /// MLP: clip the global gradient norm to this (0: no clipping).
-    #[arg(long, default_value_t = 1.0)]
-    clip_norm: f64,
-    /// MLP: stop after this many epochs without a better validation loss.
+    /// Iterative fits: clip the global gradient norm to this, 0 for none [default: 1 for the MLP, 0 for linear
+    /// models, whose optimum clipping would bias].
+    #[arg(long)]
+    clip_norm: Option<f64>,
+    /// Iterative fits: stop after this many epochs without a better validation loss.
     #[arg(long, default_value_t = 3)]
     patience: usize,
-    /// MLP: seed of the initial weights and the batch order (same seed, same weights).
+    /// Iterative fits: seed of the initial weights and the batch order (same seed and threads, same weights).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Model file to write (atomically).
     #[arg(long)]
     out: PathBuf,
-    /// Also write the metrics as JSON to this file.
+    /// Also write the metrics and the per-epoch log as JSON to this file.
     #[arg(long)]
     log: Option<PathBuf>,
 }
@@ -100,15 +164,91 @@ pub struct EvalArgs {
     labels: LabelArgs,
 }
 
-fn print_metrics(name: &str, m: &RegressionMetrics) {
-    println!(
-        "  {name:<11} {:>8} rows  IC {:>7.4}  R^2 {:>8.4}  hit rate {:.4}  MSE {:.4}",
-        m.rows, m.ic, m.r2, m.hit_rate, m.mse
-    );
+fn print_metrics(name: &str, m: &Metrics) {
+    match m {
+        Metrics::Regression(m) => println!(
+            "  {name:<11} {:>8} rows  IC {:>7.4}  R^2 {:>8.4}  hit rate {:.4}  MSE {:.4}",
+            m.rows, m.ic, m.r2, m.hit_rate, m.mse
+        ),
+        Metrics::Classification(m) => println!(
+            "  {name:<11} {:>8} rows  accuracy {:.4}  macro-F1 {:.4}  log-loss {:.4}  IC {:>7.4}  hit rate {:.4}",
+            m.rows, m.accuracy, m.macro_f1, m.log_loss, m.ic, m.hit_rate
+        ),
+    }
 }
 
-fn metrics_json(m: &RegressionMetrics) -> serde_json::Value {
-    serde_json::json!({"rows": m.rows, "ic": m.ic, "r2": m.r2, "hit_rate": m.hit_rate, "mse": m.mse})
+fn metrics_json(m: &Metrics) -> serde_json::Value {
+    match m {
+        Metrics::Regression(m) => {
+            serde_json::json!({"rows": m.rows, "ic": m.ic, "r2": m.r2, "hit_rate": m.hit_rate, "mse": m.mse})
+        }
+        Metrics::Classification(m) => serde_json::json!({"rows": m.rows, "accuracy": m.accuracy,
+            "macro_f1": m.macro_f1, "log_loss": m.log_loss, "ic": m.ic, "hit_rate": m.hit_rate}),
+    }
+}
+
+impl TrainArgs {
+    /// The iterative fit's hyper-parameters, checked.
+    fn train_spec(&self) -> Result<TrainSpec> {
+        let linear = self.model != ModelChoice::Mlp;
+        let (hidden, head) = match self.model {
+            ModelChoice::Ridge => (vec![], Head::Regression),
+            ModelChoice::Logistic => (vec![], Head::Softmax3),
+            ModelChoice::Mlp => {
+                if self.hidden.is_empty() || self.hidden.contains(&0) {
+                    bail!("--hidden needs positive widths, e.g. --hidden 64,64");
+                }
+                let head = if self.head == HeadChoice::Classes { Head::Softmax3 } else { Head::Regression };
+                (self.hidden.clone(), head)
+            }
+        };
+        if self.batch == 0 || self.epochs == 0 {
+            bail!("--batch and --epochs must be at least 1");
+        }
+        let optimizer = self.optimizer.unwrap_or(if linear { OptimizerChoice::Sgd } else { OptimizerChoice::Adam });
+        if !(0.0..1.0).contains(&self.momentum) {
+            bail!("--momentum must be in [0, 1), got {}", self.momentum);
+        }
+        let (method, default_lr) = match optimizer {
+            OptimizerChoice::Adam => (Method::ADAM, 1e-3),
+            OptimizerChoice::Sgd => (Method::Sgd { momentum: self.momentum }, 5e-3),
+        };
+        let lr = self.lr.unwrap_or(default_lr);
+        let clip_norm = self.clip_norm.unwrap_or(if linear { 0.0 } else { 1.0 });
+        let weight_decay = if linear { self.lambda } else { self.weight_decay };
+        for (name, value) in [("--lr", lr), ("--clip-norm", clip_norm), ("--lambda / --weight-decay", weight_decay)] {
+            if !value.is_finite() || value < 0.0 || (name == "--lr" && value == 0.0) {
+                bail!("{name} must be a finite number {}, got {value}", if name == "--lr" { "> 0" } else { ">= 0" });
+            }
+        }
+        let schedule = match self.lr_schedule {
+            ScheduleChoice::Constant => LrSchedule::Constant,
+            ScheduleChoice::Cosine => LrSchedule::Cosine { total_steps: self.epochs as u64, floor: 0.0 },
+            ScheduleChoice::Step => {
+                if self.lr_step_epochs == 0 || !(self.lr_step_factor > 0.0 && self.lr_step_factor <= 1.0) {
+                    bail!("--lr-step-epochs must be >= 1 and --lr-step-factor in (0, 1]");
+                }
+                LrSchedule::Step { every_steps: self.lr_step_epochs, factor: self.lr_step_factor }
+            }
+        };
+        Ok(TrainSpec {
+            hidden,
+            activation: match self.activation {
+                ActivationChoice::Relu => Activation::Relu,
+                ActivationChoice::Tanh => Activation::Tanh,
+            },
+            head,
+            epochs: self.epochs,
+            batch: self.batch,
+            method,
+            lr,
+            schedule,
+            weight_decay,
+            clip_norm,
+            patience: self.patience,
+            seed: self.seed,
+        })
+    }
 }
 
 /// Runs `tachyon train`.
@@ -130,6 +270,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             bail!("--embargo {embargo} is shorter than the label horizon ({h} updates): training labels would see validation prices");
         }
     }
+    let closed_form = args.model == ModelChoice::Ridge && args.solver == SolverChoice::ClosedForm;
+    let train_spec = if closed_form { None } else { Some(args.train_spec()?) };
     let start = Instant::now();
     let matrices = extract_inputs(&args.input, Some(spec))?;
     let split =
@@ -137,41 +279,24 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if split.train.rows() < 2 {
         bail!("only {} labelled training rows: give longer files or a shorter horizon", split.train.rows());
     }
-    let (mut model, metrics, epochs) = match args.model {
-        ModelChoice::Ridge => {
+    let (mut model, metrics, epochs) = match &train_spec {
+        None => {
             let r = train_ridge(&split, args.lambda, SCHEMA.hash())?;
-            (r.model, [r.train, r.validation, r.test], Vec::new())
+            (r.model, [r.train, r.validation, r.test].map(Metrics::Regression), Vec::new())
         }
-        ModelChoice::Mlp => {
-            if args.hidden.is_empty() || args.hidden.contains(&0) || args.batch == 0 || args.epochs == 0 {
-                bail!("--hidden needs positive widths, --batch and --epochs must be at least 1");
+        Some(train_spec) => {
+            if split.train.rows() < train_spec.batch {
+                bail!("{} training rows is less than one batch of {}", split.train.rows(), train_spec.batch);
             }
-            if split.train.rows() < args.batch {
-                bail!("{} training rows is less than one batch of {}", split.train.rows(), args.batch);
-            }
-            let spec = MlpTrainSpec {
-                hidden: args.hidden.clone(),
-                activation: match args.activation {
-                    ActivationChoice::Relu => Activation::Relu,
-                    ActivationChoice::Tanh => Activation::Tanh,
-                },
-                epochs: args.epochs,
-                batch: args.batch,
-                lr: args.lr,
-                weight_decay: args.weight_decay,
-                clip_norm: args.clip_norm,
-                patience: args.patience,
-                seed: args.seed,
-            };
-            let bar = indicatif::ProgressBar::new(args.epochs as u64).with_style(
+            let bar = indicatif::ProgressBar::new(train_spec.epochs as u64).with_style(
                 indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} [{elapsed}]")
                     .expect("valid template"),
             );
-            let r = train_mlp(&split, &spec, SCHEMA.hash(), &mut |e| {
+            let r = train_network(&split, train_spec, SCHEMA.hash(), &mut |e| {
                 bar.suspend(|| {
                     println!(
-                        "  epoch {:>3}: train loss {:.4}  validation loss {:.4}  validation IC {:.4}  ({:.2} s)",
-                        e.epoch, e.train_loss, e.validation_loss, e.validation_ic, e.seconds
+                        "  epoch {:>3}: train loss {:.4}  validation loss {:.4}  validation IC {:.4}  lr {:.2e}  ({:.2} s)",
+                        e.epoch, e.train_loss, e.validation_loss, e.validation_ic, e.lr, e.seconds
                     )
                 });
                 bar.inc(1);
@@ -186,6 +311,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         Horizon::Time(ns) => ("meta.horizon_ns", ns as f64),
     };
     model.arrays.push((kind.into(), vec![value]));
+    model.arrays.push(("meta.flat_bps".into(), vec![spec.flat_bps]));
     model.save(&args.out)?;
     println!(
         "{:?} on {} train / {} validation / {} test rows (embargo {embargo}) in {:.2} s -> {}",
@@ -204,7 +330,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             .iter()
             .map(|e| {
                 serde_json::json!({"epoch": e.epoch, "train_loss": e.train_loss, "validation_loss": e.validation_loss,
-                    "validation_ic": e.validation_ic, "seconds": e.seconds})
+                    "validation_ic": e.validation_ic, "lr": e.lr, "seconds": e.seconds})
             })
             .collect();
         let json = serde_json::json!({
@@ -229,33 +355,28 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             eprintln!("warning: the model was trained for horizon {trained:?}, evaluating against {:?}", spec.horizon);
         }
     }
-    let matrices = extract_inputs(&args.input, Some(spec))?;
-    let mut data = Dataset::default();
-    for m in &matrices {
-        let labels = m.labels.as_ref().expect("asked for labels");
-        for i in 0..m.rows() {
-            if labels.ret_bps[i].is_finite() {
-                data.x.extend_from_slice(m.row(i));
-                data.y.push(labels.ret_bps[i]);
-            }
+    if let Some(&trained) = file.array("meta.flat_bps").and_then(|v| v.first()) {
+        if trained != spec.flat_bps && file.kind != ModelKind::Ridge {
+            eprintln!("warning: the model was trained with --flat-bps {trained}, evaluating against {}", spec.flat_bps);
         }
     }
+    let matrices = extract_inputs(&args.input, Some(spec))?;
+    let data = Dataset::labelled(&matrices);
     let bad = |e: String| anyhow::anyhow!("{}: {e}", args.model.display());
-    let pred: Vec<f64> = match file.kind {
+    let metrics = match file.kind {
         ModelKind::Ridge => {
             let predictor = RidgePredictor::from_file(&file).map_err(bad)?;
-            (0..data.rows()).map(|i| predictor.predict(data.row(i))).collect()
+            let pred: Vec<f64> = (0..data.rows()).map(|i| predictor.predict(data.row(i))).collect();
+            Metrics::Regression(RegressionMetrics::compute(&pred, &data.y))
         }
-        ModelKind::Mlp => {
-            let (mlp, standardizer) = mlp_from_file(&file).map_err(bad)?;
+        ModelKind::Logistic | ModelKind::Mlp => {
+            let (mlp, standardizer) = network_from_file(&file).map_err(bad)?;
             let z: Vec<f32> = standardizer.transform(&data).into_iter().map(|v| v as f32).collect();
             let mut ws = Workspace::new(&mlp, 1024);
-            predict_all(&mlp, &mut ws, &z, &mut Vec::new())
+            Metrics::compute(mlp.spec.head, &predict_all(&mlp, &mut ws, &z, &mut Vec::new()), &data)
         }
-        ModelKind::Logistic => bail!("{}: logistic models are not supported by this build", args.model.display()),
     };
-    let label = data.y;
     println!("{} ({:?} model) on every labelled row:", args.model.display(), file.kind);
-    print_metrics("all", &RegressionMetrics::compute(&pred, &label));
+    print_metrics("all", &metrics);
     Ok(())
 }

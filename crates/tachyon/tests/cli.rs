@@ -319,3 +319,65 @@ fn export_writes_weights_whose_forward_pass_gives_the_exported_outputs() {
     }
     assert_eq!(net["probe"]["int8"].as_array().unwrap().len(), 20);
 }
+
+#[test]
+fn classifiers_and_sgd_ridge_train_evaluate_and_compile() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir();
+    let model = dir.join(format!("tachyon-cli-classes-{}.tcy", std::process::id()));
+    let log = dir.join(format!("tachyon-cli-classes-{}.json", std::process::id()));
+    let (i, m, l) = (input.to_str().unwrap(), model.to_str().unwrap(), log.to_str().unwrap());
+    let read_log = || -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(&log).unwrap()).unwrap() };
+    for (kind, extra) in [
+        ("logistic", &["--model", "logistic", "--epochs", "3"][..]),
+        (
+            "mlp",
+            &["--model", "mlp", "--head", "classes", "--hidden", "8", "--epochs", "2", "--lr-schedule", "step"][..],
+        ),
+    ] {
+        let mut args = vec!["train", i, "--out", m, "--log", l];
+        args.extend_from_slice(extra);
+        let out = tachyon(&args, None);
+        assert!(out.status.success(), "{kind}: {}", text(&out.stderr));
+        let json = read_log();
+        assert_eq!(json["model"], kind);
+        let test = &json["test"];
+        for metric in ["accuracy", "macro_f1", "hit_rate"] {
+            let v = test[metric].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{kind} {metric}: {json}");
+        }
+        // Three classes: a model no better than uniform has log-loss ln 3 = 1.0986; training must not be worse.
+        assert!(json["train"]["log_loss"].as_f64().unwrap() < 1.0986, "{kind}: {json}");
+        assert!(json["epochs"][0]["lr"].as_f64().unwrap() > 0.0, "{json}");
+        let out = tachyon(&["eval", "--model", m, i], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("macro-F1"), "{}", text(&out.stdout));
+        // The classifier compiles into the predictor (three logits).
+        let out = tachyon(&["bench", "infer", "--model", m, "--json", "--smoke"], None);
+        assert!(out.status.success(), "{kind}: {}", text(&out.stderr));
+    }
+
+    let out = tachyon(&["train", i, "--solver", "sgd", "--out", m, "--log", l], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = read_log();
+    assert_eq!(
+        (json["model"].as_str(), json["epochs"].as_array().map(Vec::len).unwrap_or(0) > 0),
+        (Some("ridge"), true)
+    );
+    let out = tachyon(&["eval", "--model", m, i], None);
+    assert!(out.status.success() && text(&out.stdout).contains("R^2"), "{}", text(&out.stderr));
+
+    for (bad, named) in [
+        (&["--model", "logistic", "--lr-schedule", "step", "--lr-step-factor", "1.5"][..], "--lr-step-factor"),
+        (&["--model", "mlp", "--optimizer", "sgd", "--momentum", "1"][..], "--momentum"),
+        (&["--model", "logistic", "--lr", "0"][..], "--lr"),
+    ] {
+        let mut args = vec!["train", i, "--out", m];
+        args.extend_from_slice(bad);
+        let out = tachyon(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(text(&out.stderr).contains(named), "{bad:?}: {}", text(&out.stderr));
+    }
+    let _ = (std::fs::remove_file(&model), std::fs::remove_file(&log));
+}

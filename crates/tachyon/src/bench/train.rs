@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use tachyon_train::{forward_backward, Activation, Adam, DataParallel, Head, Mlp, MlpSpec, Ridge, Targets, Workspace};
+use tachyon_train::{
+    forward_backward, Activation, DataParallel, Head, Mlp, MlpSpec, Optimizer, Ridge, Targets, Workspace,
+};
 
 use super::harness::{time, Timing};
 use super::{Row, Scale};
@@ -55,7 +57,7 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     // One part of each batch per thread of the pool, as `tachyon train` runs it.
     let threads = rayon::current_num_threads();
     let mut ws = DataParallel::new(&mlp, batch, threads);
-    let mut adam = Adam::new(&mlp, 1e-3);
+    let mut adam = Optimizer::adam(&mlp, 1e-3);
     let samples = (0..repeats)
         .map(|_| {
             let t = Instant::now();
