@@ -7,14 +7,15 @@ use tachyon_linalg::{gemm, MatMut, MatRef, Parallelism};
 /// products read it).
 const GRAM_BLOCK_ROWS: usize = 4096;
 
-/// Why a fit failed.
+/// Why a closed-form fit (ridge, logistic) failed.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum RidgeError {
-    /// No rows, or shapes that do not agree.
-    #[error("ridge: {0}")]
+pub enum FitError {
+    /// No rows, shapes that do not agree, or labels out of range.
+    #[error("{0}")]
     Shape(String),
-    /// `Z^T Z + lambda n I` is not positive definite (lambda = 0 with collinear features).
-    #[error("ridge: the normal equations are not positive definite at pivot {pivot} (raise --lambda)")]
+    /// The system to solve (`Z^T Z + lambda n I`, or logistic's Hessian) is not positive definite (lambda = 0 with
+    /// collinear features).
+    #[error("the system to solve is not positive definite at pivot {pivot} (collinear features: raise --lambda)")]
     NotPositiveDefinite {
         /// Column where Cholesky failed.
         pivot: usize,
@@ -34,13 +35,13 @@ pub struct Ridge {
 
 impl Ridge {
     /// Fits on `z` (row-major `rows x d`, standardised) and labels `y`.
-    pub fn fit(z: &[f64], y: &[f32], d: usize, lambda: f64) -> Result<Ridge, RidgeError> {
+    pub fn fit(z: &[f64], y: &[f32], d: usize, lambda: f64) -> Result<Ridge, FitError> {
         let n = y.len();
         if n == 0 || d == 0 || z.len() != n * d {
-            return Err(RidgeError::Shape(format!("{} values for {n} rows x {d} features", z.len())));
+            return Err(FitError::Shape(format!("{} values for {n} rows x {d} features", z.len())));
         }
         if lambda.is_nan() || lambda < 0.0 || lambda.is_infinite() {
-            return Err(RidgeError::Shape(format!("lambda must be finite and >= 0, got {lambda}")));
+            return Err(FitError::Shape(format!("lambda must be finite and >= 0, got {lambda}")));
         }
         let bias = y.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
         let yc: Vec<f64> = y.iter().map(|&v| f64::from(v) - bias).collect();
@@ -88,14 +89,14 @@ impl Ridge {
 }
 
 /// Overwrites the lower triangle of the symmetric positive-definite `a` (row-major `d x d`) with L, `a = L L^T`.
-pub fn cholesky_in_place(a: &mut [f64], d: usize) -> Result<(), RidgeError> {
+pub fn cholesky_in_place(a: &mut [f64], d: usize) -> Result<(), FitError> {
     for j in 0..d {
         let mut diag = a[j * d + j];
         for k in 0..j {
             diag -= a[j * d + k] * a[j * d + k];
         }
         if diag.is_nan() || diag <= 0.0 || diag.is_infinite() {
-            return Err(RidgeError::NotPositiveDefinite { pivot: j });
+            return Err(FitError::NotPositiveDefinite { pivot: j });
         }
         let l_jj = diag.sqrt();
         a[j * d + j] = l_jj;
@@ -207,9 +208,9 @@ mod tests {
     fn collinear_features_without_penalty_are_a_clear_error() {
         let z: Vec<f64> = (0..100).flat_map(|i| [i as f64, i as f64]).collect();
         let y = vec![1.0f32; 100];
-        assert_eq!(Ridge::fit(&z, &y, 2, 0.0), Err(RidgeError::NotPositiveDefinite { pivot: 1 }));
+        assert_eq!(Ridge::fit(&z, &y, 2, 0.0), Err(FitError::NotPositiveDefinite { pivot: 1 }));
         assert!(Ridge::fit(&z, &y, 2, 1e-3).is_ok());
-        assert!(matches!(Ridge::fit(&z, &y, 3, 0.0), Err(RidgeError::Shape(_))));
+        assert!(matches!(Ridge::fit(&z, &y, 3, 0.0), Err(FitError::Shape(_))));
     }
 }
 
@@ -227,7 +228,7 @@ pub struct RidgeReport {
 }
 
 /// Standardises on the training rows, fits ridge with penalty `lambda`, and scores every part of the split.
-pub fn train(split: &crate::Split, lambda: f64, schema_hash: u64) -> Result<RidgeReport, RidgeError> {
+pub fn train(split: &crate::Split, lambda: f64, schema_hash: u64) -> Result<RidgeReport, FitError> {
     use tachyon_features::NUM_FEATURES;
     let standardizer = crate::Standardizer::fit(&split.train);
     let z = standardizer.transform(&split.train);

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use tachyon_features::NUM_FEATURES;
+use tachyon_linalg::GemmFloat;
 
 use crate::metrics::Metrics;
 use crate::mlp::{forward, Activation, Head, Mlp, MlpSpec, Targets, Workspace};
@@ -231,10 +232,15 @@ pub fn train_network(
 
 /// The model file of a network and its standardisation. `kind` Ridge writes the ridge layout (`weights`, `bias`),
 /// which needs a linear regression network; the others write `w{l}`, `b{l}` and the shape.
-pub fn network_to_file(mlp: &Mlp<f32>, standardizer: &Standardizer, kind: ModelKind, schema_hash: u64) -> ModelFile {
+pub fn network_to_file<T: GemmFloat>(
+    mlp: &Mlp<T>,
+    standardizer: &Standardizer,
+    kind: ModelKind,
+    schema_hash: u64,
+) -> ModelFile {
     let mut arrays =
         vec![("mean".to_string(), standardizer.mean.clone()), ("std".to_string(), standardizer.std.clone())];
-    let widen = |v: &[f32]| v.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+    let widen = |v: &[T]| v.iter().map(|v| v.to_f64()).collect::<Vec<f64>>();
     if kind == ModelKind::Ridge {
         assert!(mlp.spec.hidden.is_empty() && mlp.spec.head == Head::Regression, "ridge is a linear regression");
         arrays.push(("weights".into(), widen(&mlp.weights[0])));

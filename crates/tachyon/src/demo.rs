@@ -108,7 +108,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 /// sample on the last 20% (100-update embargo at each boundary: the label horizon).
 fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
     use tachyon_train::{
-        train_network, train_ridge, Head, LrSchedule, Method, Metrics, ModelFile, Split, SplitSpec, TrainSpec,
+        train_logistic, train_network, train_ridge, LrSchedule, Metrics, ModelFile, Split, SplitSpec, TrainSpec,
     };
     let start = Instant::now();
     let split = Split::new(matrices, &SplitSpec::default());
@@ -127,22 +127,12 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
     print_parts(&[report.train, report.validation, report.test].map(Metrics::Regression));
 
     let start = Instant::now();
-    let logistic_spec = TrainSpec {
-        hidden: vec![],
-        head: Head::Softmax3,
-        epochs: 5,
-        method: Method::Sgd { momentum: 0.9 },
-        lr: 0.05,
-        schedule: LrSchedule::Cosine { total_steps: 5, floor: 0.0 },
-        weight_decay: 1e-3,
-        clip_norm: 0.0,
-        ..TrainSpec::default()
-    };
-    let logistic = train_network(&split, &logistic_spec, tachyon_features::SCHEMA.hash(), &mut |_| {})?;
+    let logistic = train_logistic(&split, 1e-3, tachyon_features::SCHEMA.hash())?;
     println!(
-        "logistic regression, down / flat / up at +-0.5 bps (SGD momentum 0.9, cosine schedule, L2 1e-3, {} epochs): kept epoch {}, {:.2} s",
-        logistic_spec.epochs,
-        logistic.best_epoch,
+        "logistic regression, down / flat / up at +-0.5 bps (lambda 1e-3, Newton on our GEMM, f64): {} iterations \
+         to a gradient of {:.0e}, {:.2} s",
+        logistic.fit.iterations,
+        logistic.fit.gradient_max,
         start.elapsed().as_secs_f64()
     );
     print_parts(&[logistic.train, logistic.validation, logistic.test]);

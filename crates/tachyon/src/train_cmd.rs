@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use tachyon_features::{Horizon, SCHEMA};
 use tachyon_train::{
-    network_from_file, predict_all, train_network, train_ridge, Activation, Dataset, Head, LrSchedule, Method, Metrics,
-    ModelFile, ModelKind, RegressionMetrics, RidgePredictor, Split, SplitSpec, TrainSpec, Workspace,
+    network_from_file, predict_all, train_logistic, train_network, train_ridge, Activation, Dataset, Head, LrSchedule,
+    Method, Metrics, ModelFile, ModelKind, RegressionMetrics, RidgePredictor, Split, SplitSpec, TrainSpec, Workspace,
 };
 
 use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
@@ -17,18 +17,20 @@ use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
 pub enum ModelChoice {
     /// Ridge regression of the return on standardised features: closed form (X^T X on our GEMM, Cholesky) or SGD.
     Ridge,
-    /// Multinomial logistic regression of the direction (down / flat / up, see --flat-bps), L2 penalty --lambda.
+    /// Multinomial logistic regression of the direction (down / flat / up, see --flat-bps), L2 penalty --lambda,
+    /// solved by Newton's method (or SGD).
     Logistic,
     /// Multi-layer perceptron (hand-written backprop on our GEMM): regression of the return, or --head classes.
     Mlp,
 }
 
-/// `--solver` choices for ridge.
+/// `--solver` choices for the linear models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SolverChoice {
-    /// Normal equations in f64, solved exactly.
-    ClosedForm,
-    /// Mini-batch SGD on 0.5 MSE + 0.5 lambda |w|^2 (converges to the closed form; for data that does not fit).
+    /// Solved to the optimum in f64: ridge's normal equations (Cholesky), logistic's Newton iterations.
+    Exact,
+    /// Mini-batch SGD on the same penalised objective (approaches the exact solution; slowly on ill-conditioned
+    /// features).
     Sgd,
 }
 
@@ -80,8 +82,8 @@ pub struct TrainArgs {
     /// Model to train.
     #[arg(long, value_enum, default_value_t = ModelChoice::Ridge)]
     model: ModelChoice,
-    /// Ridge: how to solve.
-    #[arg(long, value_enum, default_value_t = SolverChoice::ClosedForm)]
+    /// Ridge and logistic: how to solve.
+    #[arg(long, value_enum, default_value_t = SolverChoice::Exact)]
     solver: SolverChoice,
     /// Ridge and logistic: L2 penalty per row (ridge's closed form adds lambda n to the diagonal of X^T X; the
     /// SGD fits minimise mean loss + 0.5 lambda |w|^2, which is the same problem).
@@ -270,8 +272,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             bail!("--embargo {embargo} is shorter than the label horizon ({h} updates): training labels would see validation prices");
         }
     }
-    let closed_form = args.model == ModelChoice::Ridge && args.solver == SolverChoice::ClosedForm;
-    let train_spec = if closed_form { None } else { Some(args.train_spec()?) };
+    let exact = args.model != ModelChoice::Mlp && args.solver == SolverChoice::Exact;
+    let train_spec = if exact { None } else { Some(args.train_spec()?) };
     let start = Instant::now();
     let matrices = extract_inputs(&args.input, Some(spec))?;
     let split =
@@ -279,10 +281,19 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     if split.train.rows() < 2 {
         bail!("only {} labelled training rows: give longer files or a shorter horizon", split.train.rows());
     }
+    let fit_start = Instant::now();
     let (mut model, metrics, epochs) = match &train_spec {
-        None => {
+        None if args.model == ModelChoice::Ridge => {
             let r = train_ridge(&split, args.lambda, SCHEMA.hash())?;
             (r.model, [r.train, r.validation, r.test].map(Metrics::Regression), Vec::new())
+        }
+        None => {
+            let r = train_logistic(&split, args.lambda, SCHEMA.hash())?;
+            println!(
+                "  Newton: {} iterations, largest gradient component at the solution {:.1e}",
+                r.fit.iterations, r.fit.gradient_max
+            );
+            (r.model, [r.train, r.validation, r.test], Vec::new())
         }
         Some(train_spec) => {
             if split.train.rows() < train_spec.batch {
@@ -306,6 +317,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             (r.model, [r.train, r.validation, r.test], r.log)
         }
     };
+    let fit_seconds = fit_start.elapsed().as_secs_f64();
     let (kind, value) = match spec.horizon {
         Horizon::Events(h) => ("meta.horizon_events", h as f64),
         Horizon::Time(ns) => ("meta.horizon_ns", ns as f64),
@@ -336,7 +348,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         let json = serde_json::json!({
             "model": format!("{:?}", model.kind).to_lowercase(), "schema_hash": format!("{:016x}", SCHEMA.hash()),
             "train": metrics_json(&metrics[0]), "validation": metrics_json(&metrics[1]),
-            "test": metrics_json(&metrics[2]), "epochs": epochs,
+            "test": metrics_json(&metrics[2]), "epochs": epochs, "fit_seconds": fit_seconds,
         });
         std::fs::write(log, serde_json::to_string_pretty(&json)? + "\n")
             .with_context(|| format!("writing {}", log.display()))?;
