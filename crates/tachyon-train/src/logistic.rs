@@ -135,9 +135,9 @@ fn pass(z: &[f64], class: &[i8], d: usize, lambda: f64, theta: &[f64], hessian: 
                 let p = softmax3(logits);
                 let c = c as usize;
                 part.loss -= p[c].max(f64::MIN_POSITIVE).ln();
-                for k in 0..3 {
-                    let residual = p[k] - f64::from(u8::from(k == c));
-                    for (g, x) in part.gradient[k * width..(k + 1) * width].iter_mut().zip(row) {
+                for (k, (pk, gradient)) in p.iter().zip(part.gradient.chunks_exact_mut(width)).enumerate() {
+                    let residual = pk - f64::from(u8::from(k == c));
+                    for (g, x) in gradient.iter_mut().zip(row) {
                         *g += residual * x;
                     }
                 }
