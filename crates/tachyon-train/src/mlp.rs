@@ -9,6 +9,8 @@
 
 use tachyon_linalg::{gemm, GemmFloat, MatMut, MatRef, Parallelism};
 
+use crate::metrics::softmax3;
+
 /// Hidden-layer activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -218,15 +220,11 @@ pub fn forward_backward<T: GemmFloat>(mlp: &Mlp<T>, ws: &mut Workspace<T>, x: &[
             assert_eq!(c.len(), batch);
             for ((d, o), &class) in delta.chunks_exact_mut(3).zip(out.chunks_exact(3)).zip(c) {
                 assert!((0..3).contains(&class), "class {class} is not 0, 1 or 2");
-                let logits = [o[0].to_f64(), o[1].to_f64(), o[2].to_f64()];
-                let max = logits[0].max(logits[1]).max(logits[2]);
-                let e = logits.map(|v| (v - max).exp());
-                let sum = e[0] + e[1] + e[2];
-                loss += sum.ln() + max - logits[class as usize];
-                for k in 0..3 {
-                    let p = e[k] / sum;
+                let p = softmax3([o[0].to_f64(), o[1].to_f64(), o[2].to_f64()]);
+                loss -= p[class as usize].max(f64::MIN_POSITIVE).ln();
+                for (k, (d, p)) in d.iter_mut().zip(p).enumerate() {
                     let onehot = if k == class as usize { 1.0 } else { 0.0 };
-                    d[k] = T::from_f64((p - onehot) * inv_batch);
+                    *d = T::from_f64((p - onehot) * inv_batch);
                 }
             }
         }

@@ -372,7 +372,10 @@ fn classifiers_and_sgd_ridge_train_evaluate_and_compile() {
     assert!(out.status.success() && text(&out.stdout).contains("R^2"), "{}", text(&out.stderr));
 
     for (bad, named) in [
-        (&["--model", "logistic", "--solver", "sgd", "--lr-schedule", "step", "--lr-step-factor", "1.5"][..], "--lr-step-factor"),
+        (
+            &["--model", "logistic", "--solver", "sgd", "--lr-schedule", "step", "--lr-step-factor", "1.5"][..],
+            "--lr-step-factor",
+        ),
         (&["--model", "mlp", "--optimizer", "sgd", "--momentum", "1"][..], "--momentum"),
         (&["--model", "ridge", "--solver", "sgd", "--lr", "0"][..], "--lr"),
     ] {
