@@ -61,7 +61,7 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let samples = (0..repeats)
         .map(|_| {
             let t = Instant::now();
-            // On a pool thread, as `train_mlp` runs it (see there).
+            // On a pool thread, as `train_network` runs it (see there).
             rayon::scope(|_| {
                 for b in 0..n / batch {
                     let loss = ws.forward_backward(
