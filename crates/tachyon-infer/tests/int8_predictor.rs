@@ -51,6 +51,15 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
                 let mut parallel = vec![0.0; out.len()];
                 q.predict_batch_parallel(&x, &mut parallel).unwrap();
                 assert_eq!(parallel, out, "{isa}: parallel batch");
+                // The batch kernel (rows in groups) and its remainder rows equal single-row calls.
+                let first = 7;
+                let mut few = vec![0.0; first * net.outputs()];
+                q.predict_batch(&x[..first * net.inputs], &mut few).unwrap();
+                for (i, row) in x.chunks_exact(net.inputs).take(first).enumerate() {
+                    let one = q.predict(row).unwrap().to_vec();
+                    assert_eq!(one, few[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs batch");
+                    assert_eq!(one, out[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs 300");
+                }
                 let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
                 match &reference {
                     None => reference = Some(out),

@@ -8,6 +8,7 @@ use tachyon_simd::Float;
 use super::microkernel::{tile, Edge};
 use super::vector::{self, VectorKernels};
 use super::Gemm;
+use crate::gram::{self, GramKernel};
 use std::sync::OnceLock;
 
 /// One register tile: `(k, a, a_step, a_padded, b, b_rs, b_cs, b_padded, c, ldc, alpha, beta, mv, nv)`, the
@@ -81,6 +82,9 @@ pub trait GemmFloat: Float {
     /// The matrix-vector and rank-1 kernels of this type, by instruction set (unchecked).
     #[doc(hidden)]
     fn vectors(isa: Isa) -> &'static VectorKernels<Self>;
+    /// The Gram (`Z^T Z`) kernels of this type, by instruction set (unchecked).
+    #[doc(hidden)]
+    fn grams(isa: Isa) -> &'static GramKernel<Self>;
     /// Plans made once per instruction set (indexed scalar, AVX2, AVX-512), so that [`super::gemm`] does not
     /// derive the blocking on every call.
     #[doc(hidden)]
@@ -103,6 +107,18 @@ impl GemmFloat for f32 {
     fn plans() -> &'static [OnceLock<Gemm<f32>>; 3] {
         static PLANS: [OnceLock<Gemm<f32>>; 3] = [const { OnceLock::new() }; 3];
         &PLANS
+    }
+
+    fn grams(isa: Isa) -> &'static GramKernel<f32> {
+        match isa {
+            Isa::Scalar => &gram::SCALAR_F32,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &gram::AVX2_F32,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => &gram::AVX512_F32,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => &gram::SCALAR_F32,
+        }
     }
 
     fn vectors(isa: Isa) -> &'static VectorKernels<f32> {
@@ -134,6 +150,18 @@ impl GemmFloat for f64 {
     fn plans() -> &'static [OnceLock<Gemm<f64>>; 3] {
         static PLANS: [OnceLock<Gemm<f64>>; 3] = [const { OnceLock::new() }; 3];
         &PLANS
+    }
+
+    fn grams(isa: Isa) -> &'static GramKernel<f64> {
+        match isa {
+            Isa::Scalar => &gram::SCALAR_F64,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &gram::AVX2_F64,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => &gram::AVX512_F64,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => &gram::SCALAR_F64,
+        }
     }
 
     fn vectors(isa: Isa) -> &'static VectorKernels<f64> {
