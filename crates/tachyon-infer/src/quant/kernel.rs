@@ -143,7 +143,7 @@ pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: 
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx2::{forward_avx2, forward_avx2_rows};
+pub(crate) use avx2::forward_avx2;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
@@ -155,7 +155,7 @@ mod avx2 {
 
     use super::{epilogue, finish_one, stage, Sink};
     use crate::dense::pack::Form;
-    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, BATCH_ROWS, IN_LANES, OUT_LANES};
+    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES};
 
     /// Stores 8 integer-valued f32 lanes as 8 i16 (values within [-2047, 4095], so the packing never saturates).
     ///
@@ -207,166 +207,6 @@ mod avx2 {
                 match sink {
                     Sink::Quantised(q) => store_i16x8(q.add(o), y),
                     Sink::Output(f) => s.store(f.add(o), y),
-                }
-            }
-        }
-    }
-
-    /// Registers of outputs per sub-panel in the batch kernel: [`BATCH_ROWS`] x this many accumulators, plus the
-    /// weight registers and a broadcast, fit the 16 ymm registers.
-    const BATCH_REGS: usize = 2;
-
-    /// Registers `r0..r0 + W` of a panel of `regs` registers, for [`BATCH_ROWS`] rows at once: each weight load
-    /// feeds every row (the single-row kernel loads each weight once per row).
-    ///
-    /// # Safety
-    /// As [`panel`], for every row's activations and sink; `r0 + W <= regs`.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn panel_rows<const W: usize>(
-        s: Avx2,
-        layer: &QuantLayer,
-        activation: Activation,
-        w: *const i16,
-        regs: usize,
-        r0: usize,
-        x: [*const i16; BATCH_ROWS],
-        pairs: usize,
-        first: usize,
-        sinks: [Sink; BATCH_ROWS],
-    ) {
-        // SAFETY: (whole body) offsets stay within the extents the caller guarantees.
-        unsafe {
-            let mut acc = [[_mm256_setzero_si256(); W]; BATCH_ROWS];
-            for p in 0..pairs {
-                let wp = w.add((p * regs + r0) * 16);
-                let mut wv = [_mm256_setzero_si256(); W];
-                for (r, v) in wv.iter_mut().enumerate() {
-                    *v = _mm256_loadu_si256(wp.add(r * 16).cast());
-                }
-                for (acc_j, &x_j) in acc.iter_mut().zip(&x) {
-                    let xb = _mm256_set1_epi32(x_j.add(2 * p).cast::<i32>().read_unaligned());
-                    for (a, &v) in acc_j.iter_mut().zip(&wv) {
-                        *a = _mm256_add_epi32(*a, _mm256_madd_epi16(v, xb));
-                    }
-                }
-            }
-            for (acc_j, &sink) in acc.iter().zip(&sinks) {
-                for (r, &a) in acc_j.iter().enumerate() {
-                    let o = first + (r0 + r) * OUT_LANES;
-                    let scale = s.load(layer.scale.as_ptr().add(o));
-                    let bias = s.load(layer.bias.as_ptr().add(o));
-                    let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(a), scale, bias);
-                    match sink {
-                        Sink::Quantised(q) => store_i16x8(q.add(o), y),
-                        Sink::Output(f) => s.store(f.add(o), y),
-                    }
-                }
-            }
-        }
-    }
-
-    /// Stages one row's raw features into its quantised input buffer.
-    ///
-    /// # Safety
-    /// The CPU supports AVX2; `x` holds `net.inputs` readable values; `staged` is the padded input buffer.
-    #[inline(always)]
-    unsafe fn stage_row(s: Avx2, net: &QuantNetwork, x: *const f32, staged: *mut i16) {
-        // SAFETY: inputs are padded to 16, so a full 8-lane store at i < inputs stays inside; `x` is read only
-        // within `net.inputs` (masked tail).
-        unsafe {
-            let mut i = 0;
-            while i < net.inputs {
-                let v = if i + 8 <= net.inputs {
-                    s.load(x.add(i))
-                } else {
-                    Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
-                };
-                let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
-                store_i16x8(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
-                i += 8;
-            }
-        }
-    }
-
-    /// The AVX2 forward pass of [`BATCH_ROWS`] rows at once, row `j` read from `x + j * net.inputs` and computed
-    /// into `scratch[j]`; every output equals the single-row kernel's bit for bit (the same exact sums and the same
-    /// epilogue).
-    ///
-    /// # Safety
-    /// The CPU supports AVX2 and FMA; `x` holds `BATCH_ROWS * net.inputs` readable values; every scratch was made
-    /// for `net`.
-    #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn forward_avx2_rows(
-        net: &QuantNetwork,
-        x: *const f32,
-        scratch: &mut [QuantScratch; BATCH_ROWS],
-    ) {
-        // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
-        let s = unsafe { Avx2::new_unchecked() };
-        // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
-        // them; row j's features are the caller's `x + j * inputs`.
-        unsafe {
-            for (j, sc) in scratch.iter_mut().enumerate() {
-                stage_row(s, net, x.add(j * net.inputs), sc.input.as_mut_ptr());
-            }
-            let mut inputs: [*const i16; BATCH_ROWS] = std::array::from_fn(|j| scratch[j].input.as_ptr());
-            for (l, layer) in net.layers.iter().enumerate() {
-                let sinks: [Sink; BATCH_ROWS] = std::array::from_fn(|j| {
-                    if layer.hidden {
-                        Sink::Quantised(scratch[j].hidden[l].as_mut_ptr())
-                    } else {
-                        Sink::Output(scratch[j].output.as_mut_ptr())
-                    }
-                });
-                let w = layer.weights.as_ptr();
-                match layer.form {
-                    Form::Panels => {
-                        let pairs = layer.inputs.div_ceil(2);
-                        for &(regs, at, first) in &layer.panels {
-                            let a = net.activation;
-                            let mut r0 = 0;
-                            while r0 < regs {
-                                if regs - r0 >= BATCH_REGS {
-                                    panel_rows::<BATCH_REGS>(
-                                        s,
-                                        layer,
-                                        a,
-                                        w.add(at),
-                                        regs,
-                                        r0,
-                                        inputs,
-                                        pairs,
-                                        first,
-                                        sinks,
-                                    );
-                                    r0 += BATCH_REGS;
-                                } else {
-                                    panel_rows::<1>(s, layer, a, w.add(at), regs, r0, inputs, pairs, first, sinks);
-                                    r0 += 1;
-                                }
-                            }
-                        }
-                    }
-                    Form::Dot => {
-                        for o in 0..layer.outputs {
-                            let row = w.add(o * layer.inputs_padded);
-                            let mut acc = [_mm256_setzero_si256(); BATCH_ROWS];
-                            for c in (0..layer.inputs_padded).step_by(IN_LANES) {
-                                let wv = _mm256_loadu_si256(row.add(c).cast());
-                                for (a, &x_j) in acc.iter_mut().zip(&inputs) {
-                                    let xv = _mm256_loadu_si256(x_j.add(c).cast());
-                                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, xv));
-                                }
-                            }
-                            for (&a, &sink) in acc.iter().zip(&sinks) {
-                                finish_one(layer, net.activation, o, sum_i32(a), sink);
-                            }
-                        }
-                    }
-                }
-                if layer.hidden {
-                    inputs = std::array::from_fn(|j| scratch[j].hidden[l].as_ptr());
                 }
             }
         }

@@ -16,10 +16,7 @@ use tachyon_simd::isa::{self, Isa};
 
 use crate::dense::{Predictor, PredictorError};
 use crate::network::{batch_rows, split_batch, DenseNetwork, NetworkError};
-use pack::{QuantNetwork, QuantScratch, BATCH_ROWS};
-
-/// One scratch per row of the batch kernel.
-type RowsScratch = [QuantScratch; BATCH_ROWS];
+use pack::{QuantNetwork, QuantScratch};
 
 /// Lowest correlation between int8 and f32 outputs on the check rows that [`Int8Predictor::quantize`] accepts.
 pub const MIN_CORRELATION: f64 = 0.999;
@@ -72,10 +69,8 @@ pub struct Int8Predictor {
     isa: Isa,
     net: QuantNetwork,
     scratch: QuantScratch,
-    /// Scratch of [`predict_batch`](Int8Predictor::predict_batch): one per row the batch kernel computes at once.
-    batch: Box<RowsScratch>,
-    /// One batch scratch per worker of [`predict_batch_parallel`](Int8Predictor::predict_batch_parallel).
-    workers: Vec<RowsScratch>,
+    /// One scratch per worker of [`predict_batch_parallel`](Int8Predictor::predict_batch_parallel).
+    workers: Vec<QuantScratch>,
     calibration: Calibration,
 }
 
@@ -142,8 +137,7 @@ impl Int8Predictor {
         }
         let q = QuantNetwork::new(net, &calibration);
         let scratch = QuantScratch::new(&q);
-        let batch = Box::new(std::array::from_fn(|_| scratch.clone()));
-        Ok(Int8Predictor { isa, net: q, scratch, batch, workers: Vec::new(), calibration })
+        Ok(Int8Predictor { isa, net: q, scratch, workers: Vec::new(), calibration })
     }
 
     /// The instruction set whose kernel runs (AVX-512 CPUs run the AVX2 integer kernel).
@@ -175,7 +169,7 @@ impl Int8Predictor {
     /// Outputs for whole rows of raw features into `out` (`outputs` per row), on this thread.
     pub fn predict_batch(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
         batch_rows(self.net.inputs, self.net.outputs(), rows.len(), out.len())?;
-        rows_into(self.isa, &self.net, &mut self.batch, rows, out);
+        rows_into(self.isa, &self.net, &mut self.scratch, rows, out);
         Ok(())
     }
 
@@ -186,7 +180,7 @@ impl Int8Predictor {
         batch_rows(shape.0, shape.1, rows.len(), out.len())?;
         let threads = rayon::current_num_threads().max(1);
         if self.workers.len() != threads {
-            self.workers = vec![(*self.batch).clone(); threads];
+            self.workers = vec![self.scratch.clone(); threads];
         }
         let (isa, net) = (self.isa, &self.net);
         split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| rows_into(isa, net, scratch, rows, out));
@@ -194,29 +188,13 @@ impl Int8Predictor {
     }
 }
 
-/// Every row of `rows` (whole rows, checked by the caller) into `out`: [`BATCH_ROWS`] rows at a time through the
-/// batch kernel where there is one (bit-identical to the single-row kernel), the rest one by one.
-fn rows_into(isa: Isa, net: &QuantNetwork, scratch: &mut RowsScratch, rows: &[f32], out: &mut [f32]) {
-    let (inputs, outputs) = (net.inputs, net.outputs());
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if isa != Isa::Scalar {
-        let block = BATCH_ROWS * inputs;
-        for (x, y) in rows.chunks_exact(block).zip(out.chunks_exact_mut(BATCH_ROWS * outputs)) {
-            // SAFETY: AVX2 (or AVX-512, which implies it) was checked when the predictor was made; the block holds
-            // BATCH_ROWS whole rows; every scratch was made for `net`.
-            unsafe { kernel::forward_avx2_rows(net, x.as_ptr(), scratch) };
-            for (y, sc) in y.chunks_exact_mut(outputs).zip(scratch.iter()) {
-                y.copy_from_slice(&sc.output[..outputs]);
-            }
-        }
-        done = rows.len() / block * BATCH_ROWS;
-    }
-    let single = &mut scratch[0];
-    for (row, y) in rows.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)).skip(done) {
+/// Every row of `rows` (whole rows, checked by the caller) into `out`.
+fn rows_into(isa: Isa, net: &QuantNetwork, scratch: &mut QuantScratch, rows: &[f32], out: &mut [f32]) {
+    let outputs = net.outputs();
+    for (row, y) in rows.chunks_exact(net.inputs).zip(out.chunks_exact_mut(outputs)) {
         // SAFETY: `isa` was checked when the predictor was made; the row is whole; scratch made for `net`.
-        unsafe { run(isa, net, single, row.as_ptr()) };
-        y.copy_from_slice(&single.output[..outputs]);
+        unsafe { run(isa, net, scratch, row.as_ptr()) };
+        y.copy_from_slice(&scratch.output[..outputs]);
     }
 }
 

@@ -33,8 +33,6 @@ use crate::network::DenseNetwork;
 pub(crate) const OUT_LANES: usize = 8;
 /// Inputs per register of i16 activations (the dot form's step, and the padding of every activation buffer).
 pub(crate) const IN_LANES: usize = 16;
-/// Rows the batch kernel computes together (each weight load feeds all of them).
-pub(crate) const BATCH_ROWS: usize = 4;
 /// Largest magnitude of a signed activation (standardised inputs, tanh outputs).
 const SIGNED_LEVELS: f64 = 2047.0;
 /// Largest ReLU activation.
