@@ -221,7 +221,10 @@ fn gemm_matches_reference<T: GemmFloat>() {
         }
         // alpha/beta special cases, including beta = 0 over NaN-filled C.
         for (alpha, beta) in [(1.0, 0.0), (0.0, 2.0), (0.0, 0.0), (-2.0, 1.0), (1.0, -1.0)] {
-            for &(m, n, k) in &[(33, 29, 70), (5, 5, 5), (300, 7, 9)] {
+            // The last four reach the matrix-vector and rank-1 kernels' whole-block paths (beta = 0 has its own).
+            for &(m, n, k) in
+                &[(33, 29, 70), (5, 5, 5), (300, 7, 9), (64, 64, 1), (67, 45, 1), (130, 1, 70), (1, 130, 70)]
+            {
                 for lc in [Layout::RowMajor, Layout::ColPadded, Layout::Strided] {
                     run_case(
                         &small,

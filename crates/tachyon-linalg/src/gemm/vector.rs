@@ -84,6 +84,17 @@ unsafe fn dot_rows<T: Float, L: Lanes<T>>(
             let rows = ROWS.min(m - i);
             let mut acc = [s.zero(); ROWS];
             let mut p = 0;
+            if rows == ROWS {
+                // Whole groups: fixed-count loops keep the accumulators in registers (with `take(rows)` LLVM kept
+                // a loop over them and spilled); the tail below finishes the columns.
+                while p < full {
+                    let xv = s.load(x.add(p));
+                    for (r, a_r) in acc.iter_mut().enumerate() {
+                        *a_r = s.mul_add(s.load(a.add((i + r) * lda + p)), xv, *a_r);
+                    }
+                    p += n;
+                }
+            }
             while p < k {
                 let m_tail = if p < full { None } else { Some(s.tail(k - p)) };
                 let xv = load_masked(s, x.add(p), m_tail);
@@ -125,6 +136,23 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
     // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
     unsafe {
         let mut i = 0;
+        while i + REGS * n <= m {
+            // Whole blocks of REGS registers: fixed-count loops, no masks (the accumulators stay in registers).
+            let mut acc = [s.zero(); REGS];
+            for p in 0..k {
+                let xp = s.splat(alpha * *x.add(p * incx));
+                let col = a.add(p * lda + i);
+                for (r, a_r) in acc.iter_mut().enumerate() {
+                    *a_r = s.mul_add(s.load(col.add(r * n)), xp, *a_r);
+                }
+            }
+            for (r, &a_r) in acc.iter().enumerate() {
+                let out = c.add(i + r * n);
+                let v = if beta == T::ZERO { a_r } else { s.mul_add(s.load(out), s.splat(beta), a_r) };
+                s.store(out, v);
+            }
+            i += REGS * n;
+        }
         while i < m {
             let (width, regs, masks) = row_block(s, m - i);
             let mut acc = [s.zero(); REGS];
@@ -169,13 +197,30 @@ unsafe fn rank1<T: Float, L: Lanes<T>>(
     // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
     unsafe {
         let mut i = 0;
+        let alpha_v = s.splat(alpha);
+        while i + REGS * n <= m && beta == T::ZERO {
+            // Whole blocks of REGS registers with beta = 0 (every gradient's case): fixed-count loops, no masks,
+            // no loads of C (the generic loop below kept `xs` on the stack and branched per register).
+            let mut xs = [s.zero(); REGS];
+            for (r, x_r) in xs.iter_mut().enumerate() {
+                *x_r = s.load(x.add(i + r * n));
+            }
+            for j in 0..n_cols {
+                let yj = s.splat(*y.add(j * incy));
+                let col = c.add(j * ldc + i);
+                for (r, &x_r) in xs.iter().enumerate() {
+                    // The same operations in the same order as the generic loop: alpha (x y).
+                    s.store(col.add(r * n), s.mul(alpha_v, s.mul(x_r, yj)));
+                }
+            }
+            i += REGS * n;
+        }
         while i < m {
             let (width, regs, masks) = row_block(s, m - i);
             let mut xs = [s.zero(); REGS];
             for (r, x_r) in xs.iter_mut().enumerate().take(regs) {
                 *x_r = load_masked(s, x.add(i + r * n), masks[r]);
             }
-            let alpha_v = s.splat(alpha);
             for j in 0..n_cols {
                 let yj = s.splat(*y.add(j * incy));
                 let col = c.add(j * ldc + i);
