@@ -44,7 +44,8 @@ pub struct TrainSpec {
 }
 
 impl Default for TrainSpec {
-    /// The standard MLP: 64, 64 ReLU, regression, Adam 1e-3, batch 256, clip 1, 10 epochs, patience 3.
+    /// The standard MLP: 64, 64 ReLU, regression, Adam 1e-3 at a constant rate, batch 256, clip 1, 10 epochs,
+    /// patience 3 (`tachyon train` defaults to a cosine schedule instead).
     fn default() -> Self {
         TrainSpec {
             hidden: vec![64, 64],

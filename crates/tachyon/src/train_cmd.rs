@@ -108,7 +108,8 @@ pub struct TrainArgs {
     /// MLP: hidden activation.
     #[arg(long, value_enum, default_value_t = ActivationChoice::Relu)]
     activation: ActivationChoice,
-    /// Iterative fits: most epochs (training stops earlier when the validation loss stops improving).
+    /// Iterative fits (the MLP; ridge and logistic with --solver sgd): most epochs (training stops earlier when
+    /// the validation loss stops improving).
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     /// Iterative fits: rows per step.
