@@ -44,18 +44,65 @@ unsafe fn store_masked<T: Float, L: Lanes<T>>(s: L, p: *mut T, mask: Option<L::M
     }
 }
 
-/// The next block of up to [`REGS`] registers of rows when `rows` remain: its width, its registers, and the mask of
-/// each register (only the last may be partial).
+/// The last, partial block of `rows < REGS * N` rows: its registers and the mask of each (only the last may be
+/// partial).
 #[inline(always)]
-fn row_block<T: Float, L: Lanes<T>>(s: L, rows: usize) -> (usize, usize, [Option<L::M>; REGS]) {
+fn partial_block<T: Float, L: Lanes<T>>(s: L, rows: usize) -> (usize, [Option<L::M>; REGS]) {
     let n = L::N;
-    let width = (REGS * n).min(rows);
-    let regs = width.div_ceil(n);
+    let regs = rows.div_ceil(n);
     let mut masks = [None; REGS];
-    if !width.is_multiple_of(n) {
-        masks[regs - 1] = Some(s.tail(width % n));
+    if !rows.is_multiple_of(n) {
+        masks[regs - 1] = Some(s.tail(rows % n));
     }
-    (width, regs, masks)
+    (regs, masks)
+}
+
+/// One group of `rows <= ROWS` rows of [`dot_rows`] (`a` at the group's first row, `c` at its first output).
+///
+/// Called with `rows == ROWS` as a constant for whole groups: after inlining, the loops over the accumulators
+/// have a fixed count and stay in registers (with a runtime count LLVM kept a loop over them and spilled).
+///
+/// # Safety
+/// As [`dot_rows`], for the group's rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dot_group<T: Float, L: Lanes<T>>(
+    s: L,
+    rows: usize,
+    k: usize,
+    a: *const T,
+    lda: usize,
+    x: *const T,
+    c: *mut T,
+    alpha: T,
+    beta: T,
+) {
+    let n = L::N;
+    let full = k - k % n;
+    // SAFETY: (whole body) every access stays within the extents the caller guarantees (the tail masked).
+    unsafe {
+        let mut acc = [s.zero(); ROWS];
+        let mut p = 0;
+        while p < full {
+            let xv = s.load(x.add(p));
+            for (r, a_r) in acc.iter_mut().enumerate().take(rows) {
+                *a_r = s.mul_add(s.load(a.add(r * lda + p)), xv, *a_r);
+            }
+            p += n;
+        }
+        if p < k {
+            let tail = s.tail(k - p);
+            let xv = s.load_tail(x.add(p), tail);
+            for (r, a_r) in acc.iter_mut().enumerate().take(rows) {
+                *a_r = s.mul_add(s.load_tail(a.add(r * lda + p), tail), xv, *a_r);
+            }
+        }
+        for (r, a_r) in acc.iter().enumerate().take(rows) {
+            let out = c.add(r);
+            let ab = alpha * s.reduce_add(*a_r);
+            *out = if beta == T::ZERO { ab } else { ab + beta * *out };
+        }
+    }
 }
 
 /// `c[i] = alpha * sum_p a[i * lda + p] x[p] + beta c[i]` for `i < m` (rows of A and x contiguous, c contiguous).
@@ -75,40 +122,55 @@ unsafe fn dot_rows<T: Float, L: Lanes<T>>(
     alpha: T,
     beta: T,
 ) {
-    let n = L::N;
-    let full = k - k % n;
-    // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
+    // SAFETY: each group's rows and outputs lie within the caller's extents.
     unsafe {
         let mut i = 0;
-        while i < m {
-            let rows = ROWS.min(m - i);
-            let mut acc = [s.zero(); ROWS];
-            let mut p = 0;
-            if rows == ROWS {
-                // Whole groups: fixed-count loops keep the accumulators in registers (with `take(rows)` LLVM kept
-                // a loop over them and spilled); the tail below finishes the columns.
-                while p < full {
-                    let xv = s.load(x.add(p));
-                    for (r, a_r) in acc.iter_mut().enumerate() {
-                        *a_r = s.mul_add(s.load(a.add((i + r) * lda + p)), xv, *a_r);
-                    }
-                    p += n;
-                }
+        while i + ROWS <= m {
+            dot_group(s, ROWS, k, a.add(i * lda), lda, x, c.add(i), alpha, beta);
+            i += ROWS;
+        }
+        if i < m {
+            dot_group(s, m - i, k, a.add(i * lda), lda, x, c.add(i), alpha, beta);
+        }
+    }
+}
+
+/// One block of `regs` registers of rows of [`axpy_cols`] (`a` and `c` at the block's first row; `masks` for the
+/// registers, only the last partial). Called with constants (`REGS`, no masks) for whole blocks, as
+/// [`dot_group`] is.
+///
+/// # Safety
+/// As [`axpy_cols`], for the block's rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn axpy_block<T: Float, L: Lanes<T>>(
+    s: L,
+    regs: usize,
+    masks: [Option<L::M>; REGS],
+    k: usize,
+    a: *const T,
+    lda: usize,
+    x: *const T,
+    incx: usize,
+    c: *mut T,
+    alpha: T,
+    beta: T,
+) {
+    let n = L::N;
+    // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
+    unsafe {
+        let mut acc = [s.zero(); REGS];
+        for p in 0..k {
+            let xp = s.splat(alpha * *x.add(p * incx));
+            let col = a.add(p * lda);
+            for (r, a_r) in acc.iter_mut().enumerate().take(regs) {
+                *a_r = s.mul_add(load_masked(s, col.add(r * n), masks[r]), xp, *a_r);
             }
-            while p < k {
-                let m_tail = if p < full { None } else { Some(s.tail(k - p)) };
-                let xv = load_masked(s, x.add(p), m_tail);
-                for (r, a_r) in acc.iter_mut().enumerate().take(rows) {
-                    *a_r = s.mul_add(load_masked(s, a.add((i + r) * lda + p), m_tail), xv, *a_r);
-                }
-                p += n;
-            }
-            for (r, a_r) in acc.iter().enumerate().take(rows) {
-                let out = c.add(i + r);
-                let ab = alpha * s.reduce_add(*a_r);
-                *out = if beta == T::ZERO { ab } else { ab + beta * *out };
-            }
-            i += rows;
+        }
+        for (r, &a_r) in acc.iter().enumerate().take(regs) {
+            let out = c.add(r * n);
+            let v = if beta == T::ZERO { a_r } else { s.mul_add(load_masked(s, out, masks[r]), s.splat(beta), a_r) };
+            store_masked(s, out, masks[r], v);
         }
     }
 }
@@ -132,44 +194,61 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
     alpha: T,
     beta: T,
 ) {
+    let whole = REGS * L::N;
+    // SAFETY: each block's rows lie within the caller's extents.
+    unsafe {
+        let mut i = 0;
+        while i + whole <= m {
+            axpy_block(s, REGS, [None; REGS], k, a.add(i), lda, x, incx, c.add(i), alpha, beta);
+            i += whole;
+        }
+        if i < m {
+            let (regs, masks) = partial_block(s, m - i);
+            axpy_block(s, regs, masks, k, a.add(i), lda, x, incx, c.add(i), alpha, beta);
+        }
+    }
+}
+
+/// One block of `regs` registers of rows of [`rank1`] (`x` and `c` at the block's first row), called with
+/// constants for whole blocks as [`dot_group`] is.
+///
+/// # Safety
+/// As [`rank1`], for the block's rows.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rank1_block<T: Float, L: Lanes<T>>(
+    s: L,
+    regs: usize,
+    masks: [Option<L::M>; REGS],
+    n_cols: usize,
+    x: *const T,
+    y: *const T,
+    incy: usize,
+    c: *mut T,
+    ldc: usize,
+    alpha: T,
+    beta: T,
+) {
     let n = L::N;
     // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
     unsafe {
-        let mut i = 0;
-        while i + REGS * n <= m {
-            // Whole blocks of REGS registers: fixed-count loops, no masks (the accumulators stay in registers).
-            let mut acc = [s.zero(); REGS];
-            for p in 0..k {
-                let xp = s.splat(alpha * *x.add(p * incx));
-                let col = a.add(p * lda + i);
-                for (r, a_r) in acc.iter_mut().enumerate() {
-                    *a_r = s.mul_add(s.load(col.add(r * n)), xp, *a_r);
-                }
-            }
-            for (r, &a_r) in acc.iter().enumerate() {
-                let out = c.add(i + r * n);
-                let v = if beta == T::ZERO { a_r } else { s.mul_add(s.load(out), s.splat(beta), a_r) };
-                s.store(out, v);
-            }
-            i += REGS * n;
+        let alpha_v = s.splat(alpha);
+        let mut xs = [s.zero(); REGS];
+        for (r, x_r) in xs.iter_mut().enumerate().take(regs) {
+            *x_r = load_masked(s, x.add(r * n), masks[r]);
         }
-        while i < m {
-            let (width, regs, masks) = row_block(s, m - i);
-            let mut acc = [s.zero(); REGS];
-            for p in 0..k {
-                let xp = s.splat(alpha * *x.add(p * incx));
-                let col = a.add(p * lda + i);
-                for (r, a_r) in acc.iter_mut().enumerate().take(regs) {
-                    *a_r = s.mul_add(load_masked(s, col.add(r * n), masks[r]), xp, *a_r);
-                }
-            }
-            for (r, &a_r) in acc.iter().enumerate().take(regs) {
-                let out = c.add(i + r * n);
+        for j in 0..n_cols {
+            let yj = s.splat(*y.add(j * incy));
+            let col = c.add(j * ldc);
+            for (r, &x_r) in xs.iter().enumerate().take(regs) {
+                let out = col.add(r * n);
+                // alpha (x y) + beta c, unfused and in that order: three roundings per term, within the gamma_3
+                // bound of a k = 1 product on every path (the scalar twin's mul_add rounds twice).
+                let xy = s.mul(alpha_v, s.mul(x_r, yj));
                 let v =
-                    if beta == T::ZERO { a_r } else { s.mul_add(load_masked(s, out, masks[r]), s.splat(beta), a_r) };
+                    if beta == T::ZERO { xy } else { s.add(xy, s.mul(load_masked(s, out, masks[r]), s.splat(beta))) };
                 store_masked(s, out, masks[r], v);
             }
-            i += width;
         }
     }
 }
@@ -193,51 +272,17 @@ unsafe fn rank1<T: Float, L: Lanes<T>>(
     alpha: T,
     beta: T,
 ) {
-    let n = L::N;
-    // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
+    let whole = REGS * L::N;
+    // SAFETY: each block's rows lie within the caller's extents.
     unsafe {
         let mut i = 0;
-        let alpha_v = s.splat(alpha);
-        while i + REGS * n <= m && beta == T::ZERO {
-            // Whole blocks of REGS registers with beta = 0 (every gradient's case): fixed-count loops, no masks,
-            // no loads of C (the generic loop below kept `xs` on the stack and branched per register).
-            let mut xs = [s.zero(); REGS];
-            for (r, x_r) in xs.iter_mut().enumerate() {
-                *x_r = s.load(x.add(i + r * n));
-            }
-            for j in 0..n_cols {
-                let yj = s.splat(*y.add(j * incy));
-                let col = c.add(j * ldc + i);
-                for (r, &x_r) in xs.iter().enumerate() {
-                    // The same operations in the same order as the generic loop: alpha (x y).
-                    s.store(col.add(r * n), s.mul(alpha_v, s.mul(x_r, yj)));
-                }
-            }
-            i += REGS * n;
+        while i + whole <= m {
+            rank1_block(s, REGS, [None; REGS], n_cols, x.add(i), y, incy, c.add(i), ldc, alpha, beta);
+            i += whole;
         }
-        while i < m {
-            let (width, regs, masks) = row_block(s, m - i);
-            let mut xs = [s.zero(); REGS];
-            for (r, x_r) in xs.iter_mut().enumerate().take(regs) {
-                *x_r = load_masked(s, x.add(i + r * n), masks[r]);
-            }
-            for j in 0..n_cols {
-                let yj = s.splat(*y.add(j * incy));
-                let col = c.add(j * ldc + i);
-                for (r, &x_r) in xs.iter().enumerate().take(regs) {
-                    let out = col.add(r * n);
-                    // alpha (x y) + beta c, unfused and in that order: three roundings per term, within the gamma_3
-                    // bound of a k = 1 product on every path (the scalar twin's mul_add rounds twice).
-                    let xy = s.mul(alpha_v, s.mul(x_r, yj));
-                    let v = if beta == T::ZERO {
-                        xy
-                    } else {
-                        s.add(xy, s.mul(load_masked(s, out, masks[r]), s.splat(beta)))
-                    };
-                    store_masked(s, out, masks[r], v);
-                }
-            }
-            i += width;
+        if i < m {
+            let (regs, masks) = partial_block(s, m - i);
+            rank1_block(s, regs, masks, n_cols, x.add(i), y, incy, c.add(i), ldc, alpha, beta);
         }
     }
 }
