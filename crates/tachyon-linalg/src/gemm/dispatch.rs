@@ -91,91 +91,47 @@ pub trait GemmFloat: Float {
     fn plans() -> &'static [OnceLock<Gemm<Self>>; 3];
 }
 
-impl GemmFloat for f32 {
-    fn tiles(isa: Isa) -> &'static TileKernel<f32> {
-        match isa {
-            Isa::Scalar => &SCALAR_F32,
+/// The static of `isa` among a kernel kind's three (the scalar one where the x86-64 kernels do not exist).
+macro_rules! by_isa {
+    ($isa:expr, $scalar:path, $avx2:path, $avx512:path) => {
+        match $isa {
+            Isa::Scalar => &$scalar,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &AVX2_F32,
+            Isa::Avx2 => &$avx2,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &AVX512_F32,
+            Isa::Avx512 => &$avx512,
             #[cfg(not(target_arch = "x86_64"))]
-            _ => &SCALAR_F32,
+            _ => &$scalar,
         }
-    }
-
-    fn plans() -> &'static [OnceLock<Gemm<f32>>; 3] {
-        static PLANS: [OnceLock<Gemm<f32>>; 3] = [const { OnceLock::new() }; 3];
-        &PLANS
-    }
-
-    fn grams(isa: Isa) -> &'static GramKernel<f32> {
-        match isa {
-            Isa::Scalar => &gram::SCALAR_F32,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &gram::AVX2_F32,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &gram::AVX512_F32,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => &gram::SCALAR_F32,
-        }
-    }
-
-    fn vectors(isa: Isa) -> &'static VectorKernels<f32> {
-        match isa {
-            Isa::Scalar => &vector::SCALAR_F32,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &vector::AVX2_F32,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &vector::AVX512_F32,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => &vector::SCALAR_F32,
-        }
-    }
+    };
 }
 
-impl GemmFloat for f64 {
-    fn tiles(isa: Isa) -> &'static TileKernel<f64> {
-        match isa {
-            Isa::Scalar => &SCALAR_F64,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &AVX2_F64,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &AVX512_F64,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => &SCALAR_F64,
-        }
-    }
+/// `GemmFloat` for `$t`, whose kernels of every kind are the statics named `$scalar`, `$avx2`, `$avx512`.
+macro_rules! gemm_float {
+    ($t:ty, $scalar:ident, $avx2:ident, $avx512:ident) => {
+        impl GemmFloat for $t {
+            fn tiles(isa: Isa) -> &'static TileKernel<$t> {
+                by_isa!(isa, $scalar, $avx2, $avx512)
+            }
 
-    fn plans() -> &'static [OnceLock<Gemm<f64>>; 3] {
-        static PLANS: [OnceLock<Gemm<f64>>; 3] = [const { OnceLock::new() }; 3];
-        &PLANS
-    }
+            fn vectors(isa: Isa) -> &'static VectorKernels<$t> {
+                by_isa!(isa, vector::$scalar, vector::$avx2, vector::$avx512)
+            }
 
-    fn grams(isa: Isa) -> &'static GramKernel<f64> {
-        match isa {
-            Isa::Scalar => &gram::SCALAR_F64,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &gram::AVX2_F64,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &gram::AVX512_F64,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => &gram::SCALAR_F64,
-        }
-    }
+            fn grams(isa: Isa) -> &'static GramKernel<$t> {
+                by_isa!(isa, gram::$scalar, gram::$avx2, gram::$avx512)
+            }
 
-    fn vectors(isa: Isa) -> &'static VectorKernels<f64> {
-        match isa {
-            Isa::Scalar => &vector::SCALAR_F64,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &vector::AVX2_F64,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &vector::AVX512_F64,
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => &vector::SCALAR_F64,
+            fn plans() -> &'static [OnceLock<Gemm<$t>>; 3] {
+                static PLANS: [OnceLock<Gemm<$t>>; 3] = [const { OnceLock::new() }; 3];
+                &PLANS
+            }
         }
-    }
+    };
 }
+
+gemm_float!(f32, SCALAR_F32, AVX2_F32, AVX512_F32);
+gemm_float!(f64, SCALAR_F64, AVX2_F64, AVX512_F64);
 
 /// The tile kernel of `isa` for `T`, if this CPU supports `isa`.
 pub fn tile_kernel<T: GemmFloat>(isa: Isa) -> Result<&'static TileKernel<T>, IsaError> {
