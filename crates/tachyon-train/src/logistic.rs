@@ -127,7 +127,8 @@ fn pass(z: &[f64], class: &[i8], d: usize, lambda: f64, theta: &[f64], hessian: 
                 dst[..d].copy_from_slice(src);
             }
             let mut part = Pass { loss: 0.0, gradient: vec![0.0; params], hessian: Vec::new() };
-            let mut probabilities = Vec::with_capacity(m);
+            // Kept only for the Hessian (the line search's passes need the loss and gradient alone).
+            let mut probabilities = Vec::with_capacity(if hessian { m } else { 0 });
             for (row, &c) in augmented.chunks_exact(width).zip(&class[rows.clone()]) {
                 let logits: [f64; 3] = std::array::from_fn(|k| {
                     theta[k * width..(k + 1) * width].iter().zip(row).map(|(t, x)| t * x).sum::<f64>()
@@ -141,7 +142,9 @@ fn pass(z: &[f64], class: &[i8], d: usize, lambda: f64, theta: &[f64], hessian: 
                         *g += residual * x;
                     }
                 }
-                probabilities.push(p);
+                if hessian {
+                    probabilities.push(p);
+                }
             }
             if hessian {
                 part.hessian = vec![0.0; params * params];
