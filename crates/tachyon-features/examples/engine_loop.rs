@@ -1,11 +1,15 @@
 //! Runs the feature engine over a LOBSTER day many times, for profiling (`perf record`):
 //! `cargo run --release -p tachyon-features --example engine_loop -- data/lobster/GOOG_..._message_10.csv.gz 30`.
+//!
+//! The books are held as `tachyon bench features` holds them: every level of every book in one flat array,
+//! copied into one reused book per update (a clone per tick would scatter them over the heap and time cache
+//! misses a feed handler does not have).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use tachyon_features::FeatureEngine;
-use tachyon_market::{LobsterPair, Snapshot, TickSource};
+use tachyon_market::{Level, LobsterPair, Snapshot, TickSource};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -13,16 +17,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let passes: usize = args.next().map_or(Ok(20), |p| p.parse())?;
     let mut source = LobsterPair::open_message(&path)?;
     let mut book = Snapshot::default();
-    let mut ticks = Vec::new();
+    let (mut ticks, mut levels) = (Vec::new(), Vec::<Level>::new());
     while let Some(t) = source.next_tick(&mut book)? {
-        ticks.push((t, book.clone()));
+        ticks.push((t, levels.len(), book.bids.len(), book.asks.len()));
+        levels.extend_from_slice(&book.bids);
+        levels.extend_from_slice(&book.asks);
     }
     let mut best = f64::MAX;
     for _ in 0..passes {
         let start = Instant::now();
         let mut engine = FeatureEngine::new(10_000.0);
-        for (t, b) in &ticks {
-            std::hint::black_box(engine.update(t, b));
+        for &(t, at, bids, asks) in &ticks {
+            book.bids.clear();
+            book.bids.extend_from_slice(&levels[at..at + bids]);
+            book.asks.clear();
+            book.asks.extend_from_slice(&levels[at + bids..at + bids + asks]);
+            std::hint::black_box(engine.update(&t, &book));
         }
         best = best.min(start.elapsed().as_secs_f64() / ticks.len() as f64 * 1e9);
     }

@@ -8,7 +8,7 @@
 
 use tachyon_market::{Snapshot, Tick};
 
-use crate::rolling::{alpha_from_half_life, Ring, RollingMax, RollingMin, RollingMoments};
+use crate::rolling::{alpha_from_half_life, Ring, RollingExtremes, RollingMoments};
 use crate::schema::NUM_FEATURES;
 
 /// Book levels that enter the cumulative features (deeper levels are ignored).
@@ -60,10 +60,8 @@ pub struct FeatureEngine {
     vol_sq: [f64; 3],
     ret_100: RollingMoments,
     ret_1000: RollingMoments,
-    max_100: RollingMax,
-    min_100: RollingMin,
-    max_1000: RollingMax,
-    min_1000: RollingMin,
+    range_100: RollingExtremes,
+    range_1000: RollingExtremes,
     /// Mid in effect at the end of each 100-ms cell, the newest being the cell before `cell`.
     cells: Ring<f64>,
     cell: Option<i64>,
@@ -100,10 +98,8 @@ impl FeatureEngine {
             vol_sq: [0.0; 3],
             ret_100: RollingMoments::new(100),
             ret_1000: RollingMoments::new(1000),
-            max_100: RollingMax::new(100),
-            min_100: RollingMin::new(100),
-            max_1000: RollingMax::new(1000),
-            min_1000: RollingMin::new(1000),
+            range_100: RollingExtremes::new(100),
+            range_1000: RollingExtremes::new(1000),
             cells: Ring::new(TIME_HORIZONS_CELLS[2] + 2),
             cell: None,
             intensity_1s: 0.0,
@@ -188,13 +184,13 @@ impl FeatureEngine {
 
         // Depth: sizes of the first MAX_LEVELS levels (0 where the book is shallower), then eight imbalances
         // (levels 1..5, cumulative 3, 5, 10) in one element-wise pass the compiler vectorises.
-        let (mut b, mut a) = ([0.0f64; MAX_LEVELS], [0.0f64; MAX_LEVELS]);
-        for (slot, level) in b.iter_mut().zip(&book.bids) {
-            *slot = level.size as i64 as f64; // via i64: one instruction, u64 -> f64 is a sequence
-        }
-        for (slot, level) in a.iter_mut().zip(&book.asks) {
-            *slot = level.size as i64 as f64; // via i64: one instruction, u64 -> f64 is a sequence
-        }
+        // A fixed-count loop per side (unrolled: the sizes stay in registers; a loop over the book's own depth
+        // stored them one by one and read them back in pairs, which store-to-load forwarding cannot serve).
+        // Sizes go through i64: one instruction, where u64 -> f64 is a sequence.
+        let sizes = |side: &[tachyon_market::Level]| -> [f64; MAX_LEVELS] {
+            std::array::from_fn(|i| side.get(i).map_or(0.0, |l| l.size as i64 as f64))
+        };
+        let (b, a) = (sizes(&book.bids), sizes(&book.asks));
         let (mut cum_b, mut cum_a) = ([0.0f64; MAX_LEVELS], [0.0f64; MAX_LEVELS]);
         let (mut wd_b, mut wd_a, mut sb, mut sa) = (0.0, 0.0, 0.0, 0.0);
         for i in 0..MAX_LEVELS {
@@ -288,14 +284,12 @@ impl FeatureEngine {
         o[32] = roots[3];
         o[33] = self.ret_1000.mean();
         o[34] = roots[4];
-        self.max_100.push(mid);
-        self.min_100.push(mid);
-        self.max_1000.push(mid);
-        self.min_1000.push(mid);
-        o[35] = change_bps(self.max_100.max(), mid, bps);
-        o[36] = change_bps(mid, self.min_100.min(), bps);
-        o[37] = change_bps(self.max_1000.max(), mid, bps);
-        o[38] = change_bps(mid, self.min_1000.min(), bps);
+        let (max_100, min_100) = self.range_100.push(mid);
+        let (max_1000, min_1000) = self.range_1000.push(mid);
+        o[35] = change_bps(max_100, mid, bps);
+        o[36] = change_bps(mid, min_100, bps);
+        o[37] = change_bps(max_1000, mid, bps);
+        o[38] = change_bps(mid, min_1000, bps);
 
         // Time.
         o[39] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 * (1.0 / NS_PER_S);

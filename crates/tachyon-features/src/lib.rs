@@ -1,6 +1,6 @@
 //! Tachyon's streaming features: what the models see.
 //!
-//! - [`rolling`]: O(1) streaming statistics (ring, rolling moments with bounded drift, monotone-deque min/max,
+//! - [`rolling`]: O(1) streaming statistics (ring, rolling moments with bounded drift, block (van Herk / Gil-Werman) min/max,
 //!   EWMA, time-decayed sums) and their batch forms.
 //! - [`schema`]: names, version and hash of the feature set.
 //! - [`engine`]: [`FeatureEngine`], one update per market event into a fixed `[f32; NUM_FEATURES]`.
