@@ -531,7 +531,7 @@ mod tests {
             for i in 0..1000 {
                 // Few distinct values, so ties are common; a NaN now and then, and a run of them (a window of
                 // nothing but NaN) early on.
-                let x = if (20..20 + window + 3).contains(&i) || rng.next_u64() % 50 == 0 {
+                let x = if (20..20 + window + 3).contains(&i) || rng.next_u64().is_multiple_of(50) {
                     f64::NAN
                 } else {
                     (rng.next_u64() % 7) as f64 - 3.0
