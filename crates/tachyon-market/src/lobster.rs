@@ -5,7 +5,7 @@
 //! `43002.632812672004`); prices stay integers in LOBSTER's unit (USD x 10000), so nothing drifts.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::book::{Level, Side, Snapshot};
@@ -17,52 +17,124 @@ pub const EMPTY_ASK_PRICE: i64 = 9_999_999_999;
 /// LOBSTER's price of an empty bid level (size 0).
 pub const EMPTY_BID_PRICE: i64 = -9_999_999_999;
 
-/// Opens `path` for buffered reading, decompressing when it ends in `.gz`.
-pub fn open(path: &Path) -> Result<Box<dyn BufRead + Send>, MarketError> {
+/// Opens `path` for reading, decompressing when it ends in `.gz` (unbuffered: [`Lines`] buffers).
+pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, MarketError> {
     let file = File::open(path).map_err(|e| MarketError::io(path, e))?;
-    let reader: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
         Box::new(file)
-    };
-    Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
+    })
 }
 
+/// Bytes [`Lines`] reads at a time.
+const READ_BYTES: usize = 1 << 20;
+/// Longest line [`Lines`] accepts, bytes (a LOBSTER orderbook row of 200 levels is about 8 KB): beyond it the
+/// file is not a line-oriented text file of ours, and holding it would make memory unbounded.
+pub(crate) const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// Reads a file line by line, keeping the path and line number for errors.
+///
+/// Lines are found (SIMD `memchr`) and handed out where they lie in one reused buffer, so that no byte is copied
+/// per line; only a line cut by the end of a read moves (to the front of the buffer) before the next read.
 pub(crate) struct Lines {
     pub(crate) path: PathBuf,
-    reader: Box<dyn BufRead + Send>,
-    pub(crate) line: usize,
+    reader: Box<dyn Read + Send>,
     buf: Vec<u8>,
+    /// Bytes of `buf` holding data.
+    filled: usize,
+    /// Start of the first line not yet handed out.
+    next: usize,
+    /// The current line (without its line ending) as a range of `buf`.
+    current: (usize, usize),
+    eof: bool,
+    pub(crate) line: usize,
 }
 
 impl Lines {
     pub(crate) fn open(path: &Path) -> Result<Lines, MarketError> {
-        Ok(Lines { path: path.to_path_buf(), reader: open(path)?, line: 0, buf: Vec::with_capacity(256) })
+        Self::open_with(path, READ_BYTES)
+    }
+
+    /// Reads `read_bytes` at a time (tests use a few bytes, so that lines straddle reads).
+    fn open_with(path: &Path, read_bytes: usize) -> Result<Lines, MarketError> {
+        Ok(Lines {
+            path: path.to_path_buf(),
+            reader: open(path)?,
+            buf: vec![0; read_bytes.max(1)],
+            filled: 0,
+            next: 0,
+            current: (0, 0),
+            eof: false,
+            line: 0,
+        })
     }
 
     /// Moves to the next non-empty line; `false` at the end of the file.
     pub(crate) fn advance(&mut self) -> Result<bool, MarketError> {
         loop {
-            self.buf.clear();
-            let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| MarketError::io(&self.path, e))?;
-            if n == 0 {
-                return Ok(false);
-            }
+            let end = match memchr::memchr(b'\n', &self.buf[self.next..self.filled]) {
+                Some(at) => self.next + at,
+                None if !self.eof => {
+                    self.refill()?;
+                    continue;
+                }
+                // The last line may lack its line ending.
+                None if self.next < self.filled => self.filled,
+                None => return Ok(false),
+            };
+            let start = self.next;
+            self.next = (end + 1).min(self.filled);
             self.line += 1;
-            while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
-                self.buf.pop();
-            }
+            let text = self.buf[start..end].trim_ascii_end();
             // Blank lines carry no data; skip them (a data line starts with a digit, so the scan is short).
-            if !self.buf.iter().all(u8::is_ascii_whitespace) {
+            if !text.iter().all(u8::is_ascii_whitespace) {
+                self.current = (start, start + text.len());
                 return Ok(true);
             }
         }
     }
 
+    /// Moves the unread tail to the front of the buffer and reads more after it (growing the buffer only for a
+    /// line longer than it).
+    #[cold]
+    fn refill(&mut self) -> Result<(), MarketError> {
+        self.buf.copy_within(self.next..self.filled, 0);
+        self.filled -= self.next;
+        self.next = 0;
+        if self.filled == self.buf.len() {
+            if self.buf.len() >= MAX_LINE_BYTES {
+                return Err(self.line_error());
+            }
+            self.buf.resize(2 * self.buf.len(), 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.filled..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(MarketError::io(&self.path, e)),
+            }
+            return Ok(());
+        }
+    }
+
+    #[cold]
+    fn line_error(&self) -> MarketError {
+        MarketError::Parse {
+            path: self.path.clone(),
+            line: self.line + 1,
+            field: "row",
+            message: format!(
+                "longer than {} MiB without a line ending: not a text file of this format",
+                MAX_LINE_BYTES >> 20
+            ),
+        }
+    }
+
     /// The current line without its line ending (bytes: no UTF-8 validation on the hot path).
     pub(crate) fn current(&self) -> &[u8] {
-        &self.buf
+        &self.buf[self.current.0..self.current.1]
     }
 
     pub(crate) fn error(&self, field: &'static str, message: impl Into<String>) -> MarketError {
@@ -75,56 +147,100 @@ pub fn parse_time_ns(text: &str) -> Result<i64, String> {
     parse_time_bytes(text.trim().as_bytes())
 }
 
+/// `parse_time_ns` on bytes, in one pass over them.
 #[inline]
 fn parse_time_bytes(text: &[u8]) -> Result<i64, String> {
-    let shown = || String::from_utf8_lossy(text).into_owned();
-    let dot = text.iter().position(|&b| b == b'.').unwrap_or(text.len());
-    let (int, frac) = (&text[..dot], text.get(dot + 1..).unwrap_or(&[]));
-    if int.is_empty() || !int.iter().all(u8::is_ascii_digit) || !frac.iter().all(u8::is_ascii_digit) {
-        return Err(format!("{:?} is not a non-negative decimal number of seconds", shown()));
-    }
-    let too_large = || format!("{:?} is too large", shown());
+    const SCALE: [i64; 10] = [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
+    let invalid = || format!("{:?} is not a non-negative decimal number of seconds", String::from_utf8_lossy(text));
+    let too_large = || format!("{:?} is too large", String::from_utf8_lossy(text));
+    let digit = |i: usize| text.get(i).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9);
+    let mut i = 0;
     let mut seconds: i64 = 0;
-    for &b in int {
-        seconds = seconds.checked_mul(10).and_then(|s| s.checked_add(i64::from(b - b'0'))).ok_or_else(too_large)?;
+    while let Some(d) = digit(i) {
+        seconds = seconds.checked_mul(10).and_then(|s| s.checked_add(i64::from(d))).ok_or_else(too_large)?;
+        i += 1;
     }
-    let mut nanos: i64 = 0;
-    for i in 0..9 {
-        nanos = nanos * 10 + frac.get(i).map_or(0, |&b| i64::from(b - b'0'));
+    if i == 0 {
+        return Err(invalid());
     }
-    if frac.len() > 9 && frac[9] >= b'5' {
-        nanos += 1;
+    let (mut nanos, mut decimals, mut round_up) = (0i64, 0usize, false);
+    if text.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(d) = digit(i) {
+            if decimals < 9 {
+                nanos = nanos * 10 + i64::from(d);
+            } else if decimals == 9 {
+                round_up = d >= 5;
+            }
+            decimals += 1;
+            i += 1;
+        }
     }
+    if i != text.len() {
+        return Err(invalid());
+    }
+    let nanos = nanos * SCALE[decimals.min(9)] + i64::from(round_up);
     seconds.checked_mul(1_000_000_000).and_then(|s| s.checked_add(nanos)).ok_or_else(too_large)
 }
 
-/// Parses an optionally signed decimal integer (surrounding spaces allowed).
+/// Parses the integer field starting at `line[*pos]` in one pass (ASCII spaces around it allowed, optional sign,
+/// 1 to 18 digits) and moves `*pos` past the comma that ends it, or to the end of the line. `None` if the field
+/// is not such an integer. One pass, where splitting at commas and then parsing read every byte twice.
 #[inline]
-fn parse_int_bytes(text: &[u8]) -> Option<i64> {
-    let text = text.trim_ascii();
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
+fn take_int(line: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut i = *pos;
+    while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    let negative = match line.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
-    if digits.is_empty() || digits.len() > 18 {
+    let digits_start = i;
+    let mut value: i64 = 0;
+    while let Some(&b) = line.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Wrapping: more than 18 digits is refused below, before the value is used.
+        value = value.wrapping_mul(10).wrapping_add(i64::from(digit));
+        i += 1;
+    }
+    if !(1..=18).contains(&(i - digits_start)) {
         return None;
     }
-    let mut value: i64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + i64::from(b - b'0');
+    while line.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    match line.get(i) {
+        None => *pos = i,
+        Some(b',') => *pos = i + 1,
+        Some(_) => return None,
     }
     Some(if negative { -value } else { value })
 }
 
+/// The integer field at `line[*pos]` (see [`take_int`]), or an error naming `field` and showing its text.
 #[inline]
-fn parse_int(lines: &Lines, field: &'static str, text: &[u8]) -> Result<i64, MarketError> {
-    parse_int_bytes(text).ok_or_else(|| {
+fn int_field(lines: &Lines, line: &[u8], pos: &mut usize, field: &'static str) -> Result<i64, MarketError> {
+    let start = *pos;
+    take_int(line, pos).ok_or_else(|| {
+        let text = line[start..].split(|&b| b == b',').next().unwrap_or_default();
         lines.error(field, format!("{:?} is not an integer", String::from_utf8_lossy(text.trim_ascii())))
     })
+}
+
+/// Fields of a comma-separated line.
+fn field_count(line: &[u8]) -> usize {
+    line.iter().filter(|&&b| b == b',').count() + 1
 }
 
 /// Streams the events of a LOBSTER message file.
@@ -144,29 +260,25 @@ impl MessageReader {
         if !self.lines.advance()? {
             return Ok(None);
         }
-        let mut fields: [&[u8]; 6] = [&[]; 6];
-        let mut count = 0;
-        for (i, field) in self.lines.current().split(|&b| b == b',').enumerate() {
-            if i < 6 {
-                fields[i] = field;
-            }
-            count += 1;
-        }
+        let (lines, line) = (&self.lines, self.lines.current());
+        let count = field_count(line);
         if count != 6 {
-            return Err(self.lines.error("row", format!("expected 6 comma-separated fields, found {count}")));
+            return Err(lines.error("row", format!("expected 6 comma-separated fields, found {count}")));
         }
-        let time_ns = parse_time_bytes(fields[0].trim_ascii()).map_err(|m| self.lines.error("time", m))?;
+        let time_end = memchr::memchr(b',', line).expect("6 fields");
+        let time_ns = parse_time_bytes(line[..time_end].trim_ascii()).map_err(|m| lines.error("time", m))?;
+        let mut pos = time_end + 1;
         if time_ns < self.last_time {
             return Err(self.lines.error("time", "time goes backwards"));
         }
         self.last_time = time_ns;
-        let code = parse_int(&self.lines, "type", fields[1])?;
+        let code = int_field(lines, line, &mut pos, "type")?;
         let kind = EventKind::from_lobster(code)
             .ok_or_else(|| self.lines.error("type", format!("unknown event type {code} (LOBSTER types are 1..7)")))?;
-        let order_id = parse_int(&self.lines, "order id", fields[2])?;
-        let size = parse_int(&self.lines, "size", fields[3])?;
-        let price = parse_int(&self.lines, "price", fields[4])?;
-        let direction = parse_int(&self.lines, "direction", fields[5])?;
+        let order_id = int_field(lines, line, &mut pos, "order id")?;
+        let size = int_field(lines, line, &mut pos, "size")?;
+        let price = int_field(lines, line, &mut pos, "price")?;
+        let direction = int_field(lines, line, &mut pos, "direction")?;
         let side = match direction {
             1 => Side::Bid,
             -1 => Side::Ask,
@@ -213,8 +325,8 @@ impl OrderbookReader {
             return Ok(false);
         }
         let line = self.lines.current();
-        let count = line.iter().filter(|&&b| b == b',').count() + 1;
-        if count == 0 || !count.is_multiple_of(4) {
+        let count = field_count(line);
+        if !count.is_multiple_of(4) {
             return Err(self.lines.error("row", format!("expected 4 fields per level, found {count} fields")));
         }
         let levels = count / 4;
@@ -227,12 +339,12 @@ impl OrderbookReader {
         }
         snapshot.asks.clear();
         snapshot.bids.clear();
-        let mut fields = line.split(|&b| b == b',');
+        let mut pos = 0;
         const NAMES: [&str; 4] = ["ask price", "ask size", "bid price", "bid size"];
         for _ in 0..levels {
             let mut v = [0i64; 4];
             for (slot, name) in v.iter_mut().zip(NAMES) {
-                *slot = parse_int(&self.lines, name, fields.next().expect("counted above"))?;
+                *slot = int_field(&self.lines, line, &mut pos, name)?;
             }
             let [ask_price, ask_size, bid_price, bid_size] = v;
             for (side, price, size, empty, name) in [
@@ -268,6 +380,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lines_straddling_reads_come_out_whole_with_their_numbers() {
+        let long = "9".repeat(50);
+        let text = format!("1,2\r\n\n  \n34,5\n{long}\r\n\n7,8");
+        let path = std::env::temp_dir().join(format!("tachyon-lines-{}.csv", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        let expected = [(1, "1,2"), (4, "34,5"), (5, long.as_str()), (7, "7,8")];
+        for read_bytes in [1, 2, 3, 7, 64, 1 << 20] {
+            let mut lines = Lines::open_with(&path, read_bytes).unwrap();
+            let mut got = Vec::new();
+            while lines.advance().unwrap() {
+                got.push((lines.line, String::from_utf8(lines.current().to_vec()).unwrap()));
+            }
+            let want: Vec<_> = expected.iter().map(|&(n, l)| (n, l.to_string())).collect();
+            assert_eq!(got, want, "read {read_bytes} bytes at a time");
+            assert!(!lines.advance().unwrap(), "the end stays the end");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_line_beyond_the_limit_is_an_error_not_unbounded_memory() {
+        let path = std::env::temp_dir().join(format!("tachyon-long-line-{}.csv", std::process::id()));
+        std::fs::write(&path, format!("1,2\n{}", "7".repeat(MAX_LINE_BYTES + 1))).unwrap();
+        let mut lines = Lines::open(&path).unwrap();
+        assert!(lines.advance().unwrap());
+        let message = lines.advance().unwrap_err().to_string();
+        assert!(message.contains(".csv:2: field `row`") && message.contains("without a line ending"), "{message}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn integer_fields_parse_in_one_pass() {
+        let take_all = |line: &str| -> Option<Vec<i64>> {
+            let (line, mut pos, mut out) = (line.as_bytes(), 0, Vec::new());
+            while pos < line.len() {
+                out.push(take_int(line, &mut pos)?);
+            }
+            Some(out)
+        };
+        assert_eq!(take_all("5859400,200, -7 ,+3"), Some(vec![5859400, 200, -7, 3]));
+        assert_eq!(take_all("999999999999999999"), Some(vec![999_999_999_999_999_999]));
+        for bad in ["12x,3", "1,,2", "1,-", "1, ,2", "1.5", "9999999999999999999", "1 2"] {
+            assert_eq!(take_all(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn time_is_rounded_to_the_nanosecond_from_any_precision() {
         assert_eq!(parse_time_ns("34200.015105074"), Ok(34_200_015_105_074));
         assert_eq!(parse_time_ns("57059.4011"), Ok(57_059_401_100_000));
@@ -277,5 +436,9 @@ mod tests {
         assert!(parse_time_ns("-1.5").is_err());
         assert!(parse_time_ns("12a.5").is_err());
         assert!(parse_time_ns("").is_err());
+        assert!(parse_time_ns(".5").is_err());
+        assert!(parse_time_ns("5.").is_ok_and(|t| t == 5_000_000_000));
+        assert!(parse_time_ns("1.2.3").is_err());
+        assert!(parse_time_ns("99999999999999999999").is_err());
     }
 }
