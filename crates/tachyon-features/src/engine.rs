@@ -253,10 +253,10 @@ impl FeatureEngine {
             self.volume += self.trade_alpha * (size - self.volume);
             self.last_trade_ns = Some(t);
             self.trade_intensity_10s += 1.0;
+            // These two change only with a trade (they start at 0): two divisions saved on every other update.
+            o[19] = self.trade_sign_sum as f64 / self.trade_signs.len() as f64;
+            o[20] = if self.volume > 0.0 { self.signed_volume / self.volume } else { 0.0 };
         }
-        o[19] =
-            if self.trade_signs.is_empty() { 0.0 } else { self.trade_sign_sum as f64 / self.trade_signs.len() as f64 };
-        o[20] = if self.volume > 0.0 { self.signed_volume / self.volume } else { 0.0 };
 
         // Returns over events and time, in basis points of the earlier mid (0 while the earlier mid is unknown).
         self.mids.push(mid);
