@@ -28,4 +28,5 @@ pub use isa::{Isa, IsaError, IsaRequest};
 /// Register-level exp, tanh and sigmoid over [`lanes::Lanes`], for kernels elsewhere (predictors) that fuse an
 /// activation into their own loops and must compute exactly what the slice kernels of [`KernelTable`] compute.
 pub use kernels::math;
+pub use kernels::optim::AdamStep;
 pub use table::{kernels, KernelTable, FMA_PROBE_CHAINS};

@@ -11,6 +11,9 @@ use crate::kernels::map::{self, Binary, Unary};
 use crate::kernels::probe;
 use crate::kernels::reduce::{self, Extreme};
 
+/// `adam(step, grad, params, m, v)`: see [`KernelTable::adam`].
+pub type AdamFn<T> = fn(&crate::AdamStep<T>, &[T], &mut [T], &mut [T], &mut [T]);
+
 /// The vector kernels of one instruction set for element type `T`.
 ///
 /// Every entry panics if its slices' lengths differ (a caller bug, checked before any work). Outputs are written
@@ -60,6 +63,9 @@ pub struct KernelTable<T: 'static> {
     pub tanh_inplace: fn(&mut [T]),
     /// In-place [`sigmoid`](KernelTable::sigmoid).
     pub sigmoid_inplace: fn(&mut [T]),
+    /// One Adam / AdamW step over a tensor (`adam(step, grad, params, m, v)`; see [`AdamStep`](crate::AdamStep)
+    /// for the formula); parameters and both moments are updated in place.
+    pub adam: AdamFn<T>,
     /// Peak-FMA probe: `iterations` rounds of [`FMA_PROBE_CHAINS`] independent FMA chains on full registers,
     /// i.e. `iterations * fma_probe_flops_per_iteration()` FLOP. Returns a value to feed to `black_box`.
     pub fma_probe: fn(u64) -> T,
@@ -193,6 +199,10 @@ macro_rules! kernel_table {
                 check ();
                 |s| map::unary(s, Unary::Sigmoid, x.as_ptr(), x.as_mut_ptr(), x.len())
             });
+            entry!([$($feature)?] $token, fn adam(step: &crate::AdamStep<T>, g: &[T], p: &mut [T], m: &mut [T], v: &mut [T]) {
+                check { check_len("adam", g.len(), p.len()); check_len("adam", g.len(), m.len()); check_len("adam", g.len(), v.len()) };
+                |s| crate::kernels::optim::adam(s, step, g.as_ptr(), p.as_mut_ptr(), m.as_mut_ptr(), v.as_mut_ptr(), g.len())
+            });
             entry!([$($feature)?] $token, fn fma_probe(iterations: u64) -> T {
                 check ();
                 |s| probe::fma_chains(s, iterations)
@@ -219,6 +229,7 @@ macro_rules! kernel_table {
                 exp_inplace,
                 tanh_inplace,
                 sigmoid_inplace,
+                adam,
                 fma_probe,
             }
         };

@@ -146,7 +146,12 @@ impl<T: GemmFloat> Optimizer<T> {
             return Err(NonFinite { step, what: "loss" });
         }
         let grads = || ws.grad_w.iter().chain(&ws.grad_b);
-        let norm_sq: f64 = grads().flatten().map(|g| g.to_f64() * g.to_f64()).sum();
+        let table = tachyon_simd::kernels::<T>();
+        let mut norm_sq: f64 = grads().map(|g| (table.sum_sq)(g).to_f64()).sum();
+        if !norm_sq.is_finite() {
+            // An f32 sum of squares overflows beyond |g| ~ 1.8e19: recount in f64 before calling it non-finite.
+            norm_sq = grads().flatten().map(|g| g.to_f64() * g.to_f64()).sum();
+        }
         if !norm_sq.is_finite() {
             return Err(NonFinite { step, what: "gradient" });
         }
@@ -160,19 +165,20 @@ impl<T: GemmFloat> Optimizer<T> {
             let decay = if index < layers { self.weight_decay } else { 0.0 };
             match self.method {
                 Method::Adam { beta1, beta2, eps } => {
-                    let c1 = 1.0 / (1.0 - beta1.powi(step.min(i32::MAX as u64) as i32));
-                    let c2 = 1.0 / (1.0 - beta2.powi(step.min(i32::MAX as u64) as i32));
-                    for (((p, &g), m), v) in
-                        p.iter_mut().zip(g).zip(first.iter_mut()).zip(self.second[index].iter_mut())
-                    {
-                        let g = g.to_f64() * clip;
-                        let mn = beta1 * m.to_f64() + (1.0 - beta1) * g;
-                        let vn = beta2 * v.to_f64() + (1.0 - beta2) * g * g;
-                        *m = T::from_f64(mn);
-                        *v = T::from_f64(vn);
-                        let update = lr * ((mn * c1) / ((vn * c2).sqrt() + eps) + decay * p.to_f64());
-                        *p = T::from_f64(p.to_f64() - update);
-                    }
+                    let t = step.min(i32::MAX as u64) as i32;
+                    let f = T::from_f64;
+                    let adam = tachyon_simd::AdamStep {
+                        grad_scale: f(clip),
+                        beta1: f(beta1),
+                        one_minus_beta1: f(1.0 - beta1),
+                        beta2: f(beta2),
+                        one_minus_beta2: f(1.0 - beta2),
+                        step_size: f(lr / (1.0 - beta1.powi(t))),
+                        bias2: f(1.0 / (1.0 - beta2.powi(t))),
+                        eps: f(eps),
+                        decay: f(lr * decay),
+                    };
+                    (table.adam)(&adam, g, p, first, &mut self.second[index]);
                 }
                 Method::Sgd { momentum } => {
                     for ((p, &g), u) in p.iter_mut().zip(g).zip(first.iter_mut()) {

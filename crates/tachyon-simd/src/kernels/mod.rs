@@ -3,5 +3,6 @@
 
 pub(crate) mod map;
 pub mod math;
+pub mod optim;
 pub(crate) mod probe;
 pub(crate) mod reduce;

@@ -113,6 +113,10 @@ impl Lanes<f32> for Avx2 {
         avx2!(_mm256_div_ps(a, b))
     }
     #[inline(always)]
+    fn sqrt(self, a: __m256) -> __m256 {
+        avx2!(_mm256_sqrt_ps(a))
+    }
+    #[inline(always)]
     fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
         avx2!(_mm256_fmadd_ps(a, b, c))
     }
@@ -258,6 +262,10 @@ impl Lanes<f64> for Avx2 {
     #[inline(always)]
     fn div(self, a: __m256d, b: __m256d) -> __m256d {
         avx2!(_mm256_div_pd(a, b))
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m256d) -> __m256d {
+        avx2!(_mm256_sqrt_pd(a))
     }
     #[inline(always)]
     fn mul_add(self, a: __m256d, b: __m256d, c: __m256d) -> __m256d {

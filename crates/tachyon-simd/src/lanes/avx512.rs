@@ -79,6 +79,10 @@ impl Lanes<f32> for Avx512 {
         avx512!(_mm512_div_ps(a, b))
     }
     #[inline(always)]
+    fn sqrt(self, a: __m512) -> __m512 {
+        avx512!(_mm512_sqrt_ps(a))
+    }
+    #[inline(always)]
     fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
         avx512!(_mm512_fmadd_ps(a, b, c))
     }
@@ -209,6 +213,10 @@ impl Lanes<f64> for Avx512 {
     #[inline(always)]
     fn div(self, a: __m512d, b: __m512d) -> __m512d {
         avx512!(_mm512_div_pd(a, b))
+    }
+    #[inline(always)]
+    fn sqrt(self, a: __m512d) -> __m512d {
+        avx512!(_mm512_sqrt_pd(a))
     }
     #[inline(always)]
     fn mul_add(self, a: __m512d, b: __m512d, c: __m512d) -> __m512d {

@@ -102,6 +102,8 @@ pub trait Lanes<T: Float>: Copy + sealed::Sealed {
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a / b` per lane.
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Square root per lane, correctly rounded (IEEE 754) on every path.
+    fn sqrt(self, a: Self::V) -> Self::V;
     /// `a * b + c`.
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `if a < b { a } else { b }` per lane.

@@ -80,6 +80,10 @@ macro_rules! scalar_lanes {
                 a / b
             }
             #[inline(always)]
+            fn sqrt(self, a: $t) -> $t {
+                a.sqrt()
+            }
+            #[inline(always)]
             fn mul_add(self, a: $t, b: $t, c: $t) -> $t {
                 // PERF: unfused on purpose; `<$t>::mul_add` is a libm call on CPUs without FMA.
                 a * b + c
