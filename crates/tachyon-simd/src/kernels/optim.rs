@@ -53,17 +53,16 @@ pub(crate) unsafe fn adam<T: Float, S: Lanes<T>>(
     n: usize,
 ) {
     let c = [
-        step.grad_scale,
-        step.beta1,
-        step.one_minus_beta1,
-        step.beta2,
-        step.one_minus_beta2,
-        step.step_size,
-        step.bias2,
-        step.eps,
-        step.decay,
-    ]
-    .map(|x| s.splat(x));
+        s.splat(step.grad_scale),
+        s.splat(step.beta1),
+        s.splat(step.one_minus_beta1),
+        s.splat(step.beta2),
+        s.splat(step.one_minus_beta2),
+        s.splat(step.step_size),
+        s.splat(step.bias2),
+        s.splat(step.eps),
+        s.splat(step.decay),
+    ];
     // PERF: a function, not a closure: closures are not compiled with the caller's target features, so the
     // intrinsics inside one are not inlined (each became a call, and the epoch 1.6x slower).
     let mut i = 0;
