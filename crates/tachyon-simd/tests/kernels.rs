@@ -343,17 +343,7 @@ fn kernels_with_preallocated_output_do_not_allocate() {
             (table.tanh)(&a, out);
             (table.sigmoid)(&a, out);
             (table.relu_inplace)(out);
-            let step = tachyon_simd::AdamStep {
-                grad_scale: 1.0,
-                beta1: 0.9,
-                one_minus_beta1: 0.1,
-                beta2: 0.999,
-                one_minus_beta2: 0.001,
-                step_size: 1e-3,
-                bias2: 1.0,
-                eps: 1e-8,
-                decay: 0.0,
-            };
+            let step = tachyon_simd::AdamStep::at(1, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1.0);
             let (mut m, mut v) = ([0.0f32; 37], [0.0f32; 37]);
             (table.adam)(&step, &a[..37], &mut out[..37], &mut m, &mut v);
             acc
@@ -378,18 +368,8 @@ fn kernels_with_preallocated_output_do_not_allocate() {
 fn adam_matches_reference<T: Float>() {
     let mut rng = SplitMix64(23);
     let f = T::from_f64;
-    let (beta1, beta2, lr, t) = (0.9, 0.999, 3e-3, 7);
-    let step = tachyon_simd::AdamStep {
-        grad_scale: f(0.75),
-        beta1: f(beta1),
-        one_minus_beta1: f(1.0 - beta1),
-        beta2: f(beta2),
-        one_minus_beta2: f(1.0 - beta2),
-        step_size: f(lr / (1.0 - beta1.powi(t))),
-        bias2: f(1.0 / (1.0 - beta2.powi(t))),
-        eps: f(1e-8),
-        decay: f(lr * 0.01),
-    };
+    let step = tachyon_simd::AdamStep::<T>::at(7, 3e-3, 0.9, 0.999, 1e-8, 0.01, 0.75);
+    assert_eq!((step.one_minus_beta1, step.decay), (f(1.0 - 0.9), f(3e-3 * 0.01)));
     let u = T::UNIT_ROUNDOFF;
     let twin = T::kernels_for(tachyon_simd::Isa::Scalar).unwrap();
     for n in lengths() {

@@ -165,19 +165,7 @@ impl<T: GemmFloat> Optimizer<T> {
             let decay = if index < layers { self.weight_decay } else { 0.0 };
             match self.method {
                 Method::Adam { beta1, beta2, eps } => {
-                    let t = step.min(i32::MAX as u64) as i32;
-                    let f = T::from_f64;
-                    let adam = tachyon_simd::AdamStep {
-                        grad_scale: f(clip),
-                        beta1: f(beta1),
-                        one_minus_beta1: f(1.0 - beta1),
-                        beta2: f(beta2),
-                        one_minus_beta2: f(1.0 - beta2),
-                        step_size: f(lr / (1.0 - beta1.powi(t))),
-                        bias2: f(1.0 / (1.0 - beta2.powi(t))),
-                        eps: f(eps),
-                        decay: f(lr * decay),
-                    };
+                    let adam = tachyon_simd::AdamStep::at(step, lr, beta1, beta2, eps, decay, clip);
                     (table.adam)(&adam, g, p, first, &mut self.second[index]);
                 }
                 Method::Sgd { momentum } => {

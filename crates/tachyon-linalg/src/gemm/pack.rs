@@ -29,9 +29,9 @@ pub(crate) fn packed_b_len(kc: usize, nc: usize, nr: usize) -> usize {
 /// Packs one `width`-wide panel: `dst[p * width + t] = src(t, p)` for `t < len`, zero for `len <= t < width`,
 /// where `src(t, p)` is at `base + t * t_stride + p * p_stride`.
 ///
-/// The tile sides of our kernels (4, 6, 8, 12, 16, 32) get their own copy of the loop with the width a constant:
-/// a full run is then a fixed-size copy done in registers and a strided gather is unrolled (with the width only
-/// known at run time, every 24-64-byte run went through a `memcpy` call: ~8% of an MLP training epoch).
+/// The tile sides of our kernels (4, 6, 8, 12, 16, 32) instantiate [`pack_panel_body`] with the width a
+/// constant: a full run is then a fixed-size copy done in registers and a strided gather is unrolled (with the
+/// width only known at run time, every 24-64-byte run went through a `memcpy` call: ~8% of an MLP training epoch).
 ///
 /// # Safety
 /// `src(t, p)` must be readable for `t < len`, `p < kc`; `dst` must hold `kc * width` elements.
@@ -46,63 +46,44 @@ unsafe fn pack_panel<T: Float>(
     dst: &mut [T],
 ) {
     debug_assert!(dst.len() >= kc * width && len <= width);
-    macro_rules! fixed {
+    macro_rules! constant_width {
         ($($w:literal)*) => {
             match width {
                 $($w => {
                     // SAFETY: the caller's contract, with width == $w.
-                    unsafe { pack_panel_width::<T, $w>(base, t_stride, p_stride, len, kc, dst) }
+                    unsafe { pack_panel_body(base, t_stride, p_stride, len, kc, $w, dst) }
                 })*
                 // SAFETY: the caller's contract.
-                _ => unsafe { pack_panel_any(base, t_stride, p_stride, len, kc, width, dst) },
+                _ => unsafe { pack_panel_body(base, t_stride, p_stride, len, kc, width, dst) },
             }
         };
     }
-    fixed!(4 6 8 12 16 32)
+    constant_width!(4 6 8 12 16 32)
 }
 
-/// [`pack_panel`] for a width known at compile time.
+/// `out[t] = src(t)` for every `t` of `out`, `src(t)` at `col + t * t_stride`.
 ///
 /// # Safety
-/// As for [`pack_panel`] with `width == W`.
+/// `src(t)` must be readable for `t < out.len()`.
 #[inline(always)]
-unsafe fn pack_panel_width<T: Float, const W: usize>(
-    base: *const T,
-    t_stride: usize,
-    p_stride: usize,
-    len: usize,
-    kc: usize,
-    dst: &mut [T],
-) {
-    for (p, out) in dst.chunks_exact_mut(W).take(kc).enumerate() {
-        let out: &mut [T; W] = out.try_into().expect("chunks of W");
-        // SAFETY: p < kc and t < len are readable (contract).
-        let col = unsafe { base.add(p * p_stride) };
-        if len == W {
-            if t_stride == 1 {
-                // SAFETY: as above; a contiguous run of W elements.
-                *out = unsafe { *(col as *const [T; W]) };
-            } else {
-                for (t, o) in out.iter_mut().enumerate() {
-                    // SAFETY: as above.
-                    *o = unsafe { *col.add(t * t_stride) };
-                }
-            }
-        } else {
-            for (t, o) in out.iter_mut().enumerate() {
-                // SAFETY: t < len is readable; lanes past it are padding.
-                *o = if t < len { unsafe { *col.add(t * t_stride) } } else { T::ZERO };
-            }
+unsafe fn copy_run<T: Float>(col: *const T, t_stride: usize, out: &mut [T]) {
+    if t_stride == 1 {
+        // SAFETY: a contiguous run of `out.len()` readable elements (contract).
+        out.copy_from_slice(unsafe { std::slice::from_raw_parts(col, out.len()) });
+    } else {
+        for (t, o) in out.iter_mut().enumerate() {
+            // SAFETY: t < out.len() is readable (contract).
+            *o = unsafe { *col.add(t * t_stride) };
         }
     }
 }
 
-/// [`pack_panel`] for any width.
+/// The loop of [`pack_panel`], inlined into each of its width cases.
 ///
 /// # Safety
 /// As for [`pack_panel`].
 #[inline(always)]
-unsafe fn pack_panel_any<T: Float>(
+unsafe fn pack_panel_body<T: Float>(
     base: *const T,
     t_stride: usize,
     p_stride: usize,
@@ -114,13 +95,14 @@ unsafe fn pack_panel_any<T: Float>(
     for (p, out) in dst.chunks_exact_mut(width).take(kc).enumerate() {
         // SAFETY: p < kc and t < len are readable (contract).
         let col = unsafe { base.add(p * p_stride) };
-        if t_stride == 1 {
-            // SAFETY: as above; a contiguous run of `len` elements.
-            out[..len].copy_from_slice(unsafe { std::slice::from_raw_parts(col, len) });
-        } else {
-            for (t, o) in out[..len].iter_mut().enumerate() {
-                // SAFETY: as above.
-                *o = unsafe { *col.add(t * t_stride) };
+        // A full run is copied with the width as its length, a constant in the width cases of `pack_panel`, so
+        // that it compiles to register moves (a run of length `len` would be a `memcpy` call).
+        // SAFETY: elements t < len (== width in the first branch) of this column are readable (contract).
+        unsafe {
+            if len == width {
+                copy_run(col, t_stride, &mut out[..width]);
+            } else {
+                copy_run(col, t_stride, &mut out[..len]);
             }
         }
         // PERF: a plain loop, not `fill`: a variable-length fill is a memset call, costly for 0..NR elements.
@@ -156,7 +138,7 @@ mod tests {
     use crate::matrix::Matrix;
 
     #[test]
-    fn fixed_width_panels_equal_the_general_loop() {
+    fn panels_of_every_tile_width_follow_the_layout() {
         let src: Vec<f32> = (0..40 * 40).map(|v| v as f32).collect();
         for width in [4, 6, 8, 12, 16, 32] {
             for len in [1, width - 1, width] {
@@ -164,12 +146,18 @@ mod tests {
                 for (t_stride, p_stride) in [(1, 40), (40, 1)] {
                     let kc = 7;
                     let mut fixed = vec![f32::NAN; kc * width];
-                    let mut any = vec![f32::NAN; kc * width];
-                    // SAFETY: t < len <= 32 and p < 7 index inside the 40 x 40 source; both panels hold kc * width.
-                    unsafe {
-                        pack_panel(src.as_ptr(), t_stride, p_stride, len, kc, width, &mut fixed);
-                        pack_panel_any(src.as_ptr(), t_stride, p_stride, len, kc, width, &mut any);
-                    }
+                    // SAFETY: t < len <= 32 and p < 7 index inside the 40 x 40 source; the panel holds kc * width.
+                    unsafe { pack_panel(src.as_ptr(), t_stride, p_stride, len, kc, width, &mut fixed) };
+                    let any: Vec<f32> = (0..kc * width)
+                        .map(|e| {
+                            let (p, t) = (e / width, e % width);
+                            if t < len {
+                                src[t * t_stride + p * p_stride]
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
                     assert_eq!(fixed, any, "width {width} len {len} t_stride {t_stride}");
                     assert_eq!(fixed[width - 1], if len == width { src[(width - 1) * t_stride] } else { 0.0 });
                 }

@@ -38,6 +38,27 @@ pub struct AdamStep<T> {
     pub decay: T,
 }
 
+impl<T: Float> AdamStep<T> {
+    /// The coefficients of step `t` (1-based) for learning rate `lr`, moment decays `beta1` and `beta2`,
+    /// denominator term `eps`, decoupled `weight_decay` (0 for none) and gradient scale `grad_scale` (the clipping
+    /// factor, 1 for none); computed in f64, each rounded once to `T`.
+    pub fn at(t: u64, lr: f64, beta1: f64, beta2: f64, eps: f64, weight_decay: f64, grad_scale: f64) -> Self {
+        let t = t.min(i32::MAX as u64) as i32;
+        let f = T::from_f64;
+        AdamStep {
+            grad_scale: f(grad_scale),
+            beta1: f(beta1),
+            one_minus_beta1: f(1.0 - beta1),
+            beta2: f(beta2),
+            one_minus_beta2: f(1.0 - beta2),
+            step_size: f(lr / (1.0 - beta1.powi(t))),
+            bias2: f(1.0 / (1.0 - beta2.powi(t))),
+            eps: f(eps),
+            decay: f(lr * weight_decay),
+        }
+    }
+}
+
 /// Applies `step` to `n` elements: gradients `g`, parameters `p`, moments `m` and `v` (updated in place).
 ///
 /// # Safety
