@@ -184,6 +184,12 @@ fn gemm_matches_reference<T: GemmFloat>() {
         for d in [mr - 1, mr, mr + 1, 2 * mr + 1, nr - 1, nr, nr + 1, 17, 33] {
             edge_shapes.push((d, d + 1, d.max(2) - 1));
         }
+        // Rows at and around the unpacked path's register blocks (4 and 8 scalar rows, 16/32 f64 and 32/64 f32
+        // rows on AVX2) and past its limit with a small k (the direct tile path), both orientations.
+        for d in [3, 4, 5, 8, 9, 15, 16, 31, 32, 63, 64, 65, 70, 100] {
+            edge_shapes.push((d, 9, 20));
+            edge_shapes.push((9, d, 20));
+        }
         for &(m, n, k) in &edge_shapes {
             for (li, &la) in LAYOUTS.iter().enumerate() {
                 let lb = LAYOUTS[(li + 1) % LAYOUTS.len()];

@@ -5,16 +5,14 @@ use tachyon_simd::isa::{Isa, IsaError, IsaRequest};
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
-use super::microkernel::{tile, Edge};
+use super::microkernel::tile;
 use super::vector::{self, VectorKernels};
 use super::Gemm;
 use crate::gram::{self, GramKernel};
 use std::sync::OnceLock;
 
-/// One register tile: `(k, a, a_step, a_padded, b, b_rs, b_cs, b_padded, c, ldc, alpha, beta, mv, nv)`, the
-/// contract of `microkernel::tile` with `a_padded`/`b_padded` selecting [`Edge::Padded`] over [`Edge::Masked`].
-pub type TileFn<T> =
-    unsafe fn(usize, *const T, usize, bool, *const T, usize, usize, bool, *mut T, usize, T, T, usize, usize);
+/// One register tile: `(k, a, a_step, b, c, ldc, alpha, beta, mv, nv)`, the contract of `microkernel::tile`.
+pub type TileFn<T> = unsafe fn(usize, *const T, usize, *const T, *mut T, usize, T, T, usize, usize);
 
 /// The microkernel of one instruction set for `T`.
 pub struct TileKernel<T: 'static> {
@@ -35,22 +33,15 @@ macro_rules! tile_kernel {
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
             unsafe fn tile_fn(
-                k: usize, a: *const $t, a_step: usize, a_padded: bool, b: *const $t, b_rs: usize, b_cs: usize,
-                b_padded: bool, c: *mut $t, ldc: usize, alpha: $t, beta: $t, mv: usize, nv: usize,
+                k: usize, a: *const $t, a_step: usize, b: *const $t, c: *mut $t, ldc: usize, alpha: $t, beta: $t,
+                mv: usize, nv: usize,
             ) {
                 // SAFETY: compiled for the token's features; reachable only through `tile_kernel`, which checked the
                 // CPU. (The scalar token needs no unsafe, hence the allow.)
                 #[allow(unused_unsafe)]
                 let s = unsafe { $token };
-                let edge = |padded| if padded { Edge::Padded } else { Edge::Masked };
-                // One monomorphic body per edge combination, so the packed case keeps its branch-free loop.
-                // SAFETY: the caller upholds the tile contract (microkernel.rs) for the edges it names.
-                unsafe {
-                    match (a_padded, b_padded) {
-                        (true, true) => tile::<$t, _, $mv, $nr>(s, k, a, a_step, Edge::Padded, b, b_rs, b_cs, Edge::Padded, c, ldc, alpha, beta, mv, nv),
-                        (a_p, b_p) => tile::<$t, _, $mv, $nr>(s, k, a, a_step, edge(a_p), b, b_rs, b_cs, edge(b_p), c, ldc, alpha, beta, mv, nv),
-                    }
-                }
+                // SAFETY: the caller upholds the tile contract (microkernel.rs).
+                unsafe { tile::<$t, _, $mv, $nr>(s, k, a, a_step, b, c, ldc, alpha, beta, mv, nv) }
             }
             TileKernel { isa: $isa, mr: MR, nr: $nr, tile: tile_fn }
         };

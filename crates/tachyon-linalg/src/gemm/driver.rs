@@ -39,6 +39,10 @@ pub(crate) fn with_buffer<T: GemmFloat, R>(
     len: usize,
     f: impl FnOnce(&mut [T]) -> R,
 ) -> R {
+    if len == 0 {
+        // An unused buffer may not be allocated yet, and its dangling pointer is not aligned for `T`.
+        return f(&mut []);
+    }
     let mut buf = slot.with(|cell| cell.take());
     let bytes = len * std::mem::size_of::<T>();
     if buf.len() < bytes {
@@ -136,11 +140,7 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
                                         kcb,
                                         a_panel.as_ptr(),
                                         mr,
-                                        true,
                                         b_panel.as_ptr(),
-                                        nr,
-                                        1,
-                                        true,
                                         c_ptr.get().add((ic + ir) + (jc + jr) * ldc),
                                         ldc,
                                         alpha,

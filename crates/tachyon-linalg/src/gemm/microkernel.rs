@@ -5,8 +5,8 @@
 //! ```text
 //!   C[0..mv, 0..nv] = alpha * sum_p A[0..MR, p] * B[p, 0..NR] + beta * C     (beta == 0: C is not read)
 //!
-//!   A(i, p) at a + i + p * a_step        packed: a_step = MR (one MR-column per p, zero-padded rows)
-//!   B(p, j) at b + p * b_rs + j * b_cs   packed: b_rs = NR, b_cs = 1 (one NR-row per p, zero-padded columns)
+//!   A(i, p) at a + i + p * a_step        packed: a_step = MR; in place: a_step = A's column stride
+//!   B(p, j) at b + p * NR + j            always a packed panel (one NR-row per p, zero-padded columns)
 //!   C(i, j) at c + i + j * ldc           column-major tile: rows are contiguous, so vectors run along i
 //!
 //!              NR columns of B, broadcast one at a time
@@ -16,8 +16,10 @@
 //!            +---------------------------+
 //! ```
 //!
-//! Only the first `mv <= MR` rows and `nv <= NR` columns of C are touched (masked stores along i), so edge tiles
-//! run the same arithmetic as interior ones and a result never depends on where a tile boundary fell.
+//! Both operands are read whole (MR rows of A, NR columns of B: padded panels, or A in place where MR rows
+//! exist), so the k loop has no branch; only the first `mv <= MR` rows and `nv <= NR` columns of C are touched
+//! (masked stores along i). Edge tiles therefore run the same arithmetic as interior ones and a result never
+//! depends on where a tile boundary fell.
 //! `mul_add(acc, alpha, beta * c)` is the final update: with the blocking fixed, every C element is computed by
 //! the same operations in the same order whichever thread computes it.
 //!
@@ -35,21 +37,11 @@
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
-/// How the kernel reads an operand's edge.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Edge {
-    /// Packed (zero-padded): the whole MR rows of A / NR columns of B can be read.
-    Padded,
-    /// Straight from the caller's matrix: nothing past row `mv` of A / column `nv` of B may be read.
-    Masked,
-}
-
 /// Computes one tile; see the module docs for the contract.
 ///
 /// # Safety
-/// A must be readable at `(i, p)` for `p < k` and `i < MR` (`a_edge` padded) or `i < mv` (masked); B at `(p, j)`
-/// for `p < k` and `j < NR` (`b_edge` padded) or `j < nv` (masked); C readable and writable at `(i, j)` for
-/// `i < mv`, `j < nv`; `mv <= MR`, `nv <= NR`.
+/// A must be readable at `(i, p)` for `i < MR`, `p < k`; B at `(p, j)` for `j < NR`, `p < k`; C readable and
+/// writable at `(i, j)` for `i < mv`, `j < nv`; `mv <= MR`, `nv <= NR`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn tile<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
@@ -57,11 +49,7 @@ pub(crate) unsafe fn tile<T: Float, S: Lanes<T>, const MV: usize, const NR: usiz
     k: usize,
     a: *const T,
     a_step: usize,
-    a_edge: Edge,
     b: *const T,
-    b_rs: usize,
-    b_cs: usize,
-    b_edge: Edge,
     c: *mut T,
     ldc: usize,
     alpha: T,
@@ -71,11 +59,6 @@ pub(crate) unsafe fn tile<T: Float, S: Lanes<T>, const MV: usize, const NR: usiz
 ) {
     let n = S::N;
     let mut acc = [[s.zero(); MV]; NR];
-    // Lanes of each A register that are inside the tile (only used in masked mode).
-    let mut live = [0usize; MV];
-    for (r, l) in live.iter_mut().enumerate() {
-        *l = mv.saturating_sub(r * n).min(n);
-    }
     // PERF: C's tile is touched only after the k loop; fetch its lines now so the misses overlap the FMAs
     // (each column of a column-major tile is a separate line, often a separate page).
     for j in 0..nv {
@@ -85,25 +68,21 @@ pub(crate) unsafe fn tile<T: Float, S: Lanes<T>, const MV: usize, const NR: usiz
     }
     let mut a_p = a;
     let mut b_p = b;
-    let mut p = 0;
-    if a_edge == Edge::Padded && b_edge == Edge::Padded && b_cs == 1 {
-        // PERF: four k steps per iteration over packed panels: loop overhead once per 4 MV NR FMAs.
-        while p + 4 <= k {
-            for u in 0..4 {
-                kstep_padded::<T, S, MV, NR>(s, &mut acc, a_p.wrapping_add(u * a_step), b_p.wrapping_add(u * b_rs));
-            }
-            a_p = a_p.wrapping_add(4 * a_step);
-            b_p = b_p.wrapping_add(4 * b_rs);
-            p += 4;
+    // PERF: four k steps per iteration: loop overhead once per 4 MV NR FMAs.
+    for _ in 0..k / 4 {
+        for u in 0..4 {
+            // SAFETY: step p + u < k of A and B is readable (contract).
+            unsafe { kstep::<T, S, MV, NR>(s, &mut acc, a_p.wrapping_add(u * a_step), b_p.wrapping_add(u * NR)) };
         }
+        a_p = a_p.wrapping_add(4 * a_step);
+        b_p = b_p.wrapping_add(4 * NR);
     }
-    while p < k {
-        let edges = Edges { a_edge, live, b_edge, b_cs, nv };
-        kstep_edges::<T, S, MV, NR>(s, &mut acc, a_p, b_p, &edges);
+    for _ in 0..k % 4 {
+        // SAFETY: as above.
+        unsafe { kstep::<T, S, MV, NR>(s, &mut acc, a_p, b_p) };
         // Wrapping: after the last step the pointers may point past the operands; they are not dereferenced then.
         a_p = a_p.wrapping_add(a_step);
-        b_p = b_p.wrapping_add(b_rs);
-        p += 1;
+        b_p = b_p.wrapping_add(NR);
     }
 
     let alpha_v = s.splat(alpha);
@@ -139,9 +118,12 @@ pub(crate) unsafe fn tile<T: Float, S: Lanes<T>, const MV: usize, const NR: usiz
     }
 }
 
-/// One k step over padded panels: MV full loads of A, NR broadcasts of B (unit column stride), MV x NR FMAs.
+/// One k step: MV full loads of A, NR broadcasts of B, MV x NR FMAs.
+///
+/// # Safety
+/// `a_p` must be readable for MR = MV * N elements and `b_p` for NR (the tile contract for one step).
 #[inline(always)]
-fn kstep_padded<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
+unsafe fn kstep<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
     s: S,
     acc: &mut [[S::V; MV]; NR],
     a_p: *const T,
@@ -150,60 +132,14 @@ fn kstep_padded<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
     let n = S::N;
     let mut av = [s.zero(); MV];
     for (r, v) in av.iter_mut().enumerate() {
-        // SAFETY: a padded A panel holds MR = MV * N elements per k step (tile contract).
+        // SAFETY: MR = MV * N rows of A are readable per k step (tile contract).
         *v = unsafe { s.load(a_p.add(r * n)) };
     }
     for (j, acc_j) in acc.iter_mut().enumerate() {
-        // SAFETY: a padded B panel holds NR elements per k step (tile contract).
+        // SAFETY: a B panel holds NR elements per k step (tile contract).
         let bj = s.splat(unsafe { *b_p.add(j) });
         for r in 0..MV {
             acc_j[r] = s.mul_add(av[r], bj, acc_j[r]);
-        }
-    }
-}
-
-/// How a k step reads operands that may be unpadded.
-struct Edges<const MV: usize> {
-    a_edge: Edge,
-    /// Lanes of each A register inside the tile.
-    live: [usize; MV],
-    b_edge: Edge,
-    b_cs: usize,
-    nv: usize,
-}
-
-/// One k step with masked A rows and B columns where the operands are not padded.
-#[inline(always)]
-fn kstep_edges<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
-    s: S,
-    acc: &mut [[S::V; MV]; NR],
-    a_p: *const T,
-    b_p: *const T,
-    e: &Edges<MV>,
-) {
-    let n = S::N;
-    let mut av = [s.zero(); MV];
-    for (r, v) in av.iter_mut().enumerate() {
-        // SAFETY: rows below MR (padded) or below mv (masked, with the mask) are readable (tile contract).
-        *v = unsafe {
-            match e.a_edge {
-                Edge::Padded => s.load(a_p.add(r * n)),
-                Edge::Masked if e.live[r] == n => s.load(a_p.add(r * n)),
-                Edge::Masked if e.live[r] == 0 => s.zero(),
-                Edge::Masked => s.load_tail(a_p.add(r * n), s.tail(e.live[r])),
-            }
-        };
-    }
-    for (j, acc_j) in acc.iter_mut().enumerate() {
-        if e.b_edge == Edge::Padded || j < e.nv {
-            // SAFETY: B(p, j) is readable for j < NR when padded, j < nv when masked (tile contract).
-            let bj = s.splat(unsafe { *b_p.add(j * e.b_cs) });
-            for r in 0..MV {
-                // Registers wholly below the tile's last row only add zeros: skip them.
-                if e.a_edge == Edge::Padded || e.live[r] > 0 {
-                    acc_j[r] = s.mul_add(av[r], bj, acc_j[r]);
-                }
-            }
         }
     }
 }

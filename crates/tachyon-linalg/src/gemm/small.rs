@@ -1,26 +1,29 @@
 //! The unpacked paths for small and skinny products, where packing would cost more than it saves.
 //!
-//! - [`direct_gemm`]: the same microkernel, reading A (unit row stride) and B in place. Used when the A operand
-//!   is small enough to stay in L1/L2 across the column tiles and k needs no blocking.
-//! - [`gemv`]: one output column: register-blocked dot products (contiguous rows) or axpy updates (contiguous
-//!   columns), [`super::vector`]'s kernels.
+//! - [`direct_gemm`]: the same microkernel, reading A (unit row stride) in place and packing only B's panels and
+//!   A's partial row tile. Used when A is small enough to stay in L1 across the column tiles and k needs no
+//!   blocking.
+//! - [`unpacked`]: products with few rows of C (up to a column block in registers): nothing packed, A read in
+//!   place, B at its strides, [`super::vector`]'s `axpy_cols` kernel.
+//! - [`gemv`]: one output column: register-blocked dot products (contiguous rows) or [`unpacked`] (contiguous
+//!   columns).
 //! - [`rank1`]: k == 1, an outer product, [`super::vector`]'s kernel.
 
 use tachyon_simd::Float;
 
 use super::dispatch::{GemmFloat, TileKernel};
-use super::driver::{with_buffer, PACK_B};
-use super::pack::pack_b_panel;
+use super::driver::{with_buffer, PACK_A, PACK_B};
+use super::pack::{pack_a, pack_b_panel};
 use super::vector::VectorKernels;
 use crate::matrix::{MatMut, MatRef};
 
 /// Largest k the direct path handles (beyond it, k blocking pays).
 pub(crate) const DIRECT_MAX_K: usize = 256;
 
-/// `C = alpha A B + beta C` reading A in place (unit row stride). When C has more than one row of tiles, one
-/// k x NR panel of B at a time is copied into the thread's packing buffer and reused down the rows, so the
-/// microkernel runs its padded, branch-free loop wherever a tile is full; with a single row of tiles B is read
-/// in place.
+/// `C = alpha A B + beta C` reading A's full MR-row tiles in place (unit row stride). A's last, partial row
+/// tile, if any, is packed once into the thread's A buffer (zero rows below m), and each k x NR panel of B is
+/// packed into the thread's B buffer and used down all the row tiles: every tile then reads whole operands and
+/// runs the microkernel's branch-free loop, with only its stores masked.
 /// C has unit row stride; `k <= DIRECT_MAX_K`.
 pub(crate) fn direct_gemm<T: GemmFloat>(
     kernel: &TileKernel<T>,
@@ -35,61 +38,56 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
     let (mr, nr) = (kernel.mr, kernel.nr);
     let (lda, ldc) = (a.col_stride(), c.col_stride());
     let c_ptr = c.as_mut_ptr();
-    if m <= mr {
-        // One row of tiles: each B panel would be used once, so read B in place (masked at the edges).
-        for j in (0..n).step_by(nr) {
-            // SAFETY: A rows below m and B columns j..j + nv are inside their views (masked reads stop there);
-            // C's tile lies inside C; the kernel's instruction set was checked.
-            unsafe {
-                (kernel.tile)(
-                    k,
-                    a.as_ptr(),
-                    lda,
-                    m == mr,
-                    b.as_ptr().add(j * b.col_stride()),
-                    b.row_stride(),
-                    b.col_stride(),
-                    false,
-                    c_ptr.add(j * ldc),
-                    ldc,
-                    alpha,
-                    beta,
-                    m,
-                    nr.min(n - j),
-                )
-            }
+    let full_rows = m / mr * mr;
+    let edge_rows = m - full_rows;
+    let edge_len = if edge_rows > 0 { k * mr } else { 0 };
+    with_buffer::<T, _>(&PACK_A, edge_len, |a_edge| {
+        if edge_rows > 0 {
+            pack_a(a.submatrix(full_rows, 0, edge_rows, k), mr, a_edge);
         }
-        return;
-    }
-    with_buffer::<T, _>(&PACK_B, k * nr, |panel| {
-        for j in (0..n).step_by(nr) {
-            let nv = nr.min(n - j);
-            pack_b_panel(b.submatrix(0, j, k, nv), nr, 0, panel);
-            for i in (0..m).step_by(mr) {
-                let mv = mr.min(m - i);
-                // SAFETY: A(i.., 0..k) rows below m - i are inside the view (full MR rows when mv == MR, so the
-                // padded reads stay inside); the B panel holds k x nr packed elements; C's tile lies inside C and
-                // `mv`/`nv` mask everything past its edges; the kernel's instruction set was checked.
-                unsafe {
-                    (kernel.tile)(
-                        k,
-                        a.as_ptr().add(i),
-                        lda,
-                        mv == mr,
-                        panel.as_ptr(),
-                        nr,
-                        1,
-                        true,
-                        c_ptr.add(i + j * ldc),
-                        ldc,
-                        alpha,
-                        beta,
-                        mv,
-                        nv,
-                    )
+        with_buffer::<T, _>(&PACK_B, k * nr, |panel| {
+            for j in (0..n).step_by(nr) {
+                let nv = nr.min(n - j);
+                pack_b_panel(b.submatrix(0, j, k, nv), nr, 0, panel);
+                for i in (0..full_rows).step_by(mr) {
+                    // SAFETY: rows i..i + MR (all below m) of A's k columns are inside the view; the B panel holds
+                    // k x NR packed elements; C's tile lies inside C and `nv` masks the columns past its edge; the
+                    // kernel's instruction set was checked.
+                    unsafe {
+                        (kernel.tile)(
+                            k,
+                            a.as_ptr().add(i),
+                            lda,
+                            panel.as_ptr(),
+                            c_ptr.add(i + j * ldc),
+                            ldc,
+                            alpha,
+                            beta,
+                            mr,
+                            nv,
+                        )
+                    }
+                }
+                if edge_rows > 0 {
+                    // SAFETY: the packed edge holds MR x k elements (zero rows past m); C's rows full_rows..m of
+                    // columns j..j + nv lie inside C (`edge_rows`, `nv` mask the rest); ISA checked as above.
+                    unsafe {
+                        (kernel.tile)(
+                            k,
+                            a_edge.as_ptr(),
+                            mr,
+                            panel.as_ptr(),
+                            c_ptr.add(full_rows + j * ldc),
+                            ldc,
+                            alpha,
+                            beta,
+                            edge_rows,
+                            nv,
+                        )
+                    }
                 }
             }
-        }
+        });
     });
 }
 
@@ -111,21 +109,7 @@ pub(crate) fn gemv<T: Float>(
         unsafe { (kernels.dot_rows)(m, k, a.as_ptr(), a.row_stride(), b.as_ptr(), c.as_mut_ptr(), alpha, beta) }
     } else if a.row_stride() == 1 {
         // Columns of A are contiguous: c = beta c + alpha sum_p b_p A(:, p), a block of c held in registers.
-        // SAFETY: A has k columns of m contiguous elements at stride col_stride, b k elements at stride
-        // row_stride, c m contiguous elements; the instruction set was checked.
-        unsafe {
-            (kernels.axpy_cols)(
-                m,
-                k,
-                a.as_ptr(),
-                a.col_stride(),
-                b.as_ptr(),
-                b.row_stride(),
-                c.as_mut_ptr(),
-                alpha,
-                beta,
-            )
-        }
+        unpacked(kernels, alpha, a, b, beta, c);
     } else {
         for i in 0..m {
             let mut ab = T::ZERO;
@@ -135,6 +119,39 @@ pub(crate) fn gemv<T: Float>(
             let old = if beta == T::ZERO { T::ZERO } else { beta * c.get(i, 0) };
             c.set(i, 0, alpha * ab + old);
         }
+    }
+}
+
+/// `C = alpha A B + beta C` without packing anything: A (unit row stride) read in place, one column of A
+/// loaded for a block of columns of C, B at its own strides. For small products (C up to
+/// [`VectorKernels::small_rows`] rows, a whole column block in registers) and one-column ones; C has unit row
+/// stride.
+pub(crate) fn unpacked<T: Float>(
+    kernels: &VectorKernels<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+) {
+    debug_assert!(a.row_stride() == 1 && c.row_stride() == 1);
+    // SAFETY: A has k columns of m contiguous elements at stride col_stride, B(p, j) lies inside its view for
+    // p < k, j < n, C has n columns of m contiguous elements at stride col_stride; the instruction set was checked.
+    unsafe {
+        (kernels.axpy_cols)(
+            c.rows(),
+            c.cols(),
+            a.cols(),
+            a.as_ptr(),
+            a.col_stride(),
+            b.as_ptr(),
+            b.row_stride(),
+            b.col_stride(),
+            c.as_mut_ptr(),
+            c.col_stride(),
+            alpha,
+            beta,
+        )
     }
 }
 

@@ -6,6 +6,9 @@
 //! Every kernel writes `beta * c` as `0` when `beta == 0`, ignoring NaN in C, as the rest of GEMM does.
 
 use tachyon_simd::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use tachyon_simd::isa::{Avx2, Avx512};
+use tachyon_simd::lanes::scalar::Scalar;
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
@@ -135,62 +138,140 @@ unsafe fn dot_rows<T: Float, L: Lanes<T>>(
     }
 }
 
-/// One block of `regs` registers of rows of [`axpy_cols`] (`a` and `c` at the block's first row; `masks` for the
-/// registers, only the last partial). Called with constants (`REGS`, no masks) for whole blocks, as
-/// [`dot_group`] is.
+/// Columns of C computed together in [`axpy_cols`] for each number of row registers (1..=REGS): as many as
+/// leave room in 16 registers for the accumulators, the A registers and one broadcast.
+const fn cols_per_block(regs: usize) -> usize {
+    match regs {
+        1 | 2 => 4,
+        3 => 3,
+        _ => 2,
+    }
+}
+
+/// One block of `JB` columns and `MV` registers of rows of [`axpy_cols`] (`a`, `b`, `c` at the block's first row
+/// and column); `last` masks the last register when it is partial.
+///
+/// # Safety
+/// As [`axpy_cols`], for the block's rows and columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn axpy_block<T: Float, L: Lanes<T>, const MV: usize, const JB: usize>(
+    s: L,
+    last: Option<L::M>,
+    k: usize,
+    a: *const T,
+    lda: usize,
+    b: *const T,
+    b_rs: usize,
+    b_cs: usize,
+    c: *mut T,
+    ldc: usize,
+    alpha: T,
+    beta: T,
+) {
+    let n = L::N;
+    let mask = |r: usize| if r + 1 == MV { last } else { None };
+    // SAFETY: (whole body) every access stays within the extents the caller guarantees (the tail masked).
+    unsafe {
+        let mut acc = [[s.zero(); MV]; JB];
+        for p in 0..k {
+            let col = a.add(p * lda);
+            let mut av = [s.zero(); MV];
+            for (r, a_r) in av.iter_mut().enumerate() {
+                *a_r = load_masked(s, col.add(r * n), mask(r));
+            }
+            let row = b.add(p * b_rs);
+            for (j, acc_j) in acc.iter_mut().enumerate() {
+                let bj = s.splat(*row.add(j * b_cs));
+                for r in 0..MV {
+                    acc_j[r] = s.mul_add(av[r], bj, acc_j[r]);
+                }
+            }
+        }
+        let (alpha_v, beta_v) = (s.splat(alpha), s.splat(beta));
+        for (j, acc_j) in acc.iter().enumerate() {
+            for (r, &acc_r) in acc_j.iter().enumerate() {
+                let out = c.add(r * n + j * ldc);
+                let v = if beta == T::ZERO {
+                    s.mul(acc_r, alpha_v)
+                } else {
+                    s.mul_add(acc_r, alpha_v, s.mul(load_masked(s, out, mask(r)), beta_v))
+                };
+                store_masked(s, out, mask(r), v);
+            }
+        }
+    }
+}
+
+/// The columns of [`axpy_cols`] for one block of `MV` registers of rows: whole blocks of `cols_per_block(MV)`
+/// columns, then the remaining columns as one narrower block (all counts constants, so the accumulators stay in
+/// registers).
 ///
 /// # Safety
 /// As [`axpy_cols`], for the block's rows.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn axpy_block<T: Float, L: Lanes<T>>(
+unsafe fn axpy_rows<T: Float, L: Lanes<T>, const MV: usize>(
     s: L,
-    regs: usize,
-    masks: [Option<L::M>; REGS],
+    last: Option<L::M>,
+    n_cols: usize,
     k: usize,
     a: *const T,
     lda: usize,
-    x: *const T,
-    incx: usize,
+    b: *const T,
+    b_rs: usize,
+    b_cs: usize,
     c: *mut T,
+    ldc: usize,
     alpha: T,
     beta: T,
 ) {
-    let n = L::N;
-    // SAFETY: (whole body) every access stays within the extents the caller guarantees (tails masked).
+    let jb = const { cols_per_block(MV) };
+    // SAFETY: each block's columns lie within the caller's extents.
     unsafe {
-        let mut acc = [s.zero(); REGS];
-        for p in 0..k {
-            let xp = s.splat(alpha * *x.add(p * incx));
-            let col = a.add(p * lda);
-            for (r, a_r) in acc.iter_mut().enumerate().take(regs) {
-                *a_r = s.mul_add(load_masked(s, col.add(r * n), masks[r]), xp, *a_r);
+        let block = |j: usize, b_j: *const T| (b_j.add(j * b_cs), c.add(j * ldc));
+        let mut j = 0;
+        while j + jb <= n_cols {
+            let (b_j, c_j) = block(j, b);
+            match jb {
+                4 => axpy_block::<T, L, MV, 4>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
+                3 => axpy_block::<T, L, MV, 3>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
+                _ => axpy_block::<T, L, MV, 2>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
             }
+            j += jb;
         }
-        for (r, &a_r) in acc.iter().enumerate().take(regs) {
-            let out = c.add(r * n);
-            let v = if beta == T::ZERO { a_r } else { s.mul_add(load_masked(s, out, masks[r]), s.splat(beta), a_r) };
-            store_masked(s, out, masks[r], v);
+        let (b_j, c_j) = block(j, b);
+        match n_cols - j {
+            0 => {}
+            1 => axpy_block::<T, L, MV, 1>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
+            2 => axpy_block::<T, L, MV, 2>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
+            _ => axpy_block::<T, L, MV, 3>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
         }
     }
 }
 
-/// `c = alpha * sum_p x[p * incx] a[p * lda ..][..m] + beta c` (columns of A contiguous, c contiguous).
+/// `C[:, j] = alpha * sum_p B(p, j) A(:, p) + beta C[:, j]` for `j < n_cols`: the product without packing, A's
+/// columns contiguous (read in place, the last register of rows masked), B at any strides, C column-major.
+/// Rows go in blocks of `REGS` registers, columns in blocks of `cols_per_block`; each A column loaded is used
+/// for a whole block of columns. With one column this is a matrix-vector product.
 ///
 /// # Safety
-/// `a` holds `k` columns of `m` readable elements at stride `lda`, `x` `k` elements at stride `incx`, `c` `m`
-/// writable.
+/// `a` holds `k` columns of `m` readable elements at stride `lda`; `B(p, j)` at `b + p * b_rs + j * b_cs` is
+/// readable for `p < k`, `j < n_cols`; `c` holds `n_cols` columns of `m` writable elements at stride `ldc`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
     s: L,
     m: usize,
+    n_cols: usize,
     k: usize,
     a: *const T,
     lda: usize,
-    x: *const T,
-    incx: usize,
+    b: *const T,
+    b_rs: usize,
+    b_cs: usize,
     c: *mut T,
+    ldc: usize,
     alpha: T,
     beta: T,
 ) {
@@ -199,12 +280,22 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
     unsafe {
         let mut i = 0;
         while i + whole <= m {
-            axpy_block(s, REGS, [None; REGS], k, a.add(i), lda, x, incx, c.add(i), alpha, beta);
+            axpy_rows::<T, L, REGS>(s, None, n_cols, k, a.add(i), lda, b, b_rs, b_cs, c.add(i), ldc, alpha, beta);
             i += whole;
         }
         if i < m {
-            let (regs, masks) = partial_block(s, m - i);
-            axpy_block(s, regs, masks, k, a.add(i), lda, x, incx, c.add(i), alpha, beta);
+            // The mask of the last register straight into a local: picking it out of `partial_block`'s array by a
+            // runtime index kept the array on the stack and reloaded it (the hottest load of a 4 x 4 product).
+            let rows = m - i;
+            let regs = rows.div_ceil(L::N);
+            let last = (!rows.is_multiple_of(L::N)).then(|| s.tail(rows % L::N));
+            let (a, c) = (a.add(i), c.add(i));
+            match regs {
+                1 => axpy_rows::<T, L, 1>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                2 => axpy_rows::<T, L, 2>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                3 => axpy_rows::<T, L, 3>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                _ => axpy_rows::<T, L, REGS>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            }
         }
     }
 }
@@ -289,8 +380,8 @@ unsafe fn rank1<T: Float, L: Lanes<T>>(
 
 /// `(m, k, a, lda, x, c, alpha, beta)`: see [`dot_rows`].
 pub type DotRowsFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, *mut T, T, T);
-/// `(m, k, a, lda, x, incx, c, alpha, beta)`: see [`axpy_cols`].
-pub type AxpyColsFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, usize, *mut T, T, T);
+/// `(m, n, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta)`: see [`axpy_cols`].
+pub type AxpyColsFn<T> = unsafe fn(usize, usize, usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T);
 /// `(m, n, x, y, incy, c, ldc, alpha, beta)`: see [`rank1`].
 pub type Rank1Fn<T> = unsafe fn(usize, usize, *const T, *const T, usize, *mut T, usize, T, T);
 
@@ -300,14 +391,16 @@ pub struct VectorKernels<T: 'static> {
     pub isa: Isa,
     /// One output column, rows of A contiguous.
     pub dot_rows: DotRowsFn<T>,
-    /// One output column, columns of A contiguous.
+    /// Columns of A contiguous, B at any strides, no packing: small products and matrix-vector.
     pub axpy_cols: AxpyColsFn<T>,
+    /// Rows of C up to which [`axpy_cols`] keeps a whole column block in registers (`REGS` registers).
+    pub small_rows: usize,
     /// k = 1.
     pub rank1: Rank1Fn<T>,
 }
 
 macro_rules! vector_kernels {
-    ($name:ident: $t:ty, $isa:expr, $token:expr $(, $feature:literal)?) => {
+    ($name:ident: $t:ty, $isa:expr, $token_ty:ty, $token:expr $(, $feature:literal)?) => {
         pub(crate) static $name: VectorKernels<$t> = {
             type T = $t;
             $(#[target_feature(enable = $feature)])?
@@ -321,11 +414,12 @@ macro_rules! vector_kernels {
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
             unsafe fn axpy_cols_fn(
-                m: usize, k: usize, a: *const T, lda: usize, x: *const T, incx: usize, c: *mut T, alpha: T, beta: T,
+                m: usize, n: usize, k: usize, a: *const T, lda: usize, b: *const T, b_rs: usize, b_cs: usize,
+                c: *mut T, ldc: usize, alpha: T, beta: T,
             ) {
                 // SAFETY: as for `dot_rows_fn`.
                 #[allow(unused_unsafe)]
-                unsafe { axpy_cols($token, m, k, a, lda, x, incx, c, alpha, beta) }
+                unsafe { axpy_cols($token, m, n, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta) }
             }
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
@@ -336,28 +430,36 @@ macro_rules! vector_kernels {
                 #[allow(unused_unsafe)]
                 unsafe { rank1($token, m, n, x, y, incy, c, ldc, alpha, beta) }
             }
-            VectorKernels { isa: $isa, dot_rows: dot_rows_fn, axpy_cols: axpy_cols_fn, rank1: rank1_fn }
+            VectorKernels {
+                isa: $isa,
+                dot_rows: dot_rows_fn,
+                axpy_cols: axpy_cols_fn,
+                small_rows: REGS * <$token_ty as Lanes<T>>::N,
+                rank1: rank1_fn,
+            }
         };
     };
 }
 
-vector_kernels!(SCALAR_F32: f32, Isa::Scalar, tachyon_simd::lanes::scalar::Scalar);
-vector_kernels!(SCALAR_F64: f64, Isa::Scalar, tachyon_simd::lanes::scalar::Scalar);
+vector_kernels!(SCALAR_F32: f32, Isa::Scalar, Scalar, Scalar);
+vector_kernels!(SCALAR_F64: f64, Isa::Scalar, Scalar, Scalar);
 #[cfg(target_arch = "x86_64")]
-vector_kernels!(AVX2_F32: f32, Isa::Avx2, tachyon_simd::isa::Avx2::new_unchecked(), "avx2,fma");
+vector_kernels!(AVX2_F32: f32, Isa::Avx2, Avx2, Avx2::new_unchecked(), "avx2,fma");
 #[cfg(target_arch = "x86_64")]
-vector_kernels!(AVX2_F64: f64, Isa::Avx2, tachyon_simd::isa::Avx2::new_unchecked(), "avx2,fma");
+vector_kernels!(AVX2_F64: f64, Isa::Avx2, Avx2, Avx2::new_unchecked(), "avx2,fma");
 #[cfg(target_arch = "x86_64")]
 vector_kernels!(
     AVX512_F32: f32,
     Isa::Avx512,
-    tachyon_simd::isa::Avx512::new_unchecked(),
+    Avx512,
+    Avx512::new_unchecked(),
     "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
 );
 #[cfg(target_arch = "x86_64")]
 vector_kernels!(
     AVX512_F64: f64,
     Isa::Avx512,
-    tachyon_simd::isa::Avx512::new_unchecked(),
+    Avx512,
+    Avx512::new_unchecked(),
     "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
 );

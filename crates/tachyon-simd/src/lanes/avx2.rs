@@ -82,14 +82,24 @@ impl Lanes<f32> for Avx2 {
     #[inline(always)]
     unsafe fn store_tail(self, p: *mut f32, m: __m256i, v: __m256) {
         // PERF: `vmaskmovps` stores are microcoded on AMD Zen 1-3 (profiles showed them as the hottest spot of
-        // small GEMM tiles); spilling the register and copying the k leading lanes is cheaper there.
-        let k = avx2!(_mm256_movemask_ps(_mm256_castsi256_ps(m))).count_ones() as usize;
-        let mut lanes = [0.0f32; 8];
-        // SAFETY: token proves AVX; `lanes` holds 8 elements.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
-        for (i, &x) in lanes.iter().enumerate().take(k) {
-            // SAFETY: the masked lanes 0..k (a prefix, by `tail`) are writable (contract).
-            unsafe { p.add(i).write_unaligned(x) };
+        // small GEMM tiles); the k leading lanes go out as 4-, 2- and 1-lane stores instead. The mask is a prefix
+        // (by `tail`), so k is the count of its trailing ones (no `popcnt` needed).
+        let k = (!avx2!(_mm256_movemask_ps(_mm256_castsi256_ps(m))) as u32).trailing_zeros() as usize;
+        // SAFETY: token proves AVX; lanes 0..k (a prefix) are writable (contract), and each store below writes
+        // only lanes below k.
+        unsafe {
+            let (mut p, mut k, mut x) = (p, k, _mm256_castps256_ps128(v));
+            if k >= 4 {
+                _mm_storeu_ps(p, x);
+                (p, k, x) = (p.add(4), k - 4, _mm256_extractf128_ps::<1>(v));
+            }
+            if k >= 2 {
+                _mm_store_sd(p.cast(), _mm_castps_pd(x));
+                (p, k, x) = (p.add(2), k - 2, _mm_movehl_ps(x, x));
+            }
+            if k == 1 {
+                _mm_store_ss(p, x);
+            }
         }
     }
     #[inline(always)]
@@ -233,14 +243,18 @@ impl Lanes<f64> for Avx2 {
     }
     #[inline(always)]
     unsafe fn store_tail(self, p: *mut f64, m: __m256i, v: __m256d) {
-        // PERF: as for f32, avoid the microcoded `vmaskmovpd` store on AMD.
-        let k = avx2!(_mm256_movemask_pd(_mm256_castsi256_pd(m))).count_ones() as usize;
-        let mut lanes = [0.0f64; 4];
-        // SAFETY: token proves AVX; `lanes` holds 4 elements.
-        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), v) };
-        for (i, &x) in lanes.iter().enumerate().take(k) {
-            // SAFETY: the masked lanes 0..k (a prefix, by `tail`) are writable (contract).
-            unsafe { p.add(i).write_unaligned(x) };
+        // PERF: as for f32, avoid the microcoded `vmaskmovpd` store on AMD: a 2- and a 1-lane store.
+        let k = (!avx2!(_mm256_movemask_pd(_mm256_castsi256_pd(m))) as u32).trailing_zeros() as usize;
+        // SAFETY: token proves AVX; lanes 0..k (a prefix) are writable (contract), each store writes lanes below k.
+        unsafe {
+            let (mut p, mut x) = (p, _mm256_castpd256_pd128(v));
+            if k >= 2 {
+                _mm_storeu_pd(p, x);
+                (p, x) = (p.add(2), _mm256_extractf128_pd::<1>(v));
+            }
+            if k % 2 == 1 {
+                _mm_store_sd(p, x);
+            }
         }
     }
     #[inline(always)]
