@@ -12,7 +12,7 @@ use tachyon_simd::lanes::scalar::Scalar;
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
-/// Rows of A reduced together in [`dot_rows`], sharing each load of x.
+/// Rows of A reduced together in [`dot_rows`], sharing each load of x (and the shuffles of `Lanes::reduce_add4`).
 const ROWS: usize = 4;
 /// Registers of C rows updated together in [`axpy_cols`] and [`rank1`].
 const REGS: usize = 4;
@@ -100,9 +100,11 @@ unsafe fn dot_group<T: Float, L: Lanes<T>>(
                 *a_r = s.mul_add(s.load_tail(a.add(r * lda + p), tail), xv, *a_r);
             }
         }
-        for (r, a_r) in acc.iter().enumerate().take(rows) {
+        // The group's sums together (unused rows of a partial group are zeros, their sums unused).
+        let sums = s.reduce_add4(acc);
+        for (r, &sum) in sums.iter().enumerate().take(rows) {
             let out = c.add(r);
-            let ab = alpha * s.reduce_add(*a_r);
+            let ab = alpha * sum;
             *out = if beta == T::ZERO { ab } else { ab + beta * *out };
         }
     }
@@ -279,6 +281,16 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
     // SAFETY: each block's rows lie within the caller's extents.
     unsafe {
         let mut i = 0;
+        if n_cols == 1 {
+            // PERF: a matrix-vector product has one accumulator per register of rows, each a chain of k dependent
+            // FMAs: with twice the registers per block the chains are half as many in sequence (the single-sample
+            // MLP gradient's 64 x 64 product was bound by that latency).
+            while i + 2 * whole <= m {
+                let (a_i, c_i) = (a.add(i), c.add(i));
+                axpy_block::<T, L, { 2 * REGS }, 1>(s, None, k, a_i, lda, b, b_rs, b_cs, c_i, ldc, alpha, beta);
+                i += 2 * whole;
+            }
+        }
         while i + whole <= m {
             axpy_rows::<T, L, REGS>(s, None, n_cols, k, a.add(i), lda, b, b_rs, b_cs, c.add(i), ldc, alpha, beta);
             i += whole;

@@ -168,6 +168,23 @@ impl Lanes<f32> for Avx2 {
         })
     }
     #[inline(always)]
+    fn reduce_add4(self, v: [__m256; 4]) -> [f32; 4] {
+        // reduce_add's order for each register: t = lo + hi, then (t0 + t2) + (t1 + t3). Here the four t are
+        // paired up so that one add forms (t0 + t2, t1 + t3) of two registers and one horizontal add the finals.
+        // PERF: no closure (`v.map`): intrinsics in a closure are not inlined into the target-feature caller.
+        avx2!({
+            let a = _mm_add_ps(_mm256_castps256_ps128(v[0]), _mm256_extractf128_ps::<1>(v[0]));
+            let b = _mm_add_ps(_mm256_castps256_ps128(v[1]), _mm256_extractf128_ps::<1>(v[1]));
+            let c = _mm_add_ps(_mm256_castps256_ps128(v[2]), _mm256_extractf128_ps::<1>(v[2]));
+            let d = _mm_add_ps(_mm256_castps256_ps128(v[3]), _mm256_extractf128_ps::<1>(v[3]));
+            let ab = _mm_add_ps(_mm_movelh_ps(a, b), _mm_movehl_ps(b, a));
+            let cd = _mm_add_ps(_mm_movelh_ps(c, d), _mm_movehl_ps(d, c));
+            let mut out = [0.0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), _mm_hadd_ps(ab, cd));
+            out
+        })
+    }
+    #[inline(always)]
     fn reduce_min(self, v: __m256) -> f32 {
         avx2!({
             let s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
@@ -318,6 +335,21 @@ impl Lanes<f64> for Avx2 {
         avx2!({
             let s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
             _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)))
+        })
+    }
+    #[inline(always)]
+    fn reduce_add4(self, v: [__m256d; 4]) -> [f64; 4] {
+        // reduce_add's order for each register: (v0 + v2) + (v1 + v3); the final adds of two registers in one
+        // horizontal add.
+        avx2!({
+            let a = _mm_add_pd(_mm256_castpd256_pd128(v[0]), _mm256_extractf128_pd::<1>(v[0]));
+            let b = _mm_add_pd(_mm256_castpd256_pd128(v[1]), _mm256_extractf128_pd::<1>(v[1]));
+            let c = _mm_add_pd(_mm256_castpd256_pd128(v[2]), _mm256_extractf128_pd::<1>(v[2]));
+            let d = _mm_add_pd(_mm256_castpd256_pd128(v[3]), _mm256_extractf128_pd::<1>(v[3]));
+            let mut out = [0.0f64; 4];
+            _mm_storeu_pd(out.as_mut_ptr(), _mm_hadd_pd(a, b));
+            _mm_storeu_pd(out.as_mut_ptr().add(2), _mm_hadd_pd(c, d));
+            out
         })
     }
     #[inline(always)]

@@ -119,6 +119,19 @@ impl Lanes<f32> for Avx512 {
         })
     }
     #[inline(always)]
+    fn reduce_add4(self, v: [__m512; 4]) -> [f32; 4] {
+        // reduce_add's order: the two 256-bit halves added, then AVX2's order on the sum.
+        avx512!({
+            let halves = [
+                _mm256_add_ps(_mm512_castps512_ps256(v[0]), _mm512_extractf32x8_ps::<1>(v[0])),
+                _mm256_add_ps(_mm512_castps512_ps256(v[1]), _mm512_extractf32x8_ps::<1>(v[1])),
+                _mm256_add_ps(_mm512_castps512_ps256(v[2]), _mm512_extractf32x8_ps::<1>(v[2])),
+                _mm256_add_ps(_mm512_castps512_ps256(v[3]), _mm512_extractf32x8_ps::<1>(v[3])),
+            ];
+            <crate::isa::Avx2 as Lanes<f32>>::reduce_add4(crate::isa::Avx2::new_unchecked(), halves)
+        })
+    }
+    #[inline(always)]
     fn reduce_min(self, v: __m512) -> f32 {
         avx512!({
             let half = _mm256_min_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps::<1>(v));
@@ -251,6 +264,19 @@ impl Lanes<f64> for Avx512 {
         avx512!({
             let half = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd::<1>(v));
             <crate::isa::Avx2 as Lanes<f64>>::reduce_add(crate::isa::Avx2::new_unchecked(), half)
+        })
+    }
+    #[inline(always)]
+    fn reduce_add4(self, v: [__m512d; 4]) -> [f64; 4] {
+        // reduce_add's order: the two 256-bit halves added, then AVX2's order on the sum.
+        avx512!({
+            let halves = [
+                _mm256_add_pd(_mm512_castpd512_pd256(v[0]), _mm512_extractf64x4_pd::<1>(v[0])),
+                _mm256_add_pd(_mm512_castpd512_pd256(v[1]), _mm512_extractf64x4_pd::<1>(v[1])),
+                _mm256_add_pd(_mm512_castpd512_pd256(v[2]), _mm512_extractf64x4_pd::<1>(v[2])),
+                _mm256_add_pd(_mm512_castpd512_pd256(v[3]), _mm512_extractf64x4_pd::<1>(v[3])),
+            ];
+            <crate::isa::Avx2 as Lanes<f64>>::reduce_add4(crate::isa::Avx2::new_unchecked(), halves)
         })
     }
     #[inline(always)]

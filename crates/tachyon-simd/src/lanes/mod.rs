@@ -121,6 +121,13 @@ pub trait Lanes<T: Float>: Copy + sealed::Sealed {
 
     /// Sum of the lanes in a fixed order.
     fn reduce_add(self, v: Self::V) -> T;
+    /// The lane sums of four registers, each bit for bit [`reduce_add`](Lanes::reduce_add) of its register (the
+    /// same order), computed together where the instruction set can share the shuffles (AVX2: 15 instructions
+    /// for four sums of 8 f32 lanes instead of 24).
+    #[inline(always)]
+    fn reduce_add4(self, v: [Self::V; 4]) -> [T; 4] {
+        [self.reduce_add(v[0]), self.reduce_add(v[1]), self.reduce_add(v[2]), self.reduce_add(v[3])]
+    }
     /// Minimum of the lanes (NaN-free input).
     fn reduce_min(self, v: Self::V) -> T;
     /// Maximum of the lanes (NaN-free input).
@@ -133,4 +140,47 @@ pub trait Lanes<T: Float>: Copy + sealed::Sealed {
     fn or_nan(self, acc: Self::V, a: Self::V) -> Self::V;
     /// Whether any lane of an [`or_nan`](Lanes::or_nan) accumulator flags a NaN.
     fn any_flag(self, flags: Self::V) -> bool;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reduce_add4` gives each register's `reduce_add`, bit for bit, on values of mixed magnitude and sign (where a
+    /// different summation order would round differently).
+    fn reduce_add4_matches_reduce_add<T: Float, L: Lanes<T>>(s: L) {
+        let n = L::N;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let unit = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            unit * 2f64.powi((state % 41) as i32 - 20)
+        };
+        for _ in 0..200 {
+            let values: Vec<T> = (0..4 * n).map(|_| T::from_f64(next())).collect();
+            // SAFETY: `values` holds 4 N elements; register r reads N of them from r N.
+            let v: [L::V; 4] = std::array::from_fn(|r| unsafe { s.load(values.as_ptr().add(r * n)) });
+            let together = s.reduce_add4(v);
+            for (r, &sum) in together.iter().enumerate() {
+                assert_eq!(sum.to_f64().to_bits(), s.reduce_add(v[r]).to_f64().to_bits(), "register {r} of {n} lanes");
+            }
+        }
+    }
+
+    #[test]
+    fn reduce_add4_is_reduce_add_on_every_instruction_set() {
+        reduce_add4_matches_reduce_add::<f32, _>(scalar::Scalar);
+        reduce_add4_matches_reduce_add::<f64, _>(scalar::Scalar);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(t) = crate::isa::Avx2::detect() {
+                reduce_add4_matches_reduce_add::<f32, _>(t);
+                reduce_add4_matches_reduce_add::<f64, _>(t);
+            }
+            if let Some(t) = crate::isa::Avx512::detect() {
+                reduce_add4_matches_reduce_add::<f32, _>(t);
+                reduce_add4_matches_reduce_add::<f64, _>(t);
+            }
+        }
+    }
 }
