@@ -103,7 +103,7 @@ pub(crate) fn gemv<T: Float>(
     let (m, k) = (a.rows(), a.cols());
     debug_assert!(c.row_stride() == 1 && c.cols() == 1);
     if a.col_stride() == 1 && b.row_stride() == 1 {
-        // Rows of A and the vector b are contiguous: dot products, four rows sharing each load of b.
+        // Rows of A and the vector b are contiguous: dot products, eight rows sharing each load of b.
         // SAFETY: A has m rows of k elements at stride row_stride, b k contiguous elements, c m contiguous
         // elements (unit row stride, one column); the kernel table's instruction set was checked.
         unsafe { (kernels.dot_rows)(m, k, a.as_ptr(), a.row_stride(), b.as_ptr(), c.as_mut_ptr(), alpha, beta) }

@@ -12,8 +12,9 @@ use tachyon_simd::lanes::scalar::Scalar;
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
-/// Rows of A reduced together in [`dot_rows`], sharing each load of x (and the shuffles of `Lanes::reduce_add4`).
-const ROWS: usize = 4;
+/// Rows of A reduced together in [`dot_rows`], sharing each load of x (and the shuffles of `Lanes::reduce_add4`):
+/// eight measured ~7% faster than four on the single-sample MLP gradient (more independent chains in flight).
+const ROWS: usize = 8;
 /// Registers of C rows updated together in [`axpy_cols`] and [`rank1`].
 const REGS: usize = 4;
 
@@ -100,9 +101,10 @@ unsafe fn dot_group<T: Float, L: Lanes<T>>(
                 *a_r = s.mul_add(s.load_tail(a.add(r * lda + p), tail), xv, *a_r);
             }
         }
-        // The group's sums together (unused rows of a partial group are zeros, their sums unused).
-        let sums = s.reduce_add4(acc);
-        for (r, &sum) in sums.iter().enumerate().take(rows) {
+        // The group's sums four at a time (unused rows of a partial group are zeros, their sums unused).
+        let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+        let (low, high) = (s.reduce_add4([a0, a1, a2, a3]), s.reduce_add4([a4, a5, a6, a7]));
+        for (r, &sum) in low.iter().chain(&high).enumerate().take(rows) {
             let out = c.add(r);
             let ab = alpha * sum;
             *out = if beta == T::ZERO { ab } else { ab + beta * *out };
