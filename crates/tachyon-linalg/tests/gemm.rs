@@ -342,6 +342,77 @@ fn threads_give_bitwise_identical_results() {
     }
 }
 
+/// The fused single-sample dense backward gives bit for bit the two products through `run`, on every instruction
+/// set, awkward sizes and misaligned slices, with and without the input gradient; and is within the product
+/// bound of an f64 reference (so that agreeing with `run` is not agreeing on a wrong answer).
+fn outer_gemv_t_is_the_two_products<T: GemmFloat>() {
+    let mut rng = SplitMix64(41);
+    let sizes = [0usize, 1, 2, 7, 15, 17, 31, 32, 33, 63, 64, 65, 131];
+    for isa in levels_under_test() {
+        let plan = Gemm::<T>::new(isa).unwrap();
+        for &rows in &sizes {
+            for &cols in &sizes {
+                // One element of offset: misaligned for every register width.
+                let mut buf = |len: usize| -> Vec<T> {
+                    (0..len + 1)
+                        .map(|_| T::from_f64(rng.uniform(-1.0, 1.0) * 2f64.powi((rng.next_u64() % 9) as i32 - 4)))
+                        .collect()
+                };
+                let (d, x, w) = (buf(rows), buf(cols), buf(rows * cols));
+                let (d, x, w) = (&d[1..], &x[1..], &w[1..]);
+                let mut fused_w = vec![T::from_f64(f64::NAN); rows * cols + 1];
+                let mut fused_x = vec![T::from_f64(f64::NAN); cols + 1];
+                plan.outer_gemv_t(d, x, w, &mut fused_w[1..], Some(&mut fused_x[1..])).unwrap();
+                let mut run_w = vec![T::ZERO; rows * cols];
+                let mut run_x = vec![T::ZERO; cols];
+                let (dv, xv) = (MatRef::row_major(d, 1, rows).unwrap(), MatRef::row_major(x, 1, cols).unwrap());
+                let out_w = MatMut::row_major(&mut run_w, rows, cols).unwrap();
+                plan.run(T::ONE, dv.t(), xv, T::ZERO, out_w, Parallelism::None).unwrap();
+                let wv = MatRef::row_major(w, rows, cols).unwrap();
+                let out_x = MatMut::row_major(&mut run_x, 1, cols).unwrap();
+                plan.run(T::ONE, dv, wv, T::ZERO, out_x, Parallelism::None).unwrap();
+                let bits = |v: &[T]| v.iter().map(|e| e.to_f64().to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&fused_w[1..]), bits(&run_w), "{isa} {rows} x {cols}: grad_w");
+                if cols > 1 {
+                    // (With one column, `run` takes a dot product in another order; the bound below still holds.)
+                    assert_eq!(bits(&fused_x[1..]), bits(&run_x), "{isa} {rows} x {cols}: grad_x");
+                }
+                for j in 0..cols {
+                    let (mut exact, mut scale) = (0.0f64, 0.0f64);
+                    for i in 0..rows {
+                        exact += d[i].to_f64() * w[i * cols + j].to_f64();
+                        scale += (d[i].to_f64() * w[i * cols + j].to_f64()).abs();
+                    }
+                    let err = (fused_x[1 + j].to_f64() - exact).abs();
+                    assert!(err <= gamma::<T>(rows + 2) * scale, "{isa} {rows} x {cols}: grad_x[{j}] off by {err}");
+                    for i in 0..rows {
+                        assert_eq!(fused_w[1 + i * cols + j].to_f64(), (d[i] * x[j]).to_f64());
+                    }
+                }
+                // Without the input gradient, the weight gradient is the same and nothing else is written.
+                let mut only_w = vec![T::ZERO; rows * cols];
+                plan.outer_gemv_t(d, x, w, &mut only_w, None).unwrap();
+                assert_eq!(bits(&only_w), bits(&run_w), "{isa} {rows} x {cols}: grad_w alone");
+            }
+        }
+        let err =
+            plan.outer_gemv_t(&[T::ONE; 3], &[T::ONE; 2], &[T::ONE; 6], &mut [T::ZERO; 6], Some(&mut [T::ZERO; 3]));
+        assert!(err.unwrap_err().to_string().contains("grad_x of 2 (it has 3)"));
+        let err = plan.outer_gemv_t(&[T::ONE; 3], &[T::ONE; 2], &[T::ONE; 5], &mut [T::ZERO; 6], None);
+        assert!(err.unwrap_err().to_string().contains("need W and grad_w of 6 (they have 5 and 6)"));
+    }
+}
+
+#[test]
+fn outer_gemv_t_is_the_two_products_f32() {
+    outer_gemv_t_is_the_two_products::<f32>();
+}
+
+#[test]
+fn outer_gemv_t_is_the_two_products_f64() {
+    outer_gemv_t_is_the_two_products::<f64>();
+}
+
 #[test]
 fn shape_mismatch_is_an_error() {
     let a = vec![0.0f64; 6];

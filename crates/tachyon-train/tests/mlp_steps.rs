@@ -14,7 +14,13 @@ fn spec() -> MlpSpec {
 
 #[test]
 fn a_training_step_allocates_nothing_after_warm_up() {
-    let batch = 256;
+    // The standard batch, and one sample (the fused single-sample backward).
+    for batch in [256, 1] {
+        step_allocates_nothing(batch);
+    }
+}
+
+fn step_allocates_nothing(batch: usize) {
     let mut rng = SplitMix64(1);
     let x: Vec<f32> = (0..batch * 32).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
     let y: Vec<f32> = (0..batch).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
@@ -31,7 +37,7 @@ fn a_training_step_allocates_nothing_after_warm_up() {
             adam.step(&mut mlp, &ws, loss).unwrap();
         }
     });
-    assert_eq!(allocations, 0);
+    assert_eq!(allocations, 0, "batch {batch}");
 }
 
 #[test]

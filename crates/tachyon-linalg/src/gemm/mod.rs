@@ -164,6 +164,44 @@ impl<T: GemmFloat> Gemm<T> {
         Ok(())
     }
 
+    /// One sample's backward pass through a dense layer `z = W x + b`, in one sweep over the rows of `W`:
+    /// `grad_w = d x^T` and, if asked, `grad_x = W^T d`, where `d` (length `rows`) is the gradient of `z`.
+    /// `w` and `grad_w` are `rows x cols` row-major, `x` and `grad_x` have `cols` elements.
+    ///
+    /// Gives bit for bit what the two products through [`Gemm::run`] give (`grad_w` as `d^T x` with beta 0,
+    /// `grad_x` as `d W` with beta 0; for `grad_x` when `cols > 1`: with one column `run` takes a dot product,
+    /// summed in another order), reading each row of `W` once and allocating nothing.
+    pub fn outer_gemv_t(
+        &self,
+        d: &[T],
+        x: &[T],
+        w: &[T],
+        grad_w: &mut [T],
+        grad_x: Option<&mut [T]>,
+    ) -> Result<(), ShapeError> {
+        let (rows, cols) = (d.len(), x.len());
+        let gx_len = grad_x.as_ref().map_or(cols, |g| g.len());
+        if w.len() != rows * cols || grad_w.len() != rows * cols || gx_len != cols {
+            return Err(ShapeError::Mismatch {
+                op: "outer_gemv_t",
+                detail: format!(
+                    "d has {rows} and x {cols} elements: need W and grad_w of {} (they have {} and {}) and grad_x of \
+                     {cols} (it has {gx_len})",
+                    rows * cols,
+                    w.len(),
+                    grad_w.len()
+                ),
+            });
+        }
+        let gx = grad_x.map_or(std::ptr::null_mut(), |g| g.as_mut_ptr());
+        // SAFETY: the lengths were checked above (d: rows, x: cols, W and grad_w: rows x cols at stride cols,
+        // grad_x: cols or null); the kernel table's instruction set was checked when the plan was made.
+        unsafe {
+            (self.vectors.outer_gemv_t)(rows, cols, d.as_ptr(), x.as_ptr(), w.as_ptr(), grad_w.as_mut_ptr(), cols, gx)
+        };
+        Ok(())
+    }
+
     /// Routes a problem whose C has unit row stride.
     fn oriented(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) {
         let (m, n, k) = (c.rows(), c.cols(), a.cols());

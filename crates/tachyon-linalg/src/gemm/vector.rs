@@ -392,12 +392,112 @@ unsafe fn rank1<T: Float, L: Lanes<T>>(
     }
 }
 
+/// Registers of columns per block of [`outer_gemv_t`]: its products and the input chunk they scale stay in
+/// registers (4 + 4, with one broadcast and a temporary: within 16).
+const OUTER_REGS: usize = 4;
+
+/// One block of `MV` registers of columns of [`outer_gemv_t`] (`x`, `g`, `w`, `gx` at the block's first column;
+/// `last` masks the last register when it is partial).
+///
+/// # Safety
+/// As [`outer_gemv_t`], for the block's columns.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn outer_gemv_t_block<T: Float, L: Lanes<T>, const MV: usize>(
+    s: L,
+    last: Option<L::M>,
+    rows: usize,
+    d: *const T,
+    x: *const T,
+    w: *const T,
+    g: *mut T,
+    ld: usize,
+    gx: *mut T,
+) {
+    let n = L::N;
+    let mask = |r: usize| if r + 1 == MV { last } else { None };
+    // SAFETY: (whole body) every access stays within the extents the caller guarantees (the tail masked).
+    unsafe {
+        let mut xs = [s.zero(); MV];
+        for (r, x_r) in xs.iter_mut().enumerate() {
+            *x_r = load_masked(s, x.add(r * n), mask(r));
+        }
+        let mut acc = [s.zero(); MV];
+        for i in 0..rows {
+            let di = s.splat(*d.add(i));
+            let (w_i, g_i) = (w.add(i * ld), g.add(i * ld));
+            for r in 0..MV {
+                store_masked(s, g_i.add(r * n), mask(r), s.mul(xs[r], di));
+                if !gx.is_null() {
+                    acc[r] = s.mul_add(load_masked(s, w_i.add(r * n), mask(r)), di, acc[r]);
+                }
+            }
+        }
+        if !gx.is_null() {
+            for (r, &acc_r) in acc.iter().enumerate() {
+                store_masked(s, gx.add(r * n), mask(r), acc_r);
+            }
+        }
+    }
+}
+
+/// One sample's backward pass through a dense layer in one sweep over the rows of `W` (`rows x cols`, row-major
+/// at stride `ld`, as is `G`): `G[i, :] = x d[i]` (the weight gradient, an outer product) and, unless `gx` is
+/// null, `gx = W^T d` (the input gradient), `d` the layer's output gradient. Each row of W is read once and
+/// each row of G written once, `d[i]` broadcast once for both; columns go in blocks of `OUTER_REGS` registers
+/// with their products and `gx` accumulators in registers.
+///
+/// Bit for bit what [`rank1`] (`G = 1 (x d^T)`, transposed) and [`axpy_cols`] (`gx = 1 sum_i d[i] W[i, :]`, in
+/// order of i, beta 0) give: the same operations in the same order on every element (GEMM routes `gx` there
+/// whenever `cols > 1`).
+///
+/// # Safety
+/// `d` holds `rows` readable elements, `x` `cols`, `gx` (unless null) `cols` writable; `w` `rows` rows of `cols`
+/// readable elements at stride `ld`, `g` as many writable.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn outer_gemv_t<T: Float, L: Lanes<T>>(
+    s: L,
+    rows: usize,
+    cols: usize,
+    d: *const T,
+    x: *const T,
+    w: *const T,
+    g: *mut T,
+    ld: usize,
+    gx: *mut T,
+) {
+    let whole = OUTER_REGS * L::N;
+    let gx_at = |j: usize| if gx.is_null() { gx } else { gx.wrapping_add(j) };
+    // SAFETY: each block's columns lie within the caller's extents.
+    unsafe {
+        let mut j = 0;
+        while j + whole <= cols {
+            outer_gemv_t_block::<T, L, OUTER_REGS>(s, None, rows, d, x.add(j), w.add(j), g.add(j), ld, gx_at(j));
+            j += whole;
+        }
+        if j < cols {
+            let rest = cols - j;
+            let last = (!rest.is_multiple_of(L::N)).then(|| s.tail(rest % L::N));
+            let (x, w, g, gx) = (x.add(j), w.add(j), g.add(j), gx_at(j));
+            match rest.div_ceil(L::N) {
+                1 => outer_gemv_t_block::<T, L, 1>(s, last, rows, d, x, w, g, ld, gx),
+                2 => outer_gemv_t_block::<T, L, 2>(s, last, rows, d, x, w, g, ld, gx),
+                3 => outer_gemv_t_block::<T, L, 3>(s, last, rows, d, x, w, g, ld, gx),
+                _ => outer_gemv_t_block::<T, L, OUTER_REGS>(s, last, rows, d, x, w, g, ld, gx),
+            }
+        }
+    }
+}
+
 /// `(m, k, a, lda, x, c, alpha, beta)`: see [`dot_rows`].
 pub type DotRowsFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, *mut T, T, T);
 /// `(m, n, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta)`: see [`axpy_cols`].
 pub type AxpyColsFn<T> = unsafe fn(usize, usize, usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T);
 /// `(m, n, x, y, incy, c, ldc, alpha, beta)`: see [`rank1`].
 pub type Rank1Fn<T> = unsafe fn(usize, usize, *const T, *const T, usize, *mut T, usize, T, T);
+/// `(rows, cols, d, x, w, g, ld, gx)`: see [`outer_gemv_t`].
+pub type OuterGemvTFn<T> = unsafe fn(usize, usize, *const T, *const T, *const T, *mut T, usize, *mut T);
 
 /// The matrix-vector and rank-1 kernels of one instruction set for `T`.
 pub struct VectorKernels<T: 'static> {
@@ -411,6 +511,9 @@ pub struct VectorKernels<T: 'static> {
     pub small_rows: usize,
     /// k = 1.
     pub rank1: Rank1Fn<T>,
+    /// An outer product and a transposed matrix-vector product over the same rows (a dense layer's backward
+    /// pass for one sample).
+    pub outer_gemv_t: OuterGemvTFn<T>,
 }
 
 macro_rules! vector_kernels {
@@ -444,12 +547,22 @@ macro_rules! vector_kernels {
                 #[allow(unused_unsafe)]
                 unsafe { rank1($token, m, n, x, y, incy, c, ldc, alpha, beta) }
             }
+            $(#[target_feature(enable = $feature)])?
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn outer_gemv_t_fn(
+                rows: usize, cols: usize, d: *const T, x: *const T, w: *const T, g: *mut T, ld: usize, gx: *mut T,
+            ) {
+                // SAFETY: as for `dot_rows_fn`.
+                #[allow(unused_unsafe)]
+                unsafe { outer_gemv_t($token, rows, cols, d, x, w, g, ld, gx) }
+            }
             VectorKernels {
                 isa: $isa,
                 dot_rows: dot_rows_fn,
                 axpy_cols: axpy_cols_fn,
                 small_rows: REGS * <$token_ty as Lanes<T>>::N,
                 rank1: rank1_fn,
+                outer_gemv_t: outer_gemv_t_fn,
             }
         };
     };
