@@ -8,17 +8,6 @@ use tachyon_linalg::gemm::Blocking;
 use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism};
 use tachyon_simd::isa;
 
-fn min_seconds(mut f: impl FnMut(), reps: usize) -> f64 {
-    f();
-    (0..reps)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
-
 fn median_seconds(mut f: impl FnMut(), reps: usize) -> f64 {
     f();
     let mut t: Vec<f64> = (0..reps)
@@ -85,40 +74,9 @@ fn run<T: GemmFloat>(n: usize) {
     }
 }
 
-/// Per-call time of small square products (row-major), ns.
-fn small<T: GemmFloat>() {
-    let plan = Gemm::<T>::active();
-    let sizes: Vec<usize> = match std::env::var("SMALL_N") {
-        Ok(n) => vec![n.parse().expect("SMALL_N")],
-        Err(_) => vec![4, 8, 16, 32],
-    };
-    for n in sizes {
-        let a: Vec<T> = (0..n * n).map(|i| T::from_f64((i % 17) as f64 * 0.1)).collect();
-        let b = a.clone();
-        let mut c = vec![T::ZERO; n * n];
-        let calls = 2_000;
-        let s = min_seconds(
-            || {
-                for _ in 0..calls {
-                    let (av, bv) = (MatRef::row_major(&a, n, n).unwrap(), MatRef::row_major(&b, n, n).unwrap());
-                    plan.run(T::ONE, av, bv, T::ZERO, MatMut::row_major(&mut c, n, n).unwrap(), Parallelism::None)
-                        .unwrap();
-                    std::hint::black_box(&mut c);
-                }
-            },
-            101,
-        );
-        println!("  small n={n:3}: {:8.1} ns per call (min of 101 batches)", s / calls as f64 * 1e9);
-    }
-}
-
 fn main() {
+    // (Small sizes beside faer and matrixmultiply: the `gemm_small` example.)
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("small") {
-        small::<f32>();
-        small::<f64>();
-        return;
-    }
     let n = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1024);
     match args.get(2).map(String::as_str) {
         Some("f64") => run::<f64>(n),
