@@ -302,7 +302,7 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
             // runtime index kept the array on the stack and reloaded it (the hottest load of a 4 x 4 product).
             let rows = m - i;
             let regs = rows.div_ceil(L::N);
-            let last = (!rows.is_multiple_of(L::N)).then(|| s.tail(rows % L::N));
+            let last = if rows.is_multiple_of(L::N) { None } else { Some(s.tail(rows % L::N)) };
             let (a, c) = (a.add(i), c.add(i));
             match regs {
                 1 => axpy_rows::<T, L, 1>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
@@ -478,7 +478,7 @@ unsafe fn outer_gemv_t<T: Float, L: Lanes<T>>(
         }
         if j < cols {
             let rest = cols - j;
-            let last = (!rest.is_multiple_of(L::N)).then(|| s.tail(rest % L::N));
+            let last = if rest.is_multiple_of(L::N) { None } else { Some(s.tail(rest % L::N)) };
             let (x, w, g, gx) = (x.add(j), w.add(j), g.add(j), gx_at(j));
             match rest.div_ceil(L::N) {
                 1 => outer_gemv_t_block::<T, L, 1>(s, last, rows, d, x, w, g, ld, gx),
