@@ -8,9 +8,10 @@
 //! 1. empty C: nothing; `k == 0` or `alpha == 0`: `C = beta C` (with `beta == 0`, C is overwritten: NaN in C
 //!    is ignored, as in BLAS);
 //! 2. the problem is oriented so that C has unit row stride (a row-major C is handled as `C^T = B^T A^T`);
-//! 3. one output column: [`small::gemv`]; k == 1 with A of unit row stride: [`small::rank1`]; with A of unit
-//!    row stride and A within L1: at most two register blocks of rows of C (64 f32 rows on AVX2),
-//!    [`small::unpacked`], else [`small::direct_gemm`];
+//! 3. one output column: [`small::gemv`]; k == 1 with A of unit row stride: [`small::rank1`]; with A within L1
+//!    and at most 64 f32 / 32 f64 rows of C (AVX2): [`small::unpacked`], A read in place if its columns are
+//!    contiguous, else first copied column-major ([`small::unpacked_copy_a`]); with A of unit row stride within
+//!    L1 and more rows: [`small::direct_gemm`];
 //! 4. otherwise the packed, blocked [`driver`], on the rayon pool when the product is large enough to pay for
 //!    it (see [`Gemm::parallel_threshold_flops`]).
 //!
@@ -68,10 +69,11 @@ impl<T: GemmFloat> std::fmt::Debug for Gemm<T> {
 /// a rayon fork-join costs ~10-20 us, and below ~4 MFLOP (~40 us of work) the second thread does not pay.
 const PARALLEL_MIN_FLOPS: f64 = 4.0e6;
 
-/// Products whose C has at most this many register blocks of rows ([`VectorKernels::small_rows`] each: 64 f32 or
-/// 32 f64 rows on AVX2) and whose A fits in L1 go unpacked: measured against the direct tile path on the
-/// development machine, the unpacked kernel was 1.3-2.5x faster at n = 17..64 (the tile's padding and packing
-/// cost more than its register reuse saves at those sizes).
+/// Products whose C has at most this many times [`VectorKernels::small_rows`] rows (64 f32 or 32 f64 rows on AVX2)
+/// and whose A fits in L1 go unpacked: measured against the direct tile path on the development machine, the
+/// unpacked kernel was 1.3-2.5x faster at n = 17..64 (the tile's padding and packing cost more than its register
+/// reuse saves at those sizes); with A copied column-major first (a row-major weight matrix), the MLP epoch's
+/// forward products took it over from the packed driver: epoch 0.46-0.53 s against 0.59-0.64 s (paired runs).
 const UNPACKED_MAX_ROW_BLOCKS: usize = 2;
 
 /// A operands up to this many bytes (and k up to KC) are read in place instead of packed.
@@ -211,11 +213,16 @@ impl<T: GemmFloat> Gemm<T> {
         if k == 1 && a.row_stride() == 1 {
             return small::rank1(self.vectors, alpha, a, b, beta, c);
         }
-        if a.row_stride() == 1 && k <= small::DIRECT_MAX_K && m * k * T::BYTES <= direct_max_a_bytes() {
-            if m <= UNPACKED_MAX_ROW_BLOCKS * self.vectors.small_rows {
+        let a_in_l1 = k <= small::DIRECT_MAX_K && m * k * T::BYTES <= direct_max_a_bytes();
+        let few_rows = m <= UNPACKED_MAX_ROW_BLOCKS * self.vectors.small_rows;
+        if a_in_l1 && a.row_stride() == 1 {
+            if few_rows {
                 return small::unpacked(self.vectors, alpha, a, b, beta, c);
             }
             return small::direct_gemm(self.kernel, alpha, a, b, beta, c);
+        }
+        if a_in_l1 && few_rows {
+            return small::unpacked_copy_a(self.vectors, alpha, a, b, beta, c);
         }
         let flops = 2.0 * m as f64 * n as f64 * k as f64;
         let threads = if par == Parallelism::Rayon && flops >= PARALLEL_MIN_FLOPS && rayon::current_num_threads() > 1 {

@@ -13,7 +13,7 @@ use tachyon_simd::Float;
 
 use super::dispatch::{GemmFloat, TileKernel};
 use super::driver::{with_buffer, PACK_A, PACK_B};
-use super::pack::{pack_a, pack_b_panel};
+use super::pack::{pack_a, pack_b_panel, pack_col_major};
 use super::vector::VectorKernels;
 use crate::matrix::{MatMut, MatRef};
 
@@ -120,6 +120,24 @@ pub(crate) fn gemv<T: Float>(
             c.set(i, 0, alpha * ab + old);
         }
     }
+}
+
+/// [`unpacked`] for an A whose columns are not contiguous (a row-major weight matrix, say): A is first copied
+/// column-major into the thread's A buffer (m x k elements, no allocation after the first call of a size).
+pub(crate) fn unpacked_copy_a<T: GemmFloat>(
+    kernels: &VectorKernels<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+) {
+    let (m, k) = (a.rows(), a.cols());
+    with_buffer::<T, _>(&PACK_A, m * k, |buf| {
+        pack_col_major(a, buf);
+        let a = MatRef::col_major(buf, m, k).expect("the buffer holds m x k elements");
+        unpacked(kernels, alpha, a, b, beta, c);
+    });
 }
 
 /// `C = alpha A B + beta C` without packing anything: A (unit row stride) read in place, one column of A
