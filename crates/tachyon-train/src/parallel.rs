@@ -54,19 +54,19 @@ impl<T: GemmFloat> DataParallel<T> {
         run_parts(mlp, &mut self.parts, &mut self.losses, x, targets);
         // Combine in part order: gradient and loss of the batch = sum over parts of (rows_p / batch) x part's.
         let share = |ws: &Workspace<T>| ws.batch() as f64 / self.batch as f64;
+        // PERF: the SIMD kernels, not plain loops: this runs on one thread between parallel halves, every step.
+        let kernels = tachyon_simd::kernels::<T>();
         let (first, rest) = self.parts.split_first_mut().expect(">= 1 part");
         let w0 = T::from_f64(share(first));
-        for g in first.grad_w.iter_mut().chain(first.grad_b.iter_mut()).flatten() {
-            *g = *g * w0;
+        for g in first.grad_w.iter_mut().chain(first.grad_b.iter_mut()) {
+            (kernels.scale_inplace)(w0, g);
         }
         let mut loss = share(first) * self.losses[0];
         for (ws, &part_loss) in rest.iter().zip(&self.losses[1..]) {
             let wp = T::from_f64(share(ws));
             let pairs = first.grad_w.iter_mut().zip(&ws.grad_w).chain(first.grad_b.iter_mut().zip(&ws.grad_b));
             for (acc, part) in pairs {
-                for (a, &g) in acc.iter_mut().zip(part) {
-                    *a = *a + wp * g;
-                }
+                (kernels.axpy)(wp, part, acc);
             }
             loss += share(ws) * part_loss;
         }
