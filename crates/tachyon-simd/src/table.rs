@@ -55,6 +55,9 @@ pub struct KernelTable<T: 'static> {
     pub tanh: fn(&[T], &mut [T]),
     /// `out[i] = 1 / (1 + e^-x[i])`.
     pub sigmoid: fn(&[T], &mut [T]),
+    /// `out[i] = g[i]` where `z[i] > 0`, else 0 (NaN in `z` gives 0): ReLU's backward pass (`relu_grad(z, g, out)`,
+    /// `z` the pre-activation, `g` the gradient of the activation).
+    pub relu_grad: fn(&[T], &[T], &mut [T]),
     /// In-place [`relu`](KernelTable::relu).
     pub relu_inplace: fn(&mut [T]),
     /// In-place [`exp`](KernelTable::exp).
@@ -171,6 +174,10 @@ macro_rules! kernel_table {
                 check check_len("relu", x.len(), out.len());
                 |s| map::unary(s, Unary::Relu, x.as_ptr(), out.as_mut_ptr(), x.len())
             });
+            entry!([$($feature)?] $token, fn relu_grad(z: &[T], g: &[T], out: &mut [T]) {
+                check { check_len("relu_grad", z.len(), g.len()); check_len("relu_grad", z.len(), out.len()) };
+                |s| map::binary(s, Binary::ReluGrad, z.as_ptr(), g.as_ptr(), out.as_mut_ptr(), z.len())
+            });
             entry!([$($feature)?] $token, fn exp(x: &[T], out: &mut [T]) {
                 check check_len("exp", x.len(), out.len());
                 |s| map::unary(s, Unary::Exp, x.as_ptr(), out.as_mut_ptr(), x.len())
@@ -222,6 +229,7 @@ macro_rules! kernel_table {
                 mul,
                 mul_add,
                 relu,
+                relu_grad,
                 exp,
                 tanh,
                 sigmoid,

@@ -174,6 +174,11 @@ fn elementwise_match_reference<T: Float>() {
                     let want = if a[i] < T::ZERO { T::ZERO } else { a[i] };
                     assert_eq!(out.get()[i].to_f64().to_bits(), want.to_f64().to_bits(), "{}", ctx("relu", i))
                 });
+                (table.relu_grad)(a, b, out.get_mut());
+                (0..n).for_each(|i| {
+                    let want = if a[i] > T::ZERO { b[i] } else { T::ZERO };
+                    assert_eq!(out.get()[i].to_f64().to_bits(), want.to_f64().to_bits(), "{}", ctx("relu_grad", i))
+                });
 
                 // mul_add and axpy: one rounding when fused, two on the scalar twin: within 2u (|a b| + |c|).
                 (table.mul_add)(a, b, c, out.get_mut());
@@ -303,6 +308,11 @@ fn nan_and_inf_behaviour<T: Float>() {
             out[1..].iter().map(|v| v.to_f64().to_bits()).collect::<Vec<_>>(),
             [f64::INFINITY, 0.0, -0.0, 0.0, T::from_f64(1e-40).to_f64(), 0.0].map(f64::to_bits)
         );
+        // ReLU's backward pass: the gradient passes where z > 0 only (not at NaN, -0, +0), NaN gradients included.
+        let g = [f(2.0), f(3.0), f(4.0), f(5.0), f(6.0), nan, f(8.0)];
+        (table.relu_grad)(&x, &g, &mut out);
+        assert_eq!(&out[..5], &[f(0.0), f(3.0), f(0.0), f(0.0), f(0.0)], "relu_grad on {}", table.isa);
+        assert!(out[5].is_nan() && out[6] == f(0.0));
         (table.exp)(&x, &mut out);
         assert!(out[0].is_nan());
         assert_eq!(&out[1..5], &[inf, f(0.0), f(1.0), f(1.0)]);

@@ -238,11 +238,7 @@ pub fn forward_backward<T: GemmFloat>(mlp: &Mlp<T>, ws: &mut Workspace<T>, x: &[
             let (d_next, a, z) = (&ws.d_input[l + 1], &ws.a[l], &ws.z[l]);
             let delta = &mut ws.delta[l];
             match mlp.spec.activation {
-                Activation::Relu => {
-                    for ((d, &g), &zv) in delta.iter_mut().zip(d_next).zip(z) {
-                        *d = if zv > T::ZERO { g } else { T::ZERO };
-                    }
-                }
+                Activation::Relu => (tachyon_simd::kernels::<T>().relu_grad)(z, d_next, delta),
                 Activation::Tanh => {
                     for ((d, &g), &av) in delta.iter_mut().zip(d_next).zip(a) {
                         *d = g * (T::ONE - av * av);

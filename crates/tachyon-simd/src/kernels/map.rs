@@ -162,6 +162,9 @@ pub(crate) enum Binary {
     Add,
     Sub,
     Mul,
+    /// `b` where `a > 0`, else 0 (NaN in `a` gives 0): ReLU's backward pass, `a` the pre-activation, `b` the
+    /// gradient of the activation.
+    ReluGrad,
 }
 
 impl<T: Float, S: Lanes<T>> MapOp<T, S, 2> for Binary {
@@ -171,6 +174,7 @@ impl<T: Float, S: Lanes<T>> MapOp<T, S, 2> for Binary {
             Binary::Add => s.add(a, b),
             Binary::Sub => s.sub(a, b),
             Binary::Mul => s.mul(a, b),
+            Binary::ReluGrad => s.select_lt(s.zero(), a, b, s.zero()),
         }
     }
 }
