@@ -3,8 +3,9 @@
 //! - [`direct_gemm`]: the same microkernel, reading A (unit row stride) in place and packing only B's panels and
 //!   A's partial row tile. Used when A is small enough to stay in L1 across the column tiles and k needs no
 //!   blocking.
-//! - [`unpacked`]: products with few rows of C (up to a column block in registers): nothing packed, A read in
-//!   place, B at its strides, [`super::vector`]'s `axpy_cols` kernel.
+//! - [`unpacked`]: products with few rows of C: nothing packed, A read in place, B at its strides,
+//!   [`super::vector`]'s `axpy_cols` kernel; [`unpacked_copy_a`] first copies an A whose columns are not
+//!   contiguous.
 //! - [`gemv`]: one output column: register-blocked dot products (contiguous rows) or [`unpacked`] (contiguous
 //!   columns).
 //! - [`rank1`]: k == 1, an outer product, [`super::vector`]'s kernel.
@@ -141,9 +142,8 @@ pub(crate) fn unpacked_copy_a<T: GemmFloat>(
 }
 
 /// `C = alpha A B + beta C` without packing anything: A (unit row stride) read in place, one column of A
-/// loaded for a block of columns of C, B at its own strides. For small products (C up to
-/// [`VectorKernels::small_rows`] rows, a whole column block in registers) and one-column ones; C has unit row
-/// stride.
+/// loaded for a block of columns of C, B at its own strides. For small products (C up to two
+/// [`VectorKernels::small_rows`] of rows, A in L1) and one-column ones; C has unit row stride.
 pub(crate) fn unpacked<T: Float>(
     kernels: &VectorKernels<T>,
     alpha: T,

@@ -264,8 +264,9 @@ unsafe fn axpy_rows<T: Float, L: Lanes<T>, const MV: usize>(
 
 /// `C[:, j] = alpha * sum_p B(p, j) A(:, p) + beta C[:, j]` for `j < n_cols`: the product without packing, A's
 /// columns contiguous (read in place, the last register of rows masked), B at any strides, C column-major.
-/// Rows go in blocks of `REGS` registers, columns in blocks of `cols_per_block`; each A column loaded is used
-/// for a whole block of columns. With one column this is a matrix-vector product.
+/// Rows go in blocks of [`COL_BLOCK_REGS`] registers and columns in blocks of six (one column: blocks of 2 `REGS`
+/// and `REGS` registers); each A column loaded is used for a whole block of columns. With one column this is a
+/// matrix-vector product.
 ///
 /// # Safety
 /// `a` holds `k` columns of `m` readable elements at stride `lda`; `B(p, j)` at `b + p * b_rs + j * b_cs` is
