@@ -4,8 +4,9 @@
 //! `A_l = act(Z_l)` (hidden layers: ReLU or tanh; the last layer is linear). Heads: regression (one output, loss
 //! `mean(0.5 (y_hat - y)^2)`) or 3-class softmax (loss `mean(-log p_y)`). Backward, per layer from the last:
 //! `dW_l = delta_l^T A_{l-1}`, `db_l = column sums of delta_l`, `dA_{l-1} = delta_l W_l`, and for a hidden layer
-//! `delta = dA * act'(Z)` (ReLU: `Z > 0`; tanh: `1 - A^2`). The three products are GEMM calls; nothing is
-//! allocated per step once a [`Workspace`] exists for the batch size.
+//! `delta = dA * act'(Z)` (ReLU: `Z > 0`; tanh: `1 - A^2`). The three products are GEMM calls (for one sample,
+//! `dW_l` and `dA_{l-1}` come from one sweep over `W_l`, `Gemm::outer_gemv_t`); nothing is allocated per step
+//! once a [`Workspace`] exists for the batch size.
 
 use tachyon_linalg::{gemm, Gemm, GemmFloat, MatMut, MatRef, Parallelism};
 

@@ -123,14 +123,6 @@ pub(crate) fn pack_a<T: Float>(a: MatRef<'_, T>, mr: usize, dst: &mut [T]) {
     }
 }
 
-/// Copies `a` (m x k, any strides) into `dst` column-major with leading dimension m: one "panel" as wide as the
-/// matrix, so that A's columns become contiguous for the unpacked small-product kernel.
-pub(crate) fn pack_col_major<T: Float>(a: MatRef<'_, T>, dst: &mut [T]) {
-    let (m, k) = (a.rows(), a.cols());
-    // SAFETY: rows 0..m and columns 0..k are inside `a`; `dst` holds m * k elements (checked by the slice index).
-    unsafe { pack_panel(a.as_ptr(), a.row_stride(), a.col_stride(), m, k, m, &mut dst[..m * k]) };
-}
-
 /// Packs panel `q` of the B block `b` (kc x nc) into `dst` (`nr * kc` elements).
 pub(crate) fn pack_b_panel<T: Float>(b: MatRef<'_, T>, nr: usize, q: usize, dst: &mut [T]) {
     let (kc, nc) = (b.rows(), b.cols());

@@ -14,7 +14,7 @@ use tachyon_simd::Float;
 
 use super::dispatch::{GemmFloat, TileKernel};
 use super::driver::{with_buffer, PACK_A, PACK_B};
-use super::pack::{pack_a, pack_b_panel, pack_col_major};
+use super::pack::{pack_a, pack_b_panel};
 use super::vector::VectorKernels;
 use crate::matrix::{MatMut, MatRef};
 
@@ -135,7 +135,8 @@ pub(crate) fn unpacked_copy_a<T: GemmFloat>(
 ) {
     let (m, k) = (a.rows(), a.cols());
     with_buffer::<T, _>(&PACK_A, m * k, |buf| {
-        pack_col_major(a, buf);
+        // One A panel as wide as A: its columns, contiguous (column-major with leading dimension m).
+        pack_a(a, m, buf);
         let a = MatRef::col_major(buf, m, k).expect("the buffer holds m x k elements");
         unpacked(kernels, alpha, a, b, beta, c);
     });

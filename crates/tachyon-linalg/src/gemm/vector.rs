@@ -142,20 +142,25 @@ unsafe fn dot_rows<T: Float, L: Lanes<T>>(
     }
 }
 
-/// Registers of rows per block of [`axpy_cols`] when C has more than one column: with [`cols_per_block`]'s six
+/// Registers of rows per block of [`axpy_cols`] when C has more than one column: with [`COL_BLOCK_COLS`]
 /// columns, 12 accumulators + 2 A registers + 1 broadcast fill AVX2's 16 registers, and per k step 2 loads of A
 /// and 6 broadcasts feed 12 FMAs (the register tile of the packed microkernel, without its packing). With blocks of
 /// 4 registers x 2 columns (8 accumulators, 6 loads per 8 FMAs, just enough FMAs in flight to cover their
 /// latency) the MLP epoch took 0.51-0.60 s against 0.42-0.56 s with this shape (three paired runs).
 const COL_BLOCK_REGS: usize = 2;
 
-/// Columns of C computed together in [`axpy_cols`] for a block of `regs` registers of rows: as many as leave room
-/// in 16 registers for the accumulators, the A registers and one broadcast.
-const fn cols_per_block(regs: usize) -> usize {
-    if regs <= COL_BLOCK_REGS {
-        6
+/// Columns of C per block of [`axpy_cols`] (see [`COL_BLOCK_REGS`]).
+const COL_BLOCK_COLS: usize = 6;
+
+/// The mask of the last register of a partial block of `rows` rows (`None` when it is full). Returned as one
+/// value: picking it out of [`partial_block`]'s array by a runtime index kept the array on the stack and reloaded
+/// it (the hottest load of a 4 x 4 product).
+#[inline(always)]
+fn last_mask<T: Float, L: Lanes<T>>(s: L, rows: usize) -> Option<L::M> {
+    if rows.is_multiple_of(L::N) {
+        None
     } else {
-        2
+        Some(s.tail(rows % L::N))
     }
 }
 
@@ -214,7 +219,7 @@ unsafe fn axpy_block<T: Float, L: Lanes<T>, const MV: usize, const JB: usize>(
     }
 }
 
-/// The columns of [`axpy_cols`] for one block of `MV` registers of rows: whole blocks of `cols_per_block(MV)`
+/// The columns of [`axpy_cols`] for one block of `MV` registers of rows: whole blocks of [`COL_BLOCK_COLS`]
 /// columns, then the remaining columns as one narrower block (all counts constants, so the accumulators stay in
 /// registers).
 ///
@@ -237,18 +242,14 @@ unsafe fn axpy_rows<T: Float, L: Lanes<T>, const MV: usize>(
     alpha: T,
     beta: T,
 ) {
-    let jb = const { cols_per_block(MV) };
     // SAFETY: each block's columns lie within the caller's extents.
     unsafe {
         let block = |j: usize, b_j: *const T| (b_j.add(j * b_cs), c.add(j * ldc));
         let mut j = 0;
-        while j + jb <= n_cols {
+        while j + COL_BLOCK_COLS <= n_cols {
             let (b_j, c_j) = block(j, b);
-            match jb {
-                6 => axpy_block::<T, L, MV, 6>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
-                _ => axpy_block::<T, L, MV, 2>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta),
-            }
-            j += jb;
+            axpy_block::<T, L, MV, COL_BLOCK_COLS>(s, last, k, a, lda, b_j, b_rs, b_cs, c_j, ldc, alpha, beta);
+            j += COL_BLOCK_COLS;
         }
         let (b_j, c_j) = block(j, b);
         match n_cols - j {
@@ -264,9 +265,9 @@ unsafe fn axpy_rows<T: Float, L: Lanes<T>, const MV: usize>(
 
 /// `C[:, j] = alpha * sum_p B(p, j) A(:, p) + beta C[:, j]` for `j < n_cols`: the product without packing, A's
 /// columns contiguous (read in place, the last register of rows masked), B at any strides, C column-major.
-/// Rows go in blocks of [`COL_BLOCK_REGS`] registers and columns in blocks of six (one column: blocks of 2 `REGS`
-/// and `REGS` registers); each A column loaded is used for a whole block of columns. With one column this is a
-/// matrix-vector product.
+/// Rows go in blocks of [`COL_BLOCK_REGS`] registers and columns in blocks of [`COL_BLOCK_COLS`] (one column:
+/// blocks of 2 `REGS` and `REGS` registers); each A column loaded is used for a whole block of columns. With one
+/// column this is a matrix-vector product.
 ///
 /// # Safety
 /// `a` holds `k` columns of `m` readable elements at stride `lda`; `B(p, j)` at `b + p * b_rs + j * b_cs` is
@@ -306,6 +307,15 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
                 axpy_block::<T, L, REGS, 1>(s, None, k, a_i, lda, b, b_rs, b_cs, c_i, ldc, alpha, beta);
                 i += whole;
             }
+            if i < m {
+                let (last, a, c) = (last_mask(s, m - i), a.add(i), c.add(i));
+                match (m - i).div_ceil(L::N) {
+                    1 => axpy_block::<T, L, 1, 1>(s, last, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                    2 => axpy_block::<T, L, 2, 1>(s, last, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                    3 => axpy_block::<T, L, 3, 1>(s, last, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                    _ => axpy_block::<T, L, REGS, 1>(s, last, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                }
+            }
         } else {
             let whole = COL_BLOCK_REGS * L::N;
             while i + whole <= m {
@@ -313,19 +323,14 @@ unsafe fn axpy_cols<T: Float, L: Lanes<T>>(
                 axpy_rows::<T, L, COL_BLOCK_REGS>(s, None, n_cols, k, a_i, lda, b, b_rs, b_cs, c_i, ldc, alpha, beta);
                 i += whole;
             }
-        }
-        if i < m {
-            // The mask of the last register straight into a local: picking it out of `partial_block`'s array by a
-            // runtime index kept the array on the stack and reloaded it (the hottest load of a 4 x 4 product).
-            let rows = m - i;
-            let regs = rows.div_ceil(L::N);
-            let last = if rows.is_multiple_of(L::N) { None } else { Some(s.tail(rows % L::N)) };
-            let (a, c) = (a.add(i), c.add(i));
-            match regs {
-                1 => axpy_rows::<T, L, 1>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-                2 => axpy_rows::<T, L, 2>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-                3 => axpy_rows::<T, L, 3>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-                _ => axpy_rows::<T, L, REGS>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            if i < m {
+                let (last, a, c) = (last_mask(s, m - i), a.add(i), c.add(i));
+                match (m - i).div_ceil(L::N) {
+                    1 => axpy_rows::<T, L, 1>(s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+                    _ => axpy_rows::<T, L, COL_BLOCK_REGS>(
+                        s, last, n_cols, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta,
+                    ),
+                }
             }
         }
     }
@@ -495,7 +500,7 @@ unsafe fn outer_gemv_t<T: Float, L: Lanes<T>>(
         }
         if j < cols {
             let rest = cols - j;
-            let last = if rest.is_multiple_of(L::N) { None } else { Some(s.tail(rest % L::N)) };
+            let last = last_mask(s, rest);
             let (x, w, g, gx) = (x.add(j), w.add(j), g.add(j), gx_at(j));
             match rest.div_ceil(L::N) {
                 1 => outer_gemv_t_block::<T, L, 1>(s, last, rows, d, x, w, g, ld, gx),
