@@ -1,12 +1,11 @@
 //! Ridge regression in closed form: `(Z^T Z + lambda n I) w = Z^T (y - mean y)` on standardised features Z,
-//! with `Z^T Z` computed by our Gram kernel (lower triangle only), `Z^T y` by our GEMM, and the system solved by
-//! Cholesky, all in f64.
+//! with `Z^T Z` and `Z^T y` computed in one pass by our Gram kernel (lower triangle only), and the system solved
+//! by Cholesky, all in f64.
 
-use tachyon_linalg::{gemm, Gram, MatMut, MatRef, Parallelism};
+use tachyon_linalg::{Gram, MatRef};
 
-/// Rows per block of the Gram product: a block of 32 f64 features is 256 KiB, so it stays in the 512 KiB L2 for
-/// `Z^T y` after the Gram kernel has streamed it (measured on 1M x 32: 45-51 ms per fit at 1024 rows, 52-63 ms at
-/// 2048, 53-58 ms at 4096).
+/// Rows per block of the Gram product (a parallel task): small enough that two threads share the work evenly,
+/// large enough that the per-block finishing (the mirror, the partial sums) stays below 1% of the block's work.
 const GRAM_BLOCK_ROWS: usize = 1024;
 
 /// Why a closed-form fit (ridge, logistic) failed.
@@ -46,10 +45,8 @@ impl Ridge {
             return Err(FitError::Shape(format!("lambda must be finite and >= 0, got {lambda}")));
         }
         let bias = y.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
-        let yc: Vec<f64> = y.iter().map(|&v| f64::from(v) - bias).collect();
-        // [Z^T Z | Z^T y] over fixed blocks of rows, one GEMM each, in parallel; the partial sums are added in
-        // block order, so the result does not depend on the thread count. (One GEMM with k = rows would run
-        // as a single row block of C on one core.)
+        // [Z^T Z | Z^T (y - mean y)] over fixed blocks of rows, one pass of the Gram kernel each, in parallel; the
+        // partial sums are added in block order, so the result does not depend on the thread count.
         let partials: Vec<Vec<f64>> = {
             use rayon::prelude::*;
             (0..n.div_ceil(GRAM_BLOCK_ROWS))
@@ -57,12 +54,10 @@ impl Ridge {
                 .map(|block| {
                     let rows = block * GRAM_BLOCK_ROWS..((block + 1) * GRAM_BLOCK_ROWS).min(n);
                     let zb = MatRef::row_major(&z[rows.start * d..rows.end * d], rows.len(), d).expect("block");
+                    let yc: Vec<f64> = y[rows].iter().map(|&v| f64::from(v) - bias).collect();
                     let mut out = vec![0.0f64; d * d + d];
                     let (g, r) = out.split_at_mut(d * d);
-                    Gram::<f64>::active().accumulate(zb, g).expect("d x d");
-                    let yb = MatRef::col_major(&yc[rows.clone()], rows.len(), 1).expect("rows x 1");
-                    gemm(1.0, zb.t(), yb, 0.0, MatMut::col_major(r, d, 1).expect("d x 1"), Parallelism::None)
-                        .expect("shapes agree");
+                    Gram::<f64>::active().accumulate_with_rhs(zb, &yc, g, r).expect("shapes agree");
                     out
                 })
                 .collect()
