@@ -112,8 +112,8 @@ pub struct Workspace<T> {
     batch: usize,
     /// `(out, in)` per layer (kept here so that a step computes no shapes and allocates nothing).
     layers: Vec<(usize, usize)>,
-    /// Per layer, batch x out: pre-activation Z (kept for ReLU's derivative), then activation A.
-    z: Vec<Vec<T>>,
+    /// Per layer, batch x out: the activation A, computed in place over the pre-activation Z (the backward
+    /// passes need only A: ReLU's `z > 0` is `a > 0`, NaN and -0 included; tanh's derivative is `1 - a^2`).
     a: Vec<Vec<T>>,
     /// Per layer, batch x out: delta.
     delta: Vec<Vec<T>>,
@@ -135,7 +135,6 @@ impl<T: GemmFloat> Workspace<T> {
         Workspace {
             batch,
             layers: layers.clone(),
-            z: per(&|o, _| batch * o),
             a: per(&|o, _| batch * o),
             delta: per(&|o, _| batch * o),
             d_input: per(&|_, i| batch * i),
@@ -173,27 +172,41 @@ pub fn forward<T: GemmFloat>(mlp: &Mlp<T>, ws: &mut Workspace<T>, x: &[T]) {
         let (out, inp) = ws.layers[l];
         let (done, rest) = ws.a.split_at_mut(l);
         let input: &[T] = if l == 0 { x } else { &done[l - 1] };
-        let z = &mut ws.z[l];
-        // Z = input W^T + b: fill Z with the bias rows, then accumulate the product (beta = 1).
-        for row in z.chunks_exact_mut(out) {
-            row.copy_from_slice(&mlp.biases[l]);
-        }
+        let a = &mut rest[0];
+        // A = act(input W^T + b): fill A with the bias rows, accumulate the product (beta = 1), then the
+        // activation in place (the last layer has none).
+        fill_rows(a, &mlp.biases[l]);
         gemm(
             T::ONE,
             MatRef::row_major(input, batch, inp).expect("sized by the workspace"),
             MatRef::row_major(&mlp.weights[l], out, inp).expect("sized by the spec").t(),
             T::ONE,
-            MatMut::row_major(z, batch, out).expect("sized by the workspace"),
+            MatMut::row_major(a, batch, out).expect("sized by the workspace"),
             Parallelism::Rayon,
         )
         .expect("shapes agree");
-        let a = &mut rest[0];
         let k = tachyon_simd::kernels::<T>();
         match (l == last, mlp.spec.activation) {
-            (true, _) => a.copy_from_slice(z),
-            (false, Activation::Relu) => (k.relu)(z, a),
-            (false, Activation::Tanh) => (k.tanh)(z, a),
+            (true, _) => {}
+            (false, Activation::Relu) => (k.relu_inplace)(a),
+            (false, Activation::Tanh) => (k.tanh_inplace)(a),
         }
+    }
+}
+
+/// Copies `row` into every row of `rows` (a whole number of rows), doubling the filled part with each copy: a
+/// handful of `memcpy` calls instead of one per row (a row of 64 f32 is a call of 256 bytes).
+fn fill_rows<T: Copy>(rows: &mut [T], row: &[T]) {
+    let width = row.len();
+    if width == 0 {
+        return;
+    }
+    rows[..width].copy_from_slice(row);
+    let mut filled = width;
+    while filled < rows.len() {
+        let n = filled.min(rows.len() - filled);
+        rows.copy_within(..n, filled);
+        filled += n;
     }
 }
 
@@ -236,10 +249,10 @@ pub fn forward_backward<T: GemmFloat>(mlp: &Mlp<T>, ws: &mut Workspace<T>, x: &[
         let (out_dim, in_dim) = ws.layers[l];
         if l < last {
             // delta_l = dA_l * act'(Z_l), dA_l being the next layer's d_input.
-            let (d_next, a, z) = (&ws.d_input[l + 1], &ws.a[l], &ws.z[l]);
+            let (d_next, a) = (&ws.d_input[l + 1], &ws.a[l]);
             let delta = &mut ws.delta[l];
             match mlp.spec.activation {
-                Activation::Relu => (tachyon_simd::kernels::<T>().relu_grad)(z, d_next, delta),
+                Activation::Relu => (tachyon_simd::kernels::<T>().relu_grad)(a, d_next, delta),
                 Activation::Tanh => {
                     for ((d, &g), &av) in delta.iter_mut().zip(d_next).zip(a) {
                         *d = g * (T::ONE - av * av);
