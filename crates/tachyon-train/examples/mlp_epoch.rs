@@ -26,18 +26,15 @@ fn main() {
     for epoch in 0..epochs {
         let start = Instant::now();
         let mut total = 0.0;
-        // The loop runs on a pool thread, so that each step's `rayon::join` runs one part in place.
-        rayon::scope(|_| {
-            for b in 0..rows / batch {
-                let loss = ws.forward_backward(
-                    &mlp,
-                    &x[b * batch * 32..(b + 1) * batch * 32],
-                    Targets::Values(&y[b * batch..(b + 1) * batch]),
-                );
-                adam.step(&mut mlp, ws.gradients(), loss).expect("finite");
-                total += loss;
-            }
-        });
+        for b in 0..rows / batch {
+            let loss = ws.forward_backward(
+                &mlp,
+                &x[b * batch * 32..(b + 1) * batch * 32],
+                Targets::Values(&y[b * batch..(b + 1) * batch]),
+            );
+            adam.step(&mut mlp, ws.gradients(), loss).expect("finite");
+            total += loss;
+        }
         let s = start.elapsed().as_secs_f64();
         times.push(s);
         println!("epoch {epoch}: {s:.3} s, mean loss {:.5}", total / (rows / batch) as f64);

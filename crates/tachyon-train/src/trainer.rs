@@ -186,9 +186,7 @@ pub fn train_network(
             order.swap(i, (rng >> 33) as usize % (i + 1));
         }
         let start = Instant::now();
-        // The steps run on a pool thread, so that each step's `rayon::join` runs one part in place instead of
-        // waking two workers and blocking this thread (measured: 1.2x -> 1.5x on two cores).
-        let total = rayon::scope(|_| -> Result<f64, NonFinite> {
+        let total = (|| -> Result<f64, NonFinite> {
             let mut total = 0.0;
             for &b in &order {
                 let rows = b * spec.batch..(b + 1) * spec.batch;
@@ -202,7 +200,7 @@ pub fn train_network(
                 total += loss;
             }
             Ok(total)
-        })?;
+        })()?;
         let seconds = start.elapsed().as_secs_f64();
         let validation = Metrics::compute(spec.head, &predict_all(&mlp, &mut ws, &zv, &mut pad), &split.validation);
         let entry = EpochLog {

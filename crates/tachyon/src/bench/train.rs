@@ -54,24 +54,21 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let x: Vec<f32> = z.iter().map(|&v| v as f32).collect();
     let batch = 256;
     let mut mlp = Mlp::<f32>::new(spec(), 1);
-    // One part of each batch per thread of the pool, as `tachyon train` runs it.
+    // One part of each batch per thread of the pool (the caller and helper threads), as `tachyon train` runs it.
     let threads = rayon::current_num_threads();
     let mut ws = DataParallel::new(&mlp, batch, threads);
     let mut adam = Optimizer::adam(&mlp, 1e-3);
     let samples = (0..repeats)
         .map(|_| {
             let t = Instant::now();
-            // On a pool thread, as `train_network` runs it (see there).
-            rayon::scope(|_| {
-                for b in 0..n / batch {
-                    let loss = ws.forward_backward(
-                        &mlp,
-                        &x[b * batch * d..(b + 1) * batch * d],
-                        Targets::Values(&y[b * batch..(b + 1) * batch]),
-                    );
-                    adam.step(&mut mlp, ws.gradients(), loss).expect("finite");
-                }
-            });
+            for b in 0..n / batch {
+                let loss = ws.forward_backward(
+                    &mlp,
+                    &x[b * batch * d..(b + 1) * batch * d],
+                    Targets::Values(&y[b * batch..(b + 1) * batch]),
+                );
+                adam.step(&mut mlp, ws.gradients(), loss).expect("finite");
+            }
             t.elapsed().as_nanos() as f64
         })
         .collect();
