@@ -3,7 +3,7 @@
 //!
 //! GEMM computes `Z^T Z` as a general product: it packs Z twice (once as A, once as B) and fills both triangles.
 //! Here the kernel reads row blocks of Z in place (or from one padded copy when the width is not a whole number of
-//! tiles) and computes only the lower triangle, one strip of `TILE_REGS` registers of G's columns at a time: the
+//! strips) and computes only the lower triangle, one strip of `TILE_REGS` registers of G's columns at a time: the
 //! strip's rows (G's rows from the strip's first column down, then `y` if given) are cut into register tiles of
 //! at most `MAX_TILE_ROWS` rows, balanced so that no tile is needlessly short (a short tile waits on the FMA
 //! latency). Each tile keeps its accumulators in registers while it streams the block's rows. While one block is
@@ -302,8 +302,9 @@ impl<T: GemmFloat> Gram<T> {
     }
 
     /// `g += z^T z`, `g` row-major `d x d` (`d` = columns of `z`), both triangles. One thread; allocates a padded
-    /// `w x w` accumulator (`w` = `d` rounded up to the strip width), and a row-block copy unless `z` is row-major
-    /// with `d` a multiple of the strip width.
+    /// `(w + 1) x w` accumulator (`w` = `d` rounded up to the strip width; the last row takes `Z^T y` in
+    /// [`Gram::accumulate_with_rhs`]), and a row-block copy unless `z` is row-major with `d` a multiple of the strip
+    /// width.
     pub fn accumulate(&self, z: MatRef<'_, T>, g: &mut [T]) -> Result<(), ShapeError> {
         self.run(z, None, g, &mut [])
     }
