@@ -25,6 +25,7 @@ use tachyon_simd::isa::{self, Isa, IsaError, IsaRequest};
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;
 
+use crate::gemm::prefetch;
 use crate::{GemmFloat, MatRef, ShapeError};
 
 /// Registers of G's columns per strip (and per register tile).
@@ -92,7 +93,7 @@ unsafe fn tile<T: Float, L: Lanes<T>, const R: usize, const Y: bool>(s: L, t: Ti
         }
         for row in 0..t.rows {
             if row < pf.rows_per_tile && pf.next < pf.end {
-                prefetch_line(pf.next);
+                prefetch(pf.next);
                 pf.next = pf.next.wrapping_add(line);
             }
             let xr = t.x.add(row * t.ldz);
@@ -125,18 +126,6 @@ unsafe fn tile<T: Float, L: Lanes<T>, const R: usize, const Y: bool>(s: L, t: Ti
             }
         }
     }
-}
-
-/// Hints the cache to fetch the line holding `p` (never faults, whatever the address).
-#[inline(always)]
-fn prefetch_line<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `prefetcht0` is a hint; it does not fault on any address and SSE is part of x86-64.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// One row block of Z for [`gram_block`], with the optional `y` and the output.

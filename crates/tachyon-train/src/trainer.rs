@@ -186,21 +186,18 @@ pub fn train_network(
             order.swap(i, (rng >> 33) as usize % (i + 1));
         }
         let start = Instant::now();
-        let total = (|| -> Result<f64, NonFinite> {
-            let mut total = 0.0;
-            for &b in &order {
-                let rows = b * spec.batch..(b + 1) * spec.batch;
-                let x = &zt[rows.start * NUM_FEATURES..rows.end * NUM_FEATURES];
-                let targets = match spec.head {
-                    Head::Regression => Targets::Values(&split.train.y[rows]),
-                    Head::Softmax3 => Targets::Classes(&split.train.class[rows]),
-                };
-                let loss = steps_ws.forward_backward(&mlp, x, targets);
-                optimizer.step(&mut mlp, steps_ws.gradients(), loss)?;
-                total += loss;
-            }
-            Ok(total)
-        })()?;
+        let mut total = 0.0;
+        for &b in &order {
+            let rows = b * spec.batch..(b + 1) * spec.batch;
+            let x = &zt[rows.start * NUM_FEATURES..rows.end * NUM_FEATURES];
+            let targets = match spec.head {
+                Head::Regression => Targets::Values(&split.train.y[rows]),
+                Head::Softmax3 => Targets::Classes(&split.train.class[rows]),
+            };
+            let loss = steps_ws.forward_backward(&mlp, x, targets);
+            optimizer.step(&mut mlp, steps_ws.gradients(), loss)?;
+            total += loss;
+        }
         let seconds = start.elapsed().as_secs_f64();
         let validation = Metrics::compute(spec.head, &predict_all(&mlp, &mut ws, &zv, &mut pad), &split.validation);
         let entry = EpochLog {

@@ -146,7 +146,7 @@ unsafe fn kstep<T: Float, S: Lanes<T>, const MV: usize, const NR: usize>(
 
 /// Hints the cache to fetch the line holding `p` (never faults, whatever the address).
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(crate) fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `prefetcht0` is a hint; it does not fault on any address and SSE is part of x86-64.
     unsafe {

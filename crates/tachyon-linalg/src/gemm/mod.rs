@@ -28,6 +28,7 @@ mod vector;
 
 pub use blocking::Blocking;
 pub use dispatch::GemmFloat;
+pub(crate) use microkernel::prefetch;
 
 use tachyon_simd::cache::CacheSizes;
 use tachyon_simd::isa::{self, Isa, IsaError};
