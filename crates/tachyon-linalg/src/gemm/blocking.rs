@@ -3,12 +3,17 @@
 //! - KC: one B micro-panel (KC x NR) stays in L1 while every A micro-panel (MR x KC) of the block streams past it
 //!   from L2; it takes half of L1: KC = L1d / 2 / (NR * bytes), rounded down to a multiple of 8, in [64, 512].
 //!   A large KC also means fewer passes over C (k / KC read-modify-writes of every C tile).
-//! - MC: the packed A block (MC x KC) takes at most half of L2: MC = L2 / 2 / (KC * bytes), a multiple of MR.
+//! - MC: the packed A block (MC x KC) takes at most a quarter of L2: MC = L2 / 4 / (KC * bytes), a multiple of MR.
+//!   L2 also carries the B micro-panels streaming in from L3 and the C tiles being updated, and the A block is
+//!   reused for every B micro-panel of the block (and on an SMT core the other hyperthread shares L2). Measured
+//!   in alternating rounds in one process on the development VM: level (within 2%) in its quiet minutes, and a
+//!   quarter 2-13% faster than half in its busy ones (1024 f32 MC 64 or 48 against 128, f64 48 against 96).
 //! - NC: the packed B block (KC x NC) takes at most a quarter of L3 (shared by the cores): NC = L3 / 4 /
 //!   (KC * bytes), a multiple of NR, at least one block of 16 micro-panels.
 //!
-//! With this machine's caches (L1d 32 KiB, L2 512 KiB, L3 32 MiB) and the AVX2 f32 tile (16 x 6) this gives
-//! KC = 184, MC = 352, NC = 11136; `tachyon bench gemm` measures the result.
+//! With the development machine's caches (L1d 32 KiB, L2 512 KiB, L3 32 MiB) this gives KC 512, MC 64, NC 4092
+//! for the AVX2 f32 tile (16 x 6) and KC 336, MC 48, NC 3120 for f64 (8 x 6); `tachyon bench gemm` measures the
+//! result.
 
 use tachyon_simd::cache::CacheSizes;
 
@@ -27,7 +32,7 @@ impl Blocking {
     /// Block sizes for an `mr x nr` tile of `bytes`-byte elements on caches `c`.
     pub fn derive(c: CacheSizes, mr: usize, nr: usize, bytes: usize) -> Blocking {
         let kc = (c.l1d / 2 / (nr * bytes) / 8 * 8).clamp(64, 512);
-        let mc = (c.l2 / 2 / (kc * bytes) / mr * mr).max(mr);
+        let mc = (c.l2 / 4 / (kc * bytes) / mr * mr).max(mr);
         let l3 = if c.l3 > 0 { c.l3 } else { 4 * c.l2 };
         let nc = (l3 / 4 / (kc * bytes) / nr * nr).max(16 * nr);
         Blocking { mc, kc, nc }
@@ -45,7 +50,10 @@ mod tests {
         assert_eq!(b.mc % 16, 0);
         assert_eq!(b.nc % 6, 0);
         assert!(6 * b.kc * 4 <= c.l1d / 2);
-        assert!(b.mc * b.kc * 4 <= c.l2 / 2);
+        assert!(b.mc * b.kc * 4 <= c.l2 / 4);
+        assert_eq!((b.kc, b.mc, b.nc), (512, 64, 4092));
+        let b64 = Blocking::derive(c, 8, 6, 8);
+        assert_eq!((b64.kc, b64.mc, b64.nc), (336, 48, 3120));
         let tiny = Blocking::derive(CacheSizes { l1d: 1024, l2: 2048, l3: 0 }, 32, 12, 8);
         assert!(tiny.kc >= 64 && tiny.mc >= 32 && tiny.nc >= 16 * 12);
     }
