@@ -1,15 +1,15 @@
 //! Runs the feature engine over a LOBSTER day many times, for profiling (`perf record`):
 //! `cargo run --release -p tachyon-features --example engine_loop -- data/lobster/GOOG_..._message_10.csv.gz 30`.
 //!
-//! The books are held as `tachyon bench features` holds them: every level of every book in one flat array,
-//! copied into one reused book per update (a clone per tick would scatter them over the heap and time cache
-//! misses a feed handler does not have).
+//! The books are held as `tachyon bench features` holds them: every level of every book in one flat array, handed
+//! to the engine as borrowed views (a clone per tick would scatter them over the heap and time cache misses a
+//! feed handler does not have).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use tachyon_features::FeatureEngine;
-use tachyon_market::{Level, LobsterPair, Snapshot, TickSource};
+use tachyon_market::{BookView, Level, LobsterPair, Snapshot, TickSource};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -28,11 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let start = Instant::now();
         let mut engine = FeatureEngine::new(10_000.0);
         for &(t, at, bids, asks) in &ticks {
-            book.bids.clear();
-            book.bids.extend_from_slice(&levels[at..at + bids]);
-            book.asks.clear();
-            book.asks.extend_from_slice(&levels[at + bids..at + bids + asks]);
-            std::hint::black_box(engine.update(&t, &book));
+            let view = BookView { bids: &levels[at..at + bids], asks: &levels[at + bids..at + bids + asks] };
+            std::hint::black_box(engine.update(&t, view));
         }
         best = best.min(start.elapsed().as_secs_f64() / ticks.len() as f64 * 1e9);
     }

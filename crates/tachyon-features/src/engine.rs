@@ -6,7 +6,7 @@
 //! Training (batch extraction) and serving call this same function, so their features are bit-identical.
 //! Formulas: docs/FEATURES.md.
 
-use tachyon_market::{Snapshot, Tick};
+use tachyon_market::{BookView, Tick};
 
 use crate::rolling::{alpha_from_half_life, Ring, RollingExtremes, RollingMoments};
 use crate::schema::NUM_FEATURES;
@@ -129,13 +129,14 @@ impl FeatureEngine {
         &self.out
     }
 
-    /// Takes one update (`book` is the book after it) and returns every feature.
-    pub fn update(&mut self, tick: &Tick, book: &Snapshot) -> &[f32; NUM_FEATURES] {
-        self.update_any(tick, book)
+    /// Takes one update (`book` is the book after it: a `&Snapshot` or a [`BookView`] of levels held elsewhere)
+    /// and returns every feature.
+    pub fn update<'b>(&mut self, tick: &Tick, book: impl Into<BookView<'b>>) -> &[f32; NUM_FEATURES] {
+        self.update_view(tick, book.into())
     }
 
     #[inline(always)]
-    fn update_any(&mut self, tick: &Tick, book: &Snapshot) -> &[f32; NUM_FEATURES] {
+    fn update_view(&mut self, tick: &Tick, book: BookView<'_>) -> &[f32; NUM_FEATURES] {
         let t = tick.time_ns;
         let first_ns = *self.first_ns.get_or_insert(t);
         let dt_ns = if self.updates == 0 { 0 } else { (t - self.last_ns).max(0) };
@@ -190,7 +191,7 @@ impl FeatureEngine {
         let sizes = |side: &[tachyon_market::Level]| -> [f64; MAX_LEVELS] {
             std::array::from_fn(|i| side.get(i).map_or(0.0, |l| l.size as i64 as f64))
         };
-        let (b, a) = (sizes(&book.bids), sizes(&book.asks));
+        let (b, a) = (sizes(book.bids), sizes(book.asks));
         let (mut cum_b, mut cum_a) = ([0.0f64; MAX_LEVELS], [0.0f64; MAX_LEVELS]);
         let (mut wd_b, mut wd_a, mut sb, mut sa) = (0.0, 0.0, 0.0, 0.0);
         for i in 0..MAX_LEVELS {
@@ -365,7 +366,7 @@ fn order_flow(prev: &Top, now: &Top) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tachyon_market::{Level, Trade};
+    use tachyon_market::{Level, Snapshot, Trade};
 
     fn book(bid: (i64, u64), ask: (i64, u64)) -> Snapshot {
         Snapshot { bids: vec![Level { price: bid.0, size: bid.1 }], asks: vec![Level { price: ask.0, size: ask.1 }] }
@@ -386,6 +387,23 @@ mod tests {
         assert_eq!(f[5], 0.5);
         assert_eq!(f[12], 0.5);
         assert!(f[21..28].iter().all(|&r| r == 0.0), "no history: returns are 0");
+    }
+
+    #[test]
+    fn a_borrowed_view_gives_the_features_of_the_snapshot() {
+        // Levels stored flat elsewhere (as a replay buffer holds them) and the same books as snapshots.
+        let levels: Vec<Level> =
+            (0..40).map(|i| Level { price: 10_000 + (i % 20) * (1 - 2 * (i / 20)), size: 7 * i as u64 + 1 }).collect();
+        let (mut owned, mut borrowed) = (FeatureEngine::new(100.0), FeatureEngine::new(100.0));
+        for k in 0..30usize {
+            let depth = 1 + k % 10;
+            let (bids, asks) = (&levels[20 - depth..20], &levels[20..20 + depth]);
+            let snapshot = Snapshot { bids: bids.to_vec(), asks: asks.to_vec() };
+            let t = tick(1_000 * k as i64, None);
+            let a = *owned.update(&t, &snapshot);
+            let b = *borrowed.update(&t, BookView { bids, asks });
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "update {k}");
+        }
     }
 
     #[test]

@@ -33,6 +33,30 @@ pub struct Snapshot {
     pub bids: Vec<Level>,
 }
 
+impl Snapshot {
+    /// Both sides, borrowed.
+    pub fn view(&self) -> BookView<'_> {
+        BookView { asks: &self.asks, bids: &self.bids }
+    }
+}
+
+/// The best levels of both sides, borrowed (best first, no empty levels): what the feature engine reads, from a
+/// [`Snapshot`] or straight from levels stored elsewhere (a replay buffer, a feed handler's arrays) without
+/// copying them into one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BookView<'a> {
+    /// Asks, lowest price first.
+    pub asks: &'a [Level],
+    /// Bids, highest price first.
+    pub bids: &'a [Level],
+}
+
+impl<'a> From<&'a Snapshot> for BookView<'a> {
+    fn from(book: &'a Snapshot) -> Self {
+        book.view()
+    }
+}
+
 /// Aggregated visible size per price, per side.
 #[derive(Clone, Debug, Default)]
 pub struct Book {

@@ -17,7 +17,7 @@ pub mod quotes_csv;
 pub mod tick;
 pub mod verify;
 
-pub use book::{Book, Level, Side, Snapshot};
+pub use book::{Book, BookView, Level, Side, Snapshot};
 pub use error::MarketError;
 pub use event::{Event, EventKind};
 pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
