@@ -114,9 +114,7 @@ unsafe fn pack_panel_body<T: Float>(
     };
     for (p, out) in dst.chunks_exact_mut(width).take(kc).enumerate().skip(transposed) {
         if prefetch_next_panel && p % line == 0 {
-            for t in 0..width {
-                prefetch(next_panel.wrapping_add(t * t_stride + p));
-            }
+            prefetch_rows(next_panel, t_stride, width, p);
         }
         // SAFETY: p < kc and t < len are readable (contract).
         let col = unsafe { base.add(p * p_stride) };
@@ -134,6 +132,15 @@ unsafe fn pack_panel_body<T: Float>(
         for o in &mut out[len..] {
             *o = T::ZERO;
         }
+    }
+}
+
+/// Prefetches element `p` of each of `rows` rows `t_stride` apart from `first_row`: the next panel's rows, a
+/// panel ahead of a gather along contiguous rows (never faults, whatever the address).
+#[inline(always)]
+fn prefetch_rows<T>(first_row: *const T, t_stride: usize, rows: usize, p: usize) {
+    for t in 0..rows {
+        prefetch(first_row.wrapping_add(t * t_stride + p));
     }
 }
 
@@ -163,9 +170,7 @@ unsafe fn transpose_rows<T: Float>(base: *const T, t_stride: usize, kc: usize, w
                 let done = kc / 4 * 4;
                 for p in (0..done).step_by(4) {
                     if p % line == 0 {
-                        for t in 0..width {
-                            prefetch(next_panel.wrapping_add(t * t_stride + p));
-                        }
+                        prefetch_rows(next_panel, t_stride, width, p);
                     }
                     // SAFETY: rows t < width hold p..p + 4 < kc (contract); the stores write elements
                     // (p + j) * width + t, t < width, j < 4, inside dst's kc * width. SSE is part of x86-64, and
@@ -204,9 +209,7 @@ unsafe fn transpose_rows<T: Float>(base: *const T, t_stride: usize, kc: usize, w
                 let done = kc / 2 * 2;
                 for p in (0..done).step_by(2) {
                     if p % line == 0 {
-                        for t in 0..width {
-                            prefetch(next_panel.wrapping_add(t * t_stride + p));
-                        }
+                        prefetch_rows(next_panel, t_stride, width, p);
                     }
                     for t in (0..width).step_by(2) {
                         // SAFETY: rows t, t + 1 < width hold p, p + 1 < kc; the stores write elements

@@ -1,6 +1,7 @@
 //! `tachyon bench gemm`: GEMM over square sizes 4..2048 and the training shapes, f32 and f64, one and two
-//! threads, as GFLOP/s and fraction of this run's own FMA peak; beside it the naive triple loop and (built with
-//! `--features peers`) faer and matrixmultiply, in the same run.
+//! threads, as GFLOP/s and fraction of the FMA peak (the larger of the run's probe and one taken just before the
+//! row); beside it the naive triple loop and (built with `--features peers`) faer and matrixmultiply, in the same
+//! run.
 
 use std::hint::black_box;
 
@@ -60,12 +61,15 @@ fn run_type<T: GemmFloat>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)
         let b: Vec<T> = (0..k * n).map(|i| T::from_f64(((i * 104_729) % 1000) as f64 / 1000.0 - 0.5)).collect();
         let mut c = vec![T::ZERO; m * n];
         let flops = 2.0 * (m * n * k) as f64;
+        // The peak of this minute as well as the run's: on a shared machine a probe taken minutes earlier can be
+        // far lower (or higher) than the one the row ran beside; the larger of the two keeps the fraction honest.
+        let peak = peaks.fma_gflops::<T>().max(super::probes::fma_gflops_now::<T>(plan.isa()));
         let mut rows = Vec::new();
         let mut record = |impl_name: &'static str, threads: usize, t| {
             let mut row = Row::new("gemm", case, impl_name, T::NAME, threads, t);
             row.size = Some(n.max(m) as u64);
             row.gflops = Some(flops / t.median_ns);
-            row.peak_fraction = Some(flops / t.median_ns / (peaks.fma_gflops::<T>() * threads as f64));
+            row.peak_fraction = Some(flops / t.median_ns / (peak * threads as f64));
             row.peak_of = Some("fma");
             rows.push(row);
         };

@@ -146,6 +146,21 @@ impl MemoryProbe {
     }
 }
 
+/// One-thread FMA throughput of `isa` for `T` right now, GFLOP/s: the best of 5 short probe calls (~0.2 ms each),
+/// for rows that compare themselves with the peak of their own minute.
+pub fn fma_gflops_now<T: Float>(isa: Isa) -> f64 {
+    let table = T::kernels_for(isa).expect("supported");
+    let iterations = 100_000u64;
+    let flops = (table.fma_probe_flops_per_iteration() * iterations) as f64;
+    (0..5)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            black_box((table.fma_probe)(black_box(iterations)));
+            flops / start.elapsed().as_nanos().max(1) as f64
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Measures the peaks, appending one row per probe.
 pub fn run(scale: Scale, rows: &mut Vec<Row>) -> Peaks {
     let budget = scale.budget();
