@@ -147,8 +147,8 @@ fn prefetch_rows<T>(first_row: *const T, t_stride: usize, rows: usize, p: usize)
 /// Packs `width` rows of contiguous elements (`src(t, p)` at `base + t * t_stride + p`) as a transpose in SSE
 /// registers: 4 x 4 blocks of 4-byte elements (and 2 x 4 for a last pair of rows), or 2 x 2 blocks of 8-byte
 /// ones, instead of one scalar load and store per element. Returns how many leading p it packed (a multiple of
-/// 4 or 2, 0 for widths it does not handle); [`pack_panel_body`] packs the rest, and is the scalar twin the tests
-/// compare this with. Values are moved, never computed on, so the result is bit-identical.
+/// 4 or 2, 0 for widths it does not handle); [`pack_panel_body`]'s scalar loop, its twin, packs the rest (the
+/// tests check every width and depth against the layout). Values are moved, never computed on: bit-identical.
 ///
 /// PERF: the gather packing of a row-major operand (A of a row-major product, X in the MLP's forward) was 3-5%
 /// of a 1024 product; rows are prefetched a panel ahead as in the scalar loop.
