@@ -8,11 +8,13 @@
 //!   reused for every B micro-panel of the block (and on an SMT core the other hyperthread shares L2). Measured
 //!   in alternating rounds in one process on the development VM: level (within 2%) in its quiet minutes, and a
 //!   quarter 2-13% faster than half in its busy ones (1024 f32 MC 64 or 48 against 128, f64 48 against 96).
-//! - NC: the packed B block (KC x NC) takes at most a quarter of L3 (shared by the cores): NC = L3 / 4 /
-//!   (KC * bytes), a multiple of NR, at least one block of 16 micro-panels.
+//! - NC: the packed B block (KC x NC) takes at most a sixteenth of L3: NC = L3 / 16 / (KC * bytes), a multiple of
+//!   NR, at least one block of 16 micro-panels. L3 is shared by the cores of a CCX (and, on a VM, by other
+//!   tenants): at n = 2048 a quarter of L3 measured 6-16% slower than a sixteenth, in alternating rounds in one
+//!   process. The driver balances the column blocks (n = 1024 with NC 1020 runs as 2 x 512, not 1020 + 4).
 //!
-//! With the development machine's caches (L1d 32 KiB, L2 512 KiB, L3 32 MiB) this gives KC 512, MC 64, NC 4092
-//! for the AVX2 f32 tile (16 x 6) and KC 336, MC 48, NC 3120 for f64 (8 x 6); `tachyon bench gemm` measures the
+//! With the development machine's caches (L1d 32 KiB, L2 512 KiB, L3 32 MiB) this gives KC 512, MC 64, NC 1020
+//! for the AVX2 f32 tile (16 x 6) and KC 336, MC 48, NC 780 for f64 (8 x 6); `tachyon bench gemm` measures the
 //! result.
 
 use tachyon_simd::cache::CacheSizes;
@@ -34,7 +36,7 @@ impl Blocking {
         let kc = (c.l1d / 2 / (nr * bytes) / 8 * 8).clamp(64, 512);
         let mc = (c.l2 / 4 / (kc * bytes) / mr * mr).max(mr);
         let l3 = if c.l3 > 0 { c.l3 } else { 4 * c.l2 };
-        let nc = (l3 / 4 / (kc * bytes) / nr * nr).max(16 * nr);
+        let nc = (l3 / 16 / (kc * bytes) / nr * nr).max(16 * nr);
         Blocking { mc, kc, nc }
     }
 }
@@ -51,9 +53,9 @@ mod tests {
         assert_eq!(b.nc % 6, 0);
         assert!(6 * b.kc * 4 <= c.l1d / 2);
         assert!(b.mc * b.kc * 4 <= c.l2 / 4);
-        assert_eq!((b.kc, b.mc, b.nc), (512, 64, 4092));
+        assert_eq!((b.kc, b.mc, b.nc), (512, 64, 1020));
         let b64 = Blocking::derive(c, 8, 6, 8);
-        assert_eq!((b64.kc, b64.mc, b64.nc), (336, 48, 3120));
+        assert_eq!((b64.kc, b64.mc, b64.nc), (336, 48, 780));
         let tiny = Blocking::derive(CacheSizes { l1d: 1024, l2: 2048, l3: 0 }, 32, 12, 8);
         assert!(tiny.kc >= 64 && tiny.mc >= 32 && tiny.nc >= 16 * 12);
     }

@@ -102,6 +102,8 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
             m.div_ceil(blocks).div_ceil(mr) * mr
         }
     };
+    // Column blocks of equal width (whole micro-panels): a last block of a few columns would repack all of A.
+    let nc = n.div_ceil(n.div_ceil(nc)).div_ceil(nr) * nr;
     let ldc = c.col_stride();
     let c_ptr = SharedC(c.as_mut_ptr());
     for jc in (0..n).step_by(nc) {
