@@ -11,7 +11,7 @@
 //! - NC: the packed B block (KC x NC) takes at most a sixteenth of L3: NC = L3 / 16 / (KC * bytes), a multiple of
 //!   NR, at least one block of 16 micro-panels. L3 is shared by the cores of a CCX (and, on a VM, by other
 //!   tenants): at n = 2048 a quarter of L3 measured 6-16% slower than a sixteenth, in alternating rounds in one
-//!   process. The driver balances the column blocks (n = 1024 with NC 1020 runs as 2 x 512, not 1020 + 4).
+//!   process. The driver balances the column blocks (n = 1024 with NC 1020 runs as 516 + 508 columns, not 1020 + 4).
 //!
 //! With the development machine's caches (L1d 32 KiB, L2 512 KiB, L3 32 MiB) this gives KC 512, MC 64, NC 1020
 //! for the AVX2 f32 tile (16 x 6) and KC 336, MC 48, NC 780 for f64 (8 x 6); `tachyon bench gemm` measures the
