@@ -391,13 +391,15 @@ mod tests {
 
     #[test]
     fn a_borrowed_view_gives_the_features_of_the_snapshot() {
-        // Levels stored flat elsewhere (as a replay buffer holds them) and the same books as snapshots.
-        let levels: Vec<Level> =
-            (0..40).map(|i| Level { price: 10_000 + (i % 20) * (1 - 2 * (i / 20)), size: 7 * i as u64 + 1 }).collect();
+        // Levels stored flat elsewhere (as a replay buffer holds them: 10 bids best first, then 10 asks) and the
+        // same books as snapshots, at depths 1..10.
+        let bid = |i: i64| Level { price: 9_999 - i, size: 7 * i as u64 + 1 };
+        let ask = |i: i64| Level { price: 10_001 + i, size: 5 * i as u64 + 3 };
+        let levels: Vec<Level> = (0..10).map(bid).chain((0..10).map(ask)).collect();
         let (mut owned, mut borrowed) = (FeatureEngine::new(100.0), FeatureEngine::new(100.0));
         for k in 0..30usize {
             let depth = 1 + k % 10;
-            let (bids, asks) = (&levels[20 - depth..20], &levels[20..20 + depth]);
+            let (bids, asks) = (&levels[..depth], &levels[10..10 + depth]);
             let snapshot = Snapshot { bids: bids.to_vec(), asks: asks.to_vec() };
             let t = tick(1_000 * k as i64, None);
             let a = *owned.update(&t, &snapshot);

@@ -33,13 +33,6 @@ pub struct Snapshot {
     pub bids: Vec<Level>,
 }
 
-impl Snapshot {
-    /// Both sides, borrowed.
-    pub fn view(&self) -> BookView<'_> {
-        BookView { asks: &self.asks, bids: &self.bids }
-    }
-}
-
 /// The best levels of both sides, borrowed (best first, no empty levels): what the feature engine reads, from a
 /// [`Snapshot`] or straight from levels stored elsewhere (a replay buffer, a feed handler's arrays) without
 /// copying them into one.
@@ -53,7 +46,7 @@ pub struct BookView<'a> {
 
 impl<'a> From<&'a Snapshot> for BookView<'a> {
     fn from(book: &'a Snapshot) -> Self {
-        book.view()
+        BookView { asks: &book.asks, bids: &book.bids }
     }
 }
 

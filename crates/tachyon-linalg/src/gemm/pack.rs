@@ -106,12 +106,17 @@ unsafe fn pack_panel_body<T: Float>(
     let line = (64 / std::mem::size_of::<T>()).max(1);
     let prefetch_next_panel = p_stride == 1 && t_stride != 1;
     let next_panel = base.wrapping_add(width * t_stride);
-    let transposed = if prefetch_next_panel && len == width {
-        // SAFETY: the caller's contract: `width` rows of `kc` contiguous elements, `dst` holds kc x width.
-        unsafe { transpose_rows(base, t_stride, kc, width, dst) }
-    } else {
-        0
-    };
+    // A full gather: blocks of `step` p moved as SSE transposes, the rest of the depth by the scalar loop below.
+    let step = if prefetch_next_panel && len == width { transpose_step::<T>(width) } else { None };
+    let transposed = step.map_or(0, |step| kc / step * step);
+    for p in (0..transposed).step_by(step.unwrap_or(1)) {
+        if p % line == 0 {
+            prefetch_rows(next_panel, t_stride, width, p);
+        }
+        // SAFETY: the caller's contract: `width` rows hold p..p + step <= kc contiguous elements; `dst` holds
+        // kc x width.
+        unsafe { transpose_block(base, t_stride, width, p, dst.as_mut_ptr()) };
+    }
     for (p, out) in dst.chunks_exact_mut(width).take(kc).enumerate().skip(transposed) {
         if prefetch_next_panel && p % line == 0 {
             prefetch_rows(next_panel, t_stride, width, p);
@@ -144,95 +149,82 @@ fn prefetch_rows<T>(first_row: *const T, t_stride: usize, rows: usize, p: usize)
     }
 }
 
-/// Packs `width` rows of contiguous elements (`src(t, p)` at `base + t * t_stride + p`) as a transpose in SSE
-/// registers: 4 x 4 blocks of 4-byte elements (and 2 x 4 for a last pair of rows), or 2 x 2 blocks of 8-byte
-/// ones, instead of one scalar load and store per element. Returns how many leading p it packed (a multiple of
-/// 4 or 2, 0 for widths it does not handle); [`pack_panel_body`]'s scalar loop, its twin, packs the rest (the
-/// tests check every width and depth against the layout). Values are moved, never computed on: bit-identical.
+/// Depth of one [`transpose_block`] for `T` and `width`: 4 for 4-byte elements, 2 for 8-byte ones, `None`
+/// where there is none (odd widths, other architectures).
+#[inline(always)]
+fn transpose_step<T>(width: usize) -> Option<usize> {
+    match std::mem::size_of::<T>() {
+        4 | 8 if cfg!(target_arch = "x86_64") && width.is_multiple_of(2) => Some(16 / std::mem::size_of::<T>()),
+        _ => None,
+    }
+}
+
+/// Packs depths `p..p + step` ([`transpose_step`]) of `width` rows of contiguous elements (`src(t, p)` at
+/// `base + t * t_stride + p`) as a transpose in SSE registers: 4 x 4 blocks of 4-byte elements (and 2 x 4 for a
+/// last pair of rows), or 2 x 2 blocks of 8-byte ones, instead of one scalar load and store per element.
+/// [`pack_panel_body`]'s scalar loop, its twin, packs the remaining depth (the tests check every width and depth
+/// against the layout). Values are moved, never computed on: bit-identical.
 ///
 /// PERF: the gather packing of a row-major operand (A of a row-major product, X in the MLP's forward) was 3-5%
-/// of a 1024 product; rows are prefetched a panel ahead as in the scalar loop.
+/// of a 1024 product.
 ///
 /// # Safety
-/// `src(t, p)` must be readable for `t < width`, `p < kc`; `dst` must hold `kc * width` elements.
+/// [`transpose_step`] must be `Some(step)` for `T` and `width`; `src(t, q)` must be readable for `t < width`,
+/// `p <= q < p + step`; `dst` must be writable for `(p + step) * width` elements.
 #[inline(always)]
-unsafe fn transpose_rows<T: Float>(base: *const T, t_stride: usize, kc: usize, width: usize, dst: &mut [T]) -> usize {
+unsafe fn transpose_block<T: Float>(base: *const T, t_stride: usize, width: usize, p: usize, dst: *mut T) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::*;
-        debug_assert!(dst.len() >= kc * width);
-        let line = 64 / std::mem::size_of::<T>();
-        let next_panel = base.wrapping_add(width * t_stride);
-        let out = dst.as_mut_ptr();
-        match std::mem::size_of::<T>() {
-            4 if width.is_multiple_of(2) => {
-                let (base, out) = (base.cast::<f32>(), out.cast::<f32>());
-                let done = kc / 4 * 4;
-                for p in (0..done).step_by(4) {
-                    if p % line == 0 {
-                        prefetch_rows(next_panel, t_stride, width, p);
-                    }
-                    // SAFETY: rows t < width hold p..p + 4 < kc (contract); the stores write elements
-                    // (p + j) * width + t, t < width, j < 4, inside dst's kc * width. SSE is part of x86-64, and
-                    // T is f32 (Float is sealed to f32 and f64; 4 bytes), so the bits move unchanged.
-                    unsafe {
-                        let row = |t: usize| _mm_loadu_ps(base.add(t * t_stride + p));
-                        let store = |t: usize, j: usize, v: __m128| _mm_storeu_ps(out.add((p + j) * width + t), v);
-                        for t in (0..width - width % 4).step_by(4) {
-                            let (r0, r1, r2, r3) = (row(t), row(t + 1), row(t + 2), row(t + 3));
-                            let (l01, h01) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
-                            let (l23, h23) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
-                            store(t, 0, _mm_movelh_ps(l01, l23));
-                            store(t, 1, _mm_movehl_ps(l23, l01));
-                            store(t, 2, _mm_movelh_ps(h01, h23));
-                            store(t, 3, _mm_movehl_ps(h23, h01));
-                        }
-                        if width % 4 == 2 {
-                            let t = width - 2;
-                            let (r0, r1) = (row(t), row(t + 1));
-                            let (lo, hi) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
-                            // The low 8 bytes of `v` to elements (p + j) * width + t, t + 1 (an unaligned store).
-                            let pair = |j: usize, v: __m128| {
-                                _mm_storel_epi64(out.add((p + j) * width + t).cast::<__m128i>(), _mm_castps_si128(v))
-                            };
-                            pair(0, lo);
-                            pair(1, _mm_movehl_ps(lo, lo));
-                            pair(2, hi);
-                            pair(3, _mm_movehl_ps(hi, hi));
-                        }
-                    }
+        if std::mem::size_of::<T>() == 4 {
+            let (base, out) = (base.cast::<f32>(), dst.cast::<f32>());
+            // SAFETY: rows t < width hold p..p + 4 (contract); the stores write elements (p + j) * width + t,
+            // t < width, j < 4, inside dst. SSE is part of x86-64, and T is f32 (Float is sealed to f32 and f64;
+            // 4 bytes), so the bits move unchanged.
+            unsafe {
+                let row = |t: usize| _mm_loadu_ps(base.add(t * t_stride + p));
+                let store = |t: usize, j: usize, v: __m128| _mm_storeu_ps(out.add((p + j) * width + t), v);
+                for t in (0..width - width % 4).step_by(4) {
+                    let (r0, r1, r2, r3) = (row(t), row(t + 1), row(t + 2), row(t + 3));
+                    let (l01, h01) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+                    let (l23, h23) = (_mm_unpacklo_ps(r2, r3), _mm_unpackhi_ps(r2, r3));
+                    store(t, 0, _mm_movelh_ps(l01, l23));
+                    store(t, 1, _mm_movehl_ps(l23, l01));
+                    store(t, 2, _mm_movelh_ps(h01, h23));
+                    store(t, 3, _mm_movehl_ps(h23, h01));
                 }
-                done
-            }
-            8 if width.is_multiple_of(2) => {
-                let (base, out) = (base.cast::<f64>(), out.cast::<f64>());
-                let done = kc / 2 * 2;
-                for p in (0..done).step_by(2) {
-                    if p % line == 0 {
-                        prefetch_rows(next_panel, t_stride, width, p);
-                    }
-                    for t in (0..width).step_by(2) {
-                        // SAFETY: rows t, t + 1 < width hold p, p + 1 < kc; the stores write elements
-                        // (p + j) * width + t..t + 2 inside dst; T is f64 (8 bytes, Float is sealed).
-                        unsafe {
-                            let (r0, r1) = (
-                                _mm_loadu_pd(base.add(t * t_stride + p)),
-                                _mm_loadu_pd(base.add((t + 1) * t_stride + p)),
-                            );
-                            _mm_storeu_pd(out.add(p * width + t), _mm_unpacklo_pd(r0, r1));
-                            _mm_storeu_pd(out.add((p + 1) * width + t), _mm_unpackhi_pd(r0, r1));
-                        }
-                    }
+                if width % 4 == 2 {
+                    let t = width - 2;
+                    let (r0, r1) = (row(t), row(t + 1));
+                    let (lo, hi) = (_mm_unpacklo_ps(r0, r1), _mm_unpackhi_ps(r0, r1));
+                    // The low 8 bytes of `v` to elements (p + j) * width + t, t + 1 (an unaligned store).
+                    let pair = |j: usize, v: __m128| {
+                        _mm_storel_epi64(out.add((p + j) * width + t).cast::<__m128i>(), _mm_castps_si128(v))
+                    };
+                    pair(0, lo);
+                    pair(1, _mm_movehl_ps(lo, lo));
+                    pair(2, hi);
+                    pair(3, _mm_movehl_ps(hi, hi));
                 }
-                done
             }
-            _ => 0,
+        } else {
+            let (base, out) = (base.cast::<f64>(), dst.cast::<f64>());
+            for t in (0..width).step_by(2) {
+                // SAFETY: rows t, t + 1 < width hold p, p + 1 (contract); the stores write elements
+                // (p + j) * width + t..t + 2 inside dst; T is f64 (8 bytes, Float is sealed).
+                unsafe {
+                    let (r0, r1) =
+                        (_mm_loadu_pd(base.add(t * t_stride + p)), _mm_loadu_pd(base.add((t + 1) * t_stride + p)));
+                    _mm_storeu_pd(out.add(p * width + t), _mm_unpacklo_pd(r0, r1));
+                    _mm_storeu_pd(out.add((p + 1) * width + t), _mm_unpackhi_pd(r0, r1));
+                }
+            }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (base, t_stride, kc, width, dst);
-        0
+        let _ = (base, t_stride, width, p, dst);
+        unreachable!("transpose_step is None off x86-64");
     }
 }
 

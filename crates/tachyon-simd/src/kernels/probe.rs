@@ -17,8 +17,8 @@ pub(crate) unsafe fn fma_chains<T: Float, S: Lanes<T>>(s: S, iterations: u64) ->
     let mut acc = [s.zero(); CHAINS];
     for (j, a) in acc.iter_mut().enumerate() {
         // Opaque starting values: a chain the compiler can evaluate is folded away. (Started at j, the chain at
-        // 1.0, the fixed point of acc * m + c in f32, was hoisted out of the loop: 11 FMAs ran per iteration while
-        // 12 were counted, so the probe overstated the peak by 9%.)
+        // 1.0, the fixed point of acc * m + c in f32 and f64, was hoisted out of the loop: 11 FMAs ran per
+        // iteration while 12 were counted, so the probe overstated the peak by 9%.)
         *a = s.splat(std::hint::black_box(T::from_f64(j as f64 + 2.0)));
     }
     for _ in 0..iterations {

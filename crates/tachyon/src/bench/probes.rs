@@ -28,13 +28,16 @@ impl Peaks {
     }
 }
 
+/// FMA probe iterations per call on one thread (about 0.2 ms).
+const FMA_PROBE_ITERATIONS: u64 = 100_000;
+
 /// Bytes of the DRAM probe buffers: far beyond any L3 (32 MiB here).
 const DRAM_BYTES: usize = 256 << 20;
 
 fn fma_row<T: Float>(isa: Isa, threads: usize, budget: Budget) -> Row {
     let table = T::kernels_for(isa).expect("supported");
     // About 0.2 ms per thread and call: long enough to hide thread start-up (~20 us) when threads > 1.
-    let iterations = 100_000u64 * threads as u64 * threads as u64;
+    let iterations = FMA_PROBE_ITERATIONS * threads as u64 * threads as u64;
     let flops = (table.fma_probe_flops_per_iteration() * iterations * threads as u64) as f64;
     let t = time(budget, || {
         if threads == 1 {
@@ -150,12 +153,11 @@ impl MemoryProbe {
 /// for rows that compare themselves with the peak of their own minute.
 pub fn fma_gflops_now<T: Float>(isa: Isa) -> f64 {
     let table = T::kernels_for(isa).expect("supported");
-    let iterations = 100_000u64;
-    let flops = (table.fma_probe_flops_per_iteration() * iterations) as f64;
+    let flops = (table.fma_probe_flops_per_iteration() * FMA_PROBE_ITERATIONS) as f64;
     (0..5)
         .map(|_| {
             let start = std::time::Instant::now();
-            black_box((table.fma_probe)(black_box(iterations)));
+            black_box((table.fma_probe)(black_box(FMA_PROBE_ITERATIONS)));
             flops / start.elapsed().as_nanos().max(1) as f64
         })
         .fold(0.0, f64::max)
