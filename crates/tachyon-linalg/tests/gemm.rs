@@ -190,6 +190,14 @@ fn gemm_matches_reference<T: GemmFloat>() {
             edge_shapes.push((d, 9, 20));
             edge_shapes.push((9, d, 20));
         }
+        // The tiny products with A held in registers: every row count up to and past one register (8 f32 / 4 f64
+        // on AVX2), k from 1 to one past their limit, both orientations.
+        for d in 1..=9 {
+            for k in [1, 2, 3, 8, 9] {
+                edge_shapes.push((d, 6, k));
+                edge_shapes.push((6, d, k));
+            }
+        }
         for &(m, n, k) in &edge_shapes {
             for (li, &la) in LAYOUTS.iter().enumerate() {
                 let lb = LAYOUTS[(li + 1) % LAYOUTS.len()];
@@ -227,10 +235,21 @@ fn gemm_matches_reference<T: GemmFloat>() {
         }
         // alpha/beta special cases, including beta = 0 over NaN-filled C.
         for (alpha, beta) in [(1.0, 0.0), (0.0, 2.0), (0.0, 0.0), (-2.0, 1.0), (1.0, -1.0)] {
-            // The last four reach the matrix-vector and rank-1 kernels' whole-block paths (beta = 0 has its own).
-            for &(m, n, k) in
-                &[(33, 29, 70), (5, 5, 5), (300, 7, 9), (64, 64, 1), (67, 45, 1), (130, 1, 70), (1, 130, 70)]
-            {
+            // (4, 4, 4), (3, 7, 2), (8, 3, 8): the tiny kernel (with a row-major C, beta = 0 stores whole columns
+            // into the next ones). The last four reach the matrix-vector and rank-1 kernels' whole-block paths
+            // (beta = 0 has its own).
+            for &(m, n, k) in &[
+                (33, 29, 70),
+                (5, 5, 5),
+                (4, 4, 4),
+                (3, 7, 2),
+                (8, 3, 8),
+                (300, 7, 9),
+                (64, 64, 1),
+                (67, 45, 1),
+                (130, 1, 70),
+                (1, 130, 70),
+            ] {
                 for lc in [Layout::RowMajor, Layout::ColPadded, Layout::Strided] {
                     run_case(
                         &small,

@@ -6,6 +6,8 @@
 //! - [`unpacked`]: products with few rows of C: nothing packed, A read in place, B at its strides,
 //!   [`super::vector`]'s `axpy_cols` kernel; [`unpacked_copy_a`] first copies an A whose columns are not
 //!   contiguous.
+//! - [`resident`]: at most one register of rows and k <= [`RESIDENT_MAX_K`]: A loaded into registers once, each
+//!   column of C one chain of FMAs (the tiny products, n <= 8).
 //! - [`gemv`]: one output column: register-blocked dot products (contiguous rows) or [`unpacked`] (contiguous
 //!   columns).
 //! - [`rank1`]: k == 1, an outer product, [`super::vector`]'s kernel.
@@ -16,6 +18,7 @@ use super::dispatch::{GemmFloat, TileKernel};
 use super::driver::{with_buffer, PACK_A, PACK_B};
 use super::pack::{pack_a, pack_b_panel};
 use super::vector::VectorKernels;
+pub(crate) use super::vector::RESIDENT_MAX_K;
 use crate::matrix::{MatMut, MatRef};
 
 /// Largest k the direct path handles (beyond it, k blocking pays).
@@ -90,6 +93,39 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
             }
         });
     });
+}
+
+/// `C = alpha A B + beta C` with A held in registers: C of at most [`VectorKernels::resident_rows`] rows and unit
+/// row stride, A of unit row stride, `2 <= k <= RESIDENT_MAX_K`. Bit for bit what [`unpacked`] gives.
+#[inline(always)]
+pub(crate) fn resident<T: Float>(
+    kernels: &VectorKernels<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+) {
+    let (m, k) = (c.rows(), a.cols());
+    assert!(a.row_stride() == 1 && c.row_stride() == 1 && m <= kernels.resident_rows);
+    assert!((2..=RESIDENT_MAX_K).contains(&k));
+    // SAFETY: as for `unpacked` (the same extents); the asserts give the kernel's row and depth limits.
+    unsafe {
+        (kernels.axpy_resident)(
+            m,
+            c.cols(),
+            k,
+            a.as_ptr(),
+            a.col_stride(),
+            b.as_ptr(),
+            b.row_stride(),
+            b.col_stride(),
+            c.as_mut_ptr(),
+            c.col_stride(),
+            alpha,
+            beta,
+        )
+    }
 }
 
 /// `c = alpha A b + beta c` for a single output column `c` (n == 1, C with unit row stride).
@@ -189,5 +225,58 @@ pub(crate) fn rank1<T: Float>(
     // elements at stride col_stride; the instruction set was checked.
     unsafe {
         (kernels.rank1)(m, n, a.as_ptr(), b.as_ptr(), b.col_stride(), c.as_mut_ptr(), c.col_stride(), alpha, beta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tachyon_simd::isa::levels_under_test;
+    use tachyon_testkit::SplitMix64;
+
+    #[test]
+    fn resident_is_unpacked_bit_for_bit() {
+        resident_matches_unpacked::<f32>();
+        resident_matches_unpacked::<f64>();
+    }
+
+    /// Every row count up to one register, every k the resident kernel takes, C's columns contiguous (a column
+    /// stored whole spills into the next ones when beta = 0) or padded (the padding must stay untouched), beta
+    /// zero (over NaN) or not, on a source misaligned by one element: the whole C buffer, padding and the
+    /// elements past its end included, is the unpacked kernel's bit for bit.
+    fn resident_matches_unpacked<T: GemmFloat>() {
+        let mut rng = SplitMix64(7);
+        let mut random = |len: usize| -> Vec<T> { (0..len).map(|_| T::from_f64(rng.uniform(-1.0, 1.0))).collect() };
+        for isa in levels_under_test() {
+            let kernels = T::vectors(isa);
+            for m in 1..=kernels.resident_rows {
+                for k in 2..=RESIDENT_MAX_K {
+                    for n in [2, 3, 5, 9] {
+                        for (ldc, beta) in [(m, 0.0), (m, -1.5), (m + 3, 0.0), (m + 3, 0.5)] {
+                            let (a, b) = (random(1 + m * k), random(1 + k * n));
+                            let a = MatRef::col_major(&a[1..], m, k).unwrap();
+                            let b = MatRef::row_major(&b[1..], k, n).unwrap();
+                            let mut c0 = random(1 + ldc * n + 4);
+                            if beta == 0.0 {
+                                c0.iter_mut().for_each(|v| *v = T::from_f64(f64::NAN));
+                            }
+                            let (mut got, mut want) = (c0.clone(), c0.clone());
+                            let (alpha, beta) = (T::from_f64(0.75), T::from_f64(beta));
+                            let c = MatMut::from_slice(&mut got[1..], m, n, 1, ldc).unwrap();
+                            resident(kernels, alpha, a, b, beta, c);
+                            let c = MatMut::from_slice(&mut want[1..], m, n, 1, ldc).unwrap();
+                            unpacked(kernels, alpha, a, b, beta, c);
+                            for (at, (g, w)) in got.iter().zip(&want).enumerate() {
+                                assert!(
+                                    g.to_f64().to_bits() == w.to_f64().to_bits(),
+                                    "{isa} {} m={m} n={n} k={k} ldc={ldc} beta={beta}: element {at} is {g}, not {w}",
+                                    T::NAME
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -263,6 +263,135 @@ unsafe fn axpy_rows<T: Float, L: Lanes<T>, const MV: usize>(
     }
 }
 
+/// Largest k for which [`axpy_cols`] holds all of A in registers when A has at most one register of rows.
+pub(crate) const RESIDENT_MAX_K: usize = 8;
+
+/// [`axpy_cols`] for A of at most one register of rows and `K` columns: A's columns are loaded once into `K`
+/// registers, then each column of C is one chain of `K` FMAs over broadcasts of B's column and one store. The
+/// tiny products (n <= 8 f32, 4 f64) spent most of their instructions in the column- and row-block dispatch;
+/// the sums are those of [`axpy_block`] (from zero, p in order), so the result is bit for bit the same.
+///
+/// # Safety
+/// As [`axpy_cols`] with `m <= L::N` rows (`mask` set when `m < L::N`) and `k == K`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn axpy_resident_a<T: Float, L: Lanes<T>, const K: usize>(
+    s: L,
+    m: usize,
+    mask: Option<L::M>,
+    n_cols: usize,
+    a: *const T,
+    lda: usize,
+    b: *const T,
+    b_rs: usize,
+    b_cs: usize,
+    c: *mut T,
+    ldc: usize,
+    alpha: T,
+    beta: T,
+) {
+    // SAFETY: A's K columns of m rows lie within the caller's extents (lanes past m masked), and so do the
+    // columns of B and C that `resident_a_columns` reads and writes.
+    unsafe {
+        let mut av = [s.zero(); K];
+        for (p, a_p) in av.iter_mut().enumerate() {
+            *a_p = load_masked(s, a.add(p * lda), mask);
+        }
+        // PERF: a partial column costs up to three stores and their branches. When C's columns are contiguous
+        // (ldc == m) and C is not read (beta == 0), a column may be stored whole: its lanes past m land in the
+        // first rows of the following columns, which are computed and stored after it. So every column whose
+        // whole register ends inside C (its offset at most m n - N) is stored whole, the rest in pieces.
+        let beta_zero = beta == T::ZERO;
+        let whole_until = if beta_zero && ldc == m { (n_cols * m) as isize - L::N as isize } else { -1 };
+        let args = (n_cols, b, b_rs, b_cs, c, ldc, alpha, beta);
+        // One instantiation per case of the mask and of beta == 0, so that neither is tested per column (LLVM
+        // did not unswitch them).
+        match (mask, beta_zero) {
+            (None, true) => resident_a_columns::<T, L, K, true>(s, &av, None, isize::MAX, args),
+            (None, false) => resident_a_columns::<T, L, K, false>(s, &av, None, isize::MAX, args),
+            (Some(t), true) => resident_a_columns::<T, L, K, true>(s, &av, Some(t), whole_until, args),
+            (Some(t), false) => resident_a_columns::<T, L, K, false>(s, &av, Some(t), -1, args),
+        }
+    }
+}
+
+/// The columns of [`axpy_resident_a`]: `args` is `(n_cols, b, b_rs, b_cs, c, ldc, alpha, beta)`; columns that
+/// start at an offset of at most `whole_until` elements are stored as whole registers, the others through `mask`.
+///
+/// # Safety
+/// As [`axpy_resident_a`]; a whole register stored at a column's start lies inside C, and if it reaches past the
+/// column's m rows, those elements belong to later columns of C and `BETA_ZERO` holds.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+unsafe fn resident_a_columns<T: Float, L: Lanes<T>, const K: usize, const BETA_ZERO: bool>(
+    s: L,
+    av: &[L::V; K],
+    mask: Option<L::M>,
+    whole_until: isize,
+    (n_cols, b, b_rs, b_cs, c, ldc, alpha, beta): (usize, *const T, usize, usize, *mut T, usize, T, T),
+) {
+    let (alpha_v, beta_v) = (s.splat(alpha), s.splat(beta));
+    // SAFETY: B(p, j) for p < K, j < n_cols and C's n_cols columns of m rows lie within the caller's extents.
+    unsafe {
+        for j in 0..n_cols {
+            let b_j = b.add(j * b_cs);
+            let mut acc = s.zero();
+            for (p, &a_p) in av.iter().enumerate() {
+                acc = s.mul_add(a_p, s.splat(*b_j.add(p * b_rs)), acc);
+            }
+            let out = c.add(j * ldc);
+            let v = if BETA_ZERO {
+                s.mul(acc, alpha_v)
+            } else {
+                s.mul_add(acc, alpha_v, s.mul(load_masked(s, out, mask), beta_v))
+            };
+            if (j * ldc) as isize <= whole_until {
+                s.store(out, v);
+            } else {
+                store_masked(s, out, mask, v);
+            }
+        }
+    }
+}
+
+/// [`axpy_cols`] for `m <= L::N` rows and `2 <= k <= RESIDENT_MAX_K`, A held in registers
+/// ([`axpy_resident_a`], one instantiation per k).
+///
+/// # Safety
+/// As [`axpy_cols`], with `m <= L::N` and `2 <= k <= RESIDENT_MAX_K`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn axpy_resident<T: Float, L: Lanes<T>>(
+    s: L,
+    m: usize,
+    n_cols: usize,
+    k: usize,
+    a: *const T,
+    lda: usize,
+    b: *const T,
+    b_rs: usize,
+    b_cs: usize,
+    c: *mut T,
+    ldc: usize,
+    alpha: T,
+    beta: T,
+) {
+    debug_assert!(m <= L::N && (2..=RESIDENT_MAX_K).contains(&k));
+    let mask = last_mask(s, m);
+    // SAFETY: forwarded from the caller; each instantiation reads exactly k columns of A and rows of B.
+    unsafe {
+        match k {
+            2 => axpy_resident_a::<T, L, 2>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            3 => axpy_resident_a::<T, L, 3>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            4 => axpy_resident_a::<T, L, 4>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            5 => axpy_resident_a::<T, L, 5>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            6 => axpy_resident_a::<T, L, 6>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            7 => axpy_resident_a::<T, L, 7>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+            _ => axpy_resident_a::<T, L, 8>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
+        }
+    }
+}
+
 /// `C[:, j] = alpha * sum_p B(p, j) A(:, p) + beta C[:, j]` for `j < n_cols`: the product without packing, A's
 /// columns contiguous (read in place, the last register of rows masked), B at any strides, C column-major.
 /// Rows go in blocks of [`COL_BLOCK_REGS`] registers and columns in blocks of [`COL_BLOCK_COLS`] (one column:
@@ -529,6 +658,11 @@ pub struct VectorKernels<T: 'static> {
     pub dot_rows: DotRowsFn<T>,
     /// Columns of A contiguous, B at any strides, no packing: small products and matrix-vector.
     pub axpy_cols: AxpyColsFn<T>,
+    /// [`axpy_cols`] for at most [`VectorKernels::resident_rows`] rows and `2 <= k <= RESIDENT_MAX_K`, A held
+    /// in registers: the tiny products.
+    pub axpy_resident: AxpyColsFn<T>,
+    /// One register of rows (8 f32 / 4 f64 on AVX2).
+    pub resident_rows: usize,
     /// `REGS` registers of rows (32 f32 / 16 f64 on AVX2): the unit in which GEMM's routing sizes the products
     /// it sends to [`axpy_cols`].
     pub small_rows: usize,
@@ -563,6 +697,16 @@ macro_rules! vector_kernels {
             }
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
+            unsafe fn axpy_resident_fn(
+                m: usize, n: usize, k: usize, a: *const T, lda: usize, b: *const T, b_rs: usize, b_cs: usize,
+                c: *mut T, ldc: usize, alpha: T, beta: T,
+            ) {
+                // SAFETY: as for `dot_rows_fn`.
+                #[allow(unused_unsafe)]
+                unsafe { axpy_resident($token, m, n, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta) }
+            }
+            $(#[target_feature(enable = $feature)])?
+            #[allow(clippy::too_many_arguments)]
             unsafe fn rank1_fn(
                 m: usize, n: usize, x: *const T, y: *const T, incy: usize, c: *mut T, ldc: usize, alpha: T, beta: T,
             ) {
@@ -583,6 +727,8 @@ macro_rules! vector_kernels {
                 isa: $isa,
                 dot_rows: dot_rows_fn,
                 axpy_cols: axpy_cols_fn,
+                axpy_resident: axpy_resident_fn,
+                resident_rows: <$token_ty as Lanes<T>>::N,
                 small_rows: REGS * <$token_ty as Lanes<T>>::N,
                 rank1: rank1_fn,
                 outer_gemv_t: outer_gemv_t_fn,

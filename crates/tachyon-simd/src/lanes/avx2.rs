@@ -88,16 +88,17 @@ impl Lanes<f32> for Avx2 {
         // SAFETY: token proves AVX; lanes 0..k (a prefix) are writable (contract), and each store below writes
         // only lanes below k.
         unsafe {
-            let (mut p, mut k, mut x) = (p, k, _mm256_castps256_ps128(v));
-            if k >= 4 {
+            // k < 8: one store per set bit of k, each from the lanes that follow the ones already stored.
+            let (mut p, mut x) = (p, _mm256_castps256_ps128(v));
+            if k & 4 != 0 {
                 _mm_storeu_ps(p, x);
-                (p, k, x) = (p.add(4), k - 4, _mm256_extractf128_ps::<1>(v));
+                (p, x) = (p.add(4), _mm256_extractf128_ps::<1>(v));
             }
-            if k >= 2 {
+            if k & 2 != 0 {
                 _mm_store_sd(p.cast(), _mm_castps_pd(x));
-                (p, k, x) = (p.add(2), k - 2, _mm_movehl_ps(x, x));
+                (p, x) = (p.add(2), _mm_movehl_ps(x, x));
             }
-            if k == 1 {
+            if k & 1 != 0 {
                 _mm_store_ss(p, x);
             }
         }
