@@ -1,4 +1,5 @@
-//! Profiling aid: single-sample forward + backward of the standard network, 40 batches of 25,000 steps; prints
+//! Profiling aid: single-sample forward + backward of the standard network, 40 batches of 25,000 steps (`BATCHES`
+//! and `STEPS` override them, e.g. for a short run under callgrind); prints
 //! the fastest and the median batch (this machine's speed drifts between phases, so both are shown).
 use tachyon_train::{forward_backward, Activation, Head, Mlp, MlpSpec, Targets, Workspace};
 
@@ -8,8 +9,8 @@ fn main() {
     let mut ws = Workspace::new(&mlp, 1);
     let x: Vec<f32> = (0..32).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut total = 0.0;
-    let steps = 25_000;
-    let mut batches: Vec<f64> = (0..40)
+    let steps: usize = std::env::var("STEPS").map_or(25_000, |s| s.parse().unwrap());
+    let mut batches: Vec<f64> = (0..std::env::var("BATCHES").map_or(40, |s| s.parse().unwrap()))
         .map(|_| {
             let t = std::time::Instant::now();
             for _ in 0..steps {
