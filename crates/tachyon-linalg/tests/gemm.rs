@@ -250,12 +250,16 @@ fn gemm_matches_reference<T: GemmFloat>() {
                 (130, 1, 70),
                 (1, 130, 70),
             ] {
-                for lc in [Layout::RowMajor, Layout::ColPadded, Layout::Strided] {
+                // A row-major as well: one output column then takes the dot-product kernel.
+                for (la, lc) in [Layout::RowMajor, Layout::ColPadded, Layout::Strided]
+                    .into_iter()
+                    .flat_map(|lc| [(Layout::ColMajor, lc), (Layout::RowMajor, lc)])
+                {
                     run_case(
                         &small,
                         &mut rng,
                         (m, n, k),
-                        (Layout::ColMajor, Layout::RowMajor, lc),
+                        (la, Layout::RowMajor, lc),
                         false,
                         T::from_f64(alpha),
                         T::from_f64(beta),
