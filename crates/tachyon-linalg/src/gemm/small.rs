@@ -107,14 +107,13 @@ pub(crate) fn resident<T: Float>(
     mut c: MatMut<'_, T>,
 ) {
     let (m, k) = (c.rows(), a.cols());
-    assert!(a.row_stride() == 1 && c.row_stride() == 1 && m <= kernels.resident_rows);
+    assert!(a.row_stride() == 1 && c.row_stride() == 1 && (1..=kernels.resident_rows).contains(&m));
     assert!((2..=RESIDENT_MAX_K).contains(&k));
     // SAFETY: as for `unpacked` (the same extents); the asserts give the kernel's row and depth limits.
     unsafe {
-        (kernels.axpy_resident)(
+        (kernels.axpy_resident[k - 2])(
             m,
             c.cols(),
-            k,
             a.as_ptr(),
             a.col_stride(),
             b.as_ptr(),

@@ -281,7 +281,7 @@ unsafe fn axpy_rows<T: Float, L: Lanes<T>, const MV: usize>(
     }
 }
 
-/// Largest k for which [`axpy_resident`] holds all of A (at most one register of rows) in registers.
+/// Largest k for which [`axpy_resident_a`] holds all of A (at most one register of rows) in registers.
 pub(crate) const RESIDENT_MAX_K: usize = 8;
 
 /// [`axpy_cols`] for A of at most one register of rows and `K` columns: A's columns are loaded once into `K`
@@ -290,13 +290,12 @@ pub(crate) const RESIDENT_MAX_K: usize = 8;
 /// the sums are those of [`axpy_block`] (from zero, p in order), so the result is bit for bit the same.
 ///
 /// # Safety
-/// As [`axpy_cols`] with `m <= L::N` rows (`mask` set when `m < L::N`) and `k == K`.
+/// As [`axpy_cols`] with `1 <= m <= L::N` rows and `k == K`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn axpy_resident_a<T: Float, L: Lanes<T>, const K: usize>(
     s: L,
     m: usize,
-    mask: Option<L::M>,
     n_cols: usize,
     a: *const T,
     lda: usize,
@@ -308,6 +307,8 @@ unsafe fn axpy_resident_a<T: Float, L: Lanes<T>, const K: usize>(
     alpha: T,
     beta: T,
 ) {
+    debug_assert!((1..=L::N).contains(&m));
+    let mask = last_mask(s, m);
     // SAFETY: A's K columns of m rows lie within the caller's extents (lanes past m masked), and so do the
     // columns of B and C that `resident_a_columns` reads and writes.
     unsafe {
@@ -368,44 +369,6 @@ unsafe fn resident_a_columns<T: Float, L: Lanes<T>, const K: usize, const BETA_Z
             } else {
                 store_masked(s, out, mask, v);
             }
-        }
-    }
-}
-
-/// [`axpy_cols`] for `m <= L::N` rows and `2 <= k <= RESIDENT_MAX_K`, A held in registers
-/// ([`axpy_resident_a`], one instantiation per k).
-///
-/// # Safety
-/// As [`axpy_cols`], with `m <= L::N` and `2 <= k <= RESIDENT_MAX_K`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn axpy_resident<T: Float, L: Lanes<T>>(
-    s: L,
-    m: usize,
-    n_cols: usize,
-    k: usize,
-    a: *const T,
-    lda: usize,
-    b: *const T,
-    b_rs: usize,
-    b_cs: usize,
-    c: *mut T,
-    ldc: usize,
-    alpha: T,
-    beta: T,
-) {
-    debug_assert!(m <= L::N && (2..=RESIDENT_MAX_K).contains(&k));
-    let mask = last_mask(s, m);
-    // SAFETY: forwarded from the caller; each instantiation reads exactly k columns of A and rows of B.
-    unsafe {
-        match k {
-            2 => axpy_resident_a::<T, L, 2>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-            3 => axpy_resident_a::<T, L, 3>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-            4 => axpy_resident_a::<T, L, 4>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-            5 => axpy_resident_a::<T, L, 5>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-            6 => axpy_resident_a::<T, L, 6>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-            7 => axpy_resident_a::<T, L, 7>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
-            _ => axpy_resident_a::<T, L, 8>(s, m, mask, n_cols, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta),
         }
     }
 }
@@ -665,6 +628,8 @@ pub type DotRowsFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, *mut 
 pub type AxpyColsFn<T> = unsafe fn(usize, usize, usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T);
 /// `(m, n, x, y, incy, c, ldc, alpha, beta)`: see [`rank1`].
 pub type Rank1Fn<T> = unsafe fn(usize, usize, *const T, *const T, usize, *mut T, usize, T, T);
+/// `(m, n, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta)`: see [`axpy_resident_a`] (k is the entry's).
+pub type AxpyResidentFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T);
 /// `(rows, cols, d, x, w, g, ld, gx)`: see [`outer_gemv_t`].
 pub type OuterGemvTFn<T> = unsafe fn(usize, usize, *const T, *const T, *const T, *mut T, usize, *mut T);
 
@@ -677,8 +642,9 @@ pub struct VectorKernels<T: 'static> {
     /// Columns of A contiguous, B at any strides, no packing: small products and matrix-vector.
     pub axpy_cols: AxpyColsFn<T>,
     /// [`axpy_cols`] for at most [`VectorKernels::resident_rows`] rows and `2 <= k <= RESIDENT_MAX_K`, A held
-    /// in registers: the tiny products.
-    pub axpy_resident: AxpyColsFn<T>,
+    /// in registers: the tiny products, one function per k (entry `k - 2`), so that a call does not dispatch on
+    /// k and each function keeps only its own registers.
+    pub axpy_resident: [AxpyResidentFn<T>; RESIDENT_MAX_K - 1],
     /// One register of rows (8 f32 / 4 f64 on AVX2).
     pub resident_rows: usize,
     /// `REGS` registers of rows (32 f32 / 16 f64 on AVX2): the unit in which GEMM's routing sizes the products
@@ -715,13 +681,13 @@ macro_rules! vector_kernels {
             }
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
-            unsafe fn axpy_resident_fn(
-                m: usize, n: usize, k: usize, a: *const T, lda: usize, b: *const T, b_rs: usize, b_cs: usize,
+            unsafe fn axpy_resident_fn<const K: usize>(
+                m: usize, n: usize, a: *const T, lda: usize, b: *const T, b_rs: usize, b_cs: usize,
                 c: *mut T, ldc: usize, alpha: T, beta: T,
             ) {
                 // SAFETY: as for `dot_rows_fn`.
                 #[allow(unused_unsafe)]
-                unsafe { axpy_resident($token, m, n, k, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta) }
+                unsafe { axpy_resident_a::<T, _, K>($token, m, n, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta) }
             }
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
@@ -745,7 +711,15 @@ macro_rules! vector_kernels {
                 isa: $isa,
                 dot_rows: dot_rows_fn,
                 axpy_cols: axpy_cols_fn,
-                axpy_resident: axpy_resident_fn,
+                axpy_resident: [
+                    axpy_resident_fn::<2>,
+                    axpy_resident_fn::<3>,
+                    axpy_resident_fn::<4>,
+                    axpy_resident_fn::<5>,
+                    axpy_resident_fn::<6>,
+                    axpy_resident_fn::<7>,
+                    axpy_resident_fn::<8>,
+                ],
                 resident_rows: <$token_ty as Lanes<T>>::N,
                 small_rows: REGS * <$token_ty as Lanes<T>>::N,
                 rank1: rank1_fn,
