@@ -9,7 +9,7 @@
 //!    is ignored, as in BLAS);
 //! 2. the problem is oriented so that C has unit row stride (a row-major C is handled as `C^T = B^T A^T`);
 //! 3. at most one register of rows (8 f32 / 4 f64 on AVX2), more than one column, 2 <= k <= 8 and A of unit row
-//!    stride: [`small::resident`] (A held in registers); one output column: [`small::gemv`] (these two are
+//!    stride: [`small::unpacked`] with A held in registers; one output column: [`small::gemv`] (these two are
 //!    tested inline in [`Gemm::run`]); k == 1 with A of unit row stride: [`small::rank1`]; with A within L1
 //!    and at most 64 f32 / 32 f64 rows of C (AVX2): [`small::unpacked`], A read in place if its columns are
 //!    contiguous, else first copied column-major ([`small::unpacked_copy_a`]); with A of unit row stride within
@@ -214,7 +214,7 @@ impl<T: GemmFloat> Gemm<T> {
     fn oriented(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) {
         let (m, n, k) = (c.rows(), c.cols(), a.cols());
         if m <= self.vectors.resident_rows && n > 1 && (2..=small::RESIDENT_MAX_K).contains(&k) && a.row_stride() == 1 {
-            return small::resident(self.vectors, alpha, a, b, beta, c);
+            return small::unpacked(self.vectors, alpha, a, b, beta, c);
         }
         if n == 1 {
             return small::gemv(self.vectors, alpha, a, b, beta, c);

@@ -4,10 +4,9 @@
 //!   A's partial row tile. Used when A is small enough to stay in L1 across the column tiles and k needs no
 //!   blocking.
 //! - [`unpacked`]: products with few rows of C: nothing packed, A read in place, B at its strides,
-//!   [`super::vector`]'s `axpy_cols` kernel; [`unpacked_copy_a`] first copies an A whose columns are not
+//!   [`super::vector`]'s `axpy_cols` kernel (its resident-A twin for at most one register of rows and
+//!   k <= [`RESIDENT_MAX_K`]: the tiny products); [`unpacked_copy_a`] first copies an A whose columns are not
 //!   contiguous.
-//! - [`resident`]: at most one register of rows and k <= [`RESIDENT_MAX_K`]: A loaded into registers once, each
-//!   column of C one chain of FMAs (the tiny products, n <= 8).
 //! - [`gemv`]: one output column: register-blocked dot products (contiguous rows) or [`unpacked`] (contiguous
 //!   columns).
 //! - [`rank1`]: k == 1, an outer product, [`super::vector`]'s kernel.
@@ -95,38 +94,6 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
     });
 }
 
-/// `C = alpha A B + beta C` with A held in registers: C of at most [`VectorKernels::resident_rows`] rows and unit
-/// row stride, A of unit row stride, `2 <= k <= RESIDENT_MAX_K`. Bit for bit what [`unpacked`] gives.
-#[inline(always)]
-pub(crate) fn resident<T: Float>(
-    kernels: &VectorKernels<T>,
-    alpha: T,
-    a: MatRef<'_, T>,
-    b: MatRef<'_, T>,
-    beta: T,
-    mut c: MatMut<'_, T>,
-) {
-    let (m, k) = (c.rows(), a.cols());
-    assert!(a.row_stride() == 1 && c.row_stride() == 1 && (1..=kernels.resident_rows).contains(&m));
-    assert!((2..=RESIDENT_MAX_K).contains(&k));
-    // SAFETY: as for `unpacked` (the same extents); the asserts give the kernel's row and depth limits.
-    unsafe {
-        (kernels.axpy_resident[k - 2])(
-            m,
-            c.cols(),
-            a.as_ptr(),
-            a.col_stride(),
-            b.as_ptr(),
-            b.row_stride(),
-            b.col_stride(),
-            c.as_mut_ptr(),
-            c.col_stride(),
-            alpha,
-            beta,
-        )
-    }
-}
-
 /// `c = alpha A b + beta c` for a single output column `c` (n == 1, C with unit row stride).
 pub(crate) fn gemv<T: Float>(
     kernels: &VectorKernels<T>,
@@ -179,7 +146,10 @@ pub(crate) fn unpacked_copy_a<T: GemmFloat>(
 
 /// `C = alpha A B + beta C` without packing anything: A (unit row stride) read in place, one column of A
 /// loaded for a block of columns of C, B at its own strides. For small products (C up to two
-/// [`VectorKernels::small_rows`] of rows, A in L1) and one-column ones; C has unit row stride.
+/// [`VectorKernels::small_rows`] of rows, A in L1) and one-column ones; C has unit row stride. A of at most one
+/// register of rows and k <= [`RESIDENT_MAX_K`] is held in registers ([`VectorKernels::axpy_for`]); inlined, so
+/// that the tiny products routed from [`super::Gemm::run`] reach their kernel without another call.
+#[inline(always)]
 pub(crate) fn unpacked<T: Float>(
     kernels: &VectorKernels<T>,
     alpha: T,
@@ -192,7 +162,7 @@ pub(crate) fn unpacked<T: Float>(
     // SAFETY: A has k columns of m contiguous elements at stride col_stride, B(p, j) lies inside its view for
     // p < k, j < n, C has n columns of m contiguous elements at stride col_stride; the instruction set was checked.
     unsafe {
-        (kernels.axpy_cols)(
+        (kernels.axpy_for(c.rows(), a.cols()))(
             c.rows(),
             c.cols(),
             a.cols(),
@@ -230,6 +200,7 @@ pub(crate) fn rank1<T: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gemm::vector::AxpyColsFn;
     use tachyon_simd::isa::levels_under_test;
     use tachyon_testkit::SplitMix64;
 
@@ -242,7 +213,7 @@ mod tests {
     /// Every row count up to one register, every k the resident kernel takes, C's columns contiguous (a column
     /// stored whole spills into the next ones when beta = 0) or padded (the padding must stay untouched), beta
     /// zero (over NaN) or not, on a source misaligned by one element: the whole C buffer, padding and the
-    /// elements past its end included, is the unpacked kernel's bit for bit.
+    /// elements past its end included, is the general kernel's bit for bit.
     fn resident_matches_unpacked<T: GemmFloat>() {
         let mut rng = SplitMix64(7);
         let mut random = |len: usize| -> Vec<T> { (0..len).map(|_| T::from_f64(rng.uniform(-1.0, 1.0))).collect() };
@@ -261,10 +232,16 @@ mod tests {
                             }
                             let (mut got, mut want) = (c0.clone(), c0.clone());
                             let (alpha, beta) = (T::from_f64(0.75), T::from_f64(beta));
-                            let c = MatMut::from_slice(&mut got[1..], m, n, 1, ldc).unwrap();
-                            resident(kernels, alpha, a, b, beta, c);
-                            let c = MatMut::from_slice(&mut want[1..], m, n, 1, ldc).unwrap();
-                            unpacked(kernels, alpha, a, b, beta, c);
+                            let call = |kernel: AxpyColsFn<T>, c: &mut [T]| {
+                                // SAFETY: A is m x k with contiguous columns, B k x n row-major, C m x n with
+                                // contiguous columns at stride ldc, all inside their buffers; the kernels'
+                                // instruction set is one this CPU has (levels_under_test).
+                                unsafe {
+                                    kernel(m, n, k, a.as_ptr(), m, b.as_ptr(), n, 1, c.as_mut_ptr(), ldc, alpha, beta)
+                                }
+                            };
+                            call(kernels.axpy_resident[k - 2], &mut got[1..]);
+                            call(kernels.axpy_cols, &mut want[1..]);
                             for (at, (g, w)) in got.iter().zip(&want).enumerate() {
                                 assert!(
                                     g.to_f64().to_bits() == w.to_f64().to_bits(),

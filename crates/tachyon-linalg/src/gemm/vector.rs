@@ -628,8 +628,6 @@ pub type DotRowsFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, *mut 
 pub type AxpyColsFn<T> = unsafe fn(usize, usize, usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T);
 /// `(m, n, x, y, incy, c, ldc, alpha, beta)`: see [`rank1`].
 pub type Rank1Fn<T> = unsafe fn(usize, usize, *const T, *const T, usize, *mut T, usize, T, T);
-/// `(m, n, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta)`: see [`axpy_resident_a`] (k is the entry's).
-pub type AxpyResidentFn<T> = unsafe fn(usize, usize, *const T, usize, *const T, usize, usize, *mut T, usize, T, T);
 /// `(rows, cols, d, x, w, g, ld, gx)`: see [`outer_gemv_t`].
 pub type OuterGemvTFn<T> = unsafe fn(usize, usize, *const T, *const T, *const T, *mut T, usize, *mut T);
 
@@ -642,9 +640,10 @@ pub struct VectorKernels<T: 'static> {
     /// Columns of A contiguous, B at any strides, no packing: small products and matrix-vector.
     pub axpy_cols: AxpyColsFn<T>,
     /// [`axpy_cols`] for at most [`VectorKernels::resident_rows`] rows and `2 <= k <= RESIDENT_MAX_K`, A held
-    /// in registers: the tiny products, one function per k (entry `k - 2`), so that a call does not dispatch on
-    /// k and each function keeps only its own registers.
-    pub axpy_resident: [AxpyResidentFn<T>; RESIDENT_MAX_K - 1],
+    /// in registers (bit for bit the same results): the tiny products, one function per k (entry `k - 2`, taking
+    /// only that k), so that a call does not dispatch on k and each function keeps only its own registers.
+    /// [`VectorKernels::axpy_for`] picks between them.
+    pub axpy_resident: [AxpyColsFn<T>; RESIDENT_MAX_K - 1],
     /// One register of rows (8 f32 / 4 f64 on AVX2).
     pub resident_rows: usize,
     /// `REGS` registers of rows (32 f32 / 16 f64 on AVX2): the unit in which GEMM's routing sizes the products
@@ -655,6 +654,19 @@ pub struct VectorKernels<T: 'static> {
     /// An outer product and a transposed matrix-vector product over the same rows (a dense layer's backward
     /// pass for one sample).
     pub outer_gemv_t: OuterGemvTFn<T>,
+}
+
+impl<T> VectorKernels<T> {
+    /// The [`axpy_cols`] kernel for an m x k A: its resident-A twin when A fits ([`VectorKernels::axpy_resident`]),
+    /// else the general one.
+    #[inline(always)]
+    pub fn axpy_for(&self, m: usize, k: usize) -> AxpyColsFn<T> {
+        if m <= self.resident_rows && (2..=RESIDENT_MAX_K).contains(&k) {
+            self.axpy_resident[k - 2]
+        } else {
+            self.axpy_cols
+        }
+    }
 }
 
 macro_rules! vector_kernels {
@@ -682,9 +694,10 @@ macro_rules! vector_kernels {
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
             unsafe fn axpy_resident_fn<const K: usize>(
-                m: usize, n: usize, a: *const T, lda: usize, b: *const T, b_rs: usize, b_cs: usize,
+                m: usize, n: usize, k: usize, a: *const T, lda: usize, b: *const T, b_rs: usize, b_cs: usize,
                 c: *mut T, ldc: usize, alpha: T, beta: T,
             ) {
+                debug_assert_eq!(k, K);
                 // SAFETY: as for `dot_rows_fn`.
                 #[allow(unused_unsafe)]
                 unsafe { axpy_resident_a::<T, _, K>($token, m, n, a, lda, b, b_rs, b_cs, c, ldc, alpha, beta) }
