@@ -24,12 +24,15 @@ fn main() {
             std::hint::black_box(q.predict(&rows[k..k + d]).unwrap()[0]);
         });
         println!(
-            "{} f32 p50 {:.0} p99 {:.0} p999 {:.0} | int8 p50 {:.0} p99 {:.0} p999 {:.0} ns",
+            "{} f32 p50 {:.0} mean {:.1} p99 {:.0} p999 {:.0} | int8 {} p50 {:.0} mean {:.1} p99 {:.0} p999 {:.0} ns",
             f.isa(),
             rf.p50_ns,
+            rf.mean_ns,
             rf.p99_ns,
             rf.p999_ns,
+            q.kernel().name(),
             rq.p50_ns,
+            rq.mean_ns,
             rq.p99_ns,
             rq.p999_ns
         );

@@ -2,7 +2,7 @@
 //! the data, refused where it does not, exact at the largest magnitudes, and allocation-free.
 
 use tachyon_infer::quant::compare;
-use tachyon_infer::{Calibration, DenseNetwork, Int8Predictor, Predictor, QuantError};
+use tachyon_infer::{Calibration, DenseNetwork, Int8Kernel, Int8Predictor, Predictor, QuantError};
 use tachyon_simd::Isa;
 use tachyon_testkit::SplitMix64;
 use tachyon_train::Activation;
@@ -38,6 +38,7 @@ const SHAPES: &[&[usize]] =
 
 #[test]
 fn outputs_are_bit_identical_on_every_instruction_set() {
+    let mut kernels = std::collections::HashSet::new();
     for (k, widths) in SHAPES.iter().enumerate() {
         for activation in [Activation::Relu, Activation::Tanh] {
             let net = network(widths, activation, k as u64);
@@ -46,6 +47,7 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
             let mut reference: Option<Vec<f32>> = None;
             for isa in Isa::supported() {
                 let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+                kernels.insert(q.kernel());
                 let mut out = vec![0.0; 300 * net.outputs()];
                 q.predict_batch(&x, &mut out).unwrap();
                 let mut parallel = vec![0.0; out.len()];
@@ -70,6 +72,14 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
                 }
             }
         }
+    }
+    // Every integer kernel this CPU can run was among those compared.
+    let features = tachyon_simd::isa::CpuFeatures::get();
+    if Isa::Avx512.is_supported() && features.avx512vnni {
+        assert!(kernels.contains(&Int8Kernel::Avx512Vnni), "{kernels:?}");
+    }
+    if Isa::Avx2.is_supported() {
+        assert!(kernels.contains(&Int8Kernel::Avx2), "{kernels:?}");
     }
 }
 

@@ -296,3 +296,194 @@ mod avx2 {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use vnni::forward_vnni;
+
+/// The AVX-512 VNNI forward pass: `vpdpwssd` multiplies the same i16 pairs as the AVX2 kernel's `vpmaddwd` and adds
+/// them into the i32 accumulators in one instruction, 16 outputs per register, over the same weight layout (two
+/// consecutive 8-output registers of a panel are one 16-output register here). The sums are the same exact
+/// integers and the epilogue the same basic operations, so the outputs equal the other paths' bit for bit.
+///
+/// Why `vpdpwssd` (i16 x i16) and not `vpdpbusd` (u8 x i8): the activations are 12-bit (see [`super::pack`]);
+/// `vpdpbusd` would need 8-bit activations, which the shipped data's accuracy check refuses.
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use tachyon_simd::isa::{Avx2, Avx512};
+    use tachyon_simd::lanes::Lanes;
+    use tachyon_train::Activation;
+
+    use super::{epilogue, finish_one, stage, Sink};
+    use crate::dense::pack::Form;
+    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, OUT_LANES};
+
+    /// Independent accumulator sets per register: a fused multiply-add chains each accumulator through the
+    /// instruction's latency (unlike `vpmaddwd` + `vpaddd`, whose chain is the 1-cycle add), so consecutive input
+    /// pairs go to different sets, summed (exactly) before the epilogue.
+    const SETS: usize = 2;
+
+    /// Stores 16 integer-valued f32 lanes as 16 i16 (values within [-2047, 4095]: the saturating narrowing never
+    /// saturates).
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F (the caller is compiled for it); `p..p + 16` is writable.
+    #[inline(always)]
+    unsafe fn store_i16x16(p: *mut i16, v: __m512) {
+        // SAFETY: AVX-512 F is available and 16 i16 (32 bytes) are writable (the caller's contract).
+        unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v))) }
+    }
+
+    /// One panel of `2 Z` 8-output registers of the layout (plus one more if `ODD`): `Z` zmm accumulators of 16
+    /// outputs and, if `ODD`, one ymm accumulator of 8.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F/BW/VL and VNNI; `w` holds the panel's `pairs * (2Z + ODD) * 16` weights, `x`
+    /// `2 * pairs` activations, and the sink covers outputs `first..first + 8 (2Z + ODD)`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel<const Z: usize, const ODD: bool>(
+        s: Avx512,
+        layer: &QuantLayer,
+        activation: Activation,
+        w: *const i16,
+        x: *const i16,
+        pairs: usize,
+        first: usize,
+        sink: Sink,
+    ) {
+        // i16 weights per input pair in the panel.
+        let step = (2 * Z + usize::from(ODD)) * 2 * OUT_LANES;
+        // SAFETY: (whole body) offsets stay within the extents the caller guarantees; the CPU features are the
+        // caller's contract.
+        unsafe {
+            let mut acc = [[_mm512_setzero_si512(); Z]; SETS];
+            let mut narrow = [_mm256_setzero_si256(); SETS];
+            // Pair `p` into accumulator set `set`.
+            let accumulate = |acc: &mut [__m512i; Z], narrow: &mut __m256i, p: usize| {
+                let xb = _mm512_set1_epi32(x.add(2 * p).cast::<i32>().read_unaligned());
+                let wp = w.add(p * step);
+                for (z, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_dpwssd_epi32(*a, _mm512_loadu_si512(wp.add(z * 32).cast()), xb);
+                }
+                if ODD {
+                    let wv = _mm256_loadu_si256(wp.add(Z * 32).cast());
+                    *narrow = _mm256_dpwssd_epi32(*narrow, wv, _mm512_castsi512_si256(xb));
+                }
+            };
+            // Whole rounds with a constant trip count, so that the accumulators stay in registers.
+            let mut p = 0;
+            while p + SETS <= pairs {
+                for (set, (a, n)) in acc.iter_mut().zip(&mut narrow).enumerate() {
+                    accumulate(a, n, p + set);
+                }
+                p += SETS;
+            }
+            for p in p..pairs {
+                accumulate(&mut acc[0], &mut narrow[0], p);
+            }
+            for z in 0..Z {
+                let sums = (1..SETS).fold(acc[0][z], |t, set| _mm512_add_epi32(t, acc[set][z]));
+                let o = first + z * 2 * OUT_LANES;
+                let scale = s.load(layer.scale.as_ptr().add(o));
+                let bias = s.load(layer.bias.as_ptr().add(o));
+                let y = epilogue(s, layer, activation, _mm512_cvtepi32_ps(sums), scale, bias);
+                match sink {
+                    Sink::Quantised(q) => store_i16x16(q.add(o), y),
+                    Sink::Output(f) => s.store(f.add(o), y),
+                }
+            }
+            if ODD {
+                let s = Avx2::new_unchecked();
+                let sums = (1..SETS).fold(narrow[0], |t, set| _mm256_add_epi32(t, narrow[set]));
+                let o = first + Z * 2 * OUT_LANES;
+                let scale = s.load(layer.scale.as_ptr().add(o));
+                let bias = s.load(layer.bias.as_ptr().add(o));
+                let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(sums), scale, bias);
+                match sink {
+                    Sink::Quantised(q) => {
+                        let v = _mm256_cvtsepi32_epi16(_mm256_cvtps_epi32(y));
+                        _mm_storeu_si128(q.add(o).cast(), v)
+                    }
+                    Sink::Output(f) => s.store(f.add(o), y),
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 VNNI forward pass.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F/BW/DQ/VL and VNNI; `x` holds `net.inputs` readable values; `scratch` was made
+    /// for `net`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
+    pub(crate) unsafe fn forward_vnni(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+        // SAFETY: the caller guarantees the CPU supports AVX-512 F/BW/DQ/VL.
+        let s = unsafe { Avx512::new_unchecked() };
+        // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
+        // them (inputs and activations padded to 16 i16, so a 16-lane store at i < inputs stays inside and the dot
+        // form's masked 32-lane loads read within `inputs_padded`); `x` is read only within `net.inputs` (masked
+        // tail).
+        unsafe {
+            let staged = scratch.input.as_mut_ptr();
+            let mut i = 0;
+            while i < net.inputs {
+                let v = if i + 16 <= net.inputs {
+                    s.load(x.add(i))
+                } else {
+                    Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
+                };
+                let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
+                store_i16x16(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
+                i += 16;
+            }
+            let mut input: *const i16 = staged;
+            for (l, layer) in net.layers.iter().enumerate() {
+                let sink = if layer.hidden {
+                    Sink::Quantised(scratch.hidden[l].as_mut_ptr())
+                } else {
+                    Sink::Output(scratch.output.as_mut_ptr())
+                };
+                let w = layer.weights.as_ptr();
+                match layer.form {
+                    Form::Panels => {
+                        let pairs = layer.inputs.div_ceil(2);
+                        for &(regs, at, first) in &layer.panels {
+                            let (w, a) = (w.add(at), net.activation);
+                            match regs {
+                                1 => panel::<0, true>(s, layer, a, w, input, pairs, first, sink),
+                                2 => panel::<1, false>(s, layer, a, w, input, pairs, first, sink),
+                                3 => panel::<1, true>(s, layer, a, w, input, pairs, first, sink),
+                                4 => panel::<2, false>(s, layer, a, w, input, pairs, first, sink),
+                                5 => panel::<2, true>(s, layer, a, w, input, pairs, first, sink),
+                                6 => panel::<3, false>(s, layer, a, w, input, pairs, first, sink),
+                                7 => panel::<3, true>(s, layer, a, w, input, pairs, first, sink),
+                                _ => panel::<4, false>(s, layer, a, w, input, pairs, first, sink),
+                            }
+                        }
+                    }
+                    Form::Dot => {
+                        for o in 0..layer.outputs {
+                            let row = w.add(o * layer.inputs_padded);
+                            let mut acc = _mm512_setzero_si512();
+                            let mut c = 0;
+                            while c < layer.inputs_padded {
+                                // 32 i16 at a time; a last half chunk (inputs_padded is a multiple of 16) masked.
+                                let m: __mmask32 = if c + 32 <= layer.inputs_padded { !0 } else { 0xFFFF };
+                                let wv = _mm512_maskz_loadu_epi16(m, row.add(c));
+                                let xv = _mm512_maskz_loadu_epi16(m, input.add(c));
+                                acc = _mm512_dpwssd_epi32(acc, wv, xv);
+                                c += 32;
+                            }
+                            finish_one(layer, net.activation, o, _mm512_reduce_add_epi32(acc), sink);
+                        }
+                    }
+                }
+                if layer.hidden {
+                    input = scratch.hidden[l].as_ptr();
+                }
+            }
+        }
+    }
+}

@@ -2,10 +2,10 @@
 //! on every instruction set ([`kernel`]), and the accuracy check that refuses a quantisation which would cost
 //! more than it saves (this file).
 //!
-//! AVX-512 VNNI (`vpdpbusd`, u8 x i8 quads summed into i32 in one instruction) is not implemented: this
-//! project's machine has no AVX-512 to run it on, and it would need 8-bit activations, which the shipped data's
-//! accuracy check refuses (see [`pack`]); a CPU with AVX-512 runs the AVX2 integer kernel (the same results by
-//! construction).
+//! Kernels: scalar, AVX2 (`vpmaddwd`) and, on an AVX-512 CPU with VNNI, `vpdpwssd` (i16 pairs multiplied and
+//! summed into i32 in one instruction). `vpdpbusd` (u8 x i8 quads) would need 8-bit activations, which the shipped
+//! data's accuracy check refuses (see [`pack`]). An AVX-512 CPU without VNNI runs the AVX2 kernel (the same results
+//! by construction).
 
 pub(crate) mod kernel;
 pub(crate) mod pack;
@@ -67,6 +67,7 @@ pub enum QuantError {
 #[derive(Clone, Debug)]
 pub struct Int8Predictor {
     isa: Isa,
+    kernel: Int8Kernel,
     net: QuantNetwork,
     scratch: QuantScratch,
     /// One scratch per worker of [`predict_batch_parallel`](Int8Predictor::predict_batch_parallel).
@@ -137,12 +138,17 @@ impl Int8Predictor {
         }
         let q = QuantNetwork::new(net, &calibration);
         let scratch = QuantScratch::new(&q);
-        Ok(Int8Predictor { isa, net: q, scratch, workers: Vec::new(), calibration })
+        Ok(Int8Predictor { isa, kernel: Int8Kernel::for_isa(isa), net: q, scratch, workers: Vec::new(), calibration })
     }
 
-    /// The instruction set whose kernel runs (AVX-512 CPUs run the AVX2 integer kernel).
+    /// The instruction set asked for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The integer kernel that runs for that instruction set on this CPU.
+    pub fn kernel(&self) -> Int8Kernel {
+        self.kernel
     }
 
     /// The scales in use.
@@ -162,14 +168,14 @@ impl Int8Predictor {
             return Err(NetworkError::Width { expected: self.net.inputs, got: features.len() });
         }
         // SAFETY: `isa` was checked at construction; `features` is one whole row; scratch made for `net`.
-        unsafe { run(self.isa, &self.net, &mut self.scratch, features.as_ptr()) };
+        unsafe { run(self.kernel, &self.net, &mut self.scratch, features.as_ptr()) };
         Ok(&self.scratch.output[..self.net.outputs()])
     }
 
     /// Outputs for whole rows of raw features into `out` (`outputs` per row), on this thread.
     pub fn predict_batch(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
         batch_rows(self.net.inputs, self.net.outputs(), rows.len(), out.len())?;
-        rows_into(self.isa, &self.net, &mut self.scratch, rows, out);
+        rows_into(self.kernel, &self.net, &mut self.scratch, rows, out);
         Ok(())
     }
 
@@ -182,34 +188,70 @@ impl Int8Predictor {
         if self.workers.len() != threads {
             self.workers = vec![self.scratch.clone(); threads];
         }
-        let (isa, net) = (self.isa, &self.net);
-        split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| rows_into(isa, net, scratch, rows, out));
+        let (kernel, net) = (self.kernel, &self.net);
+        split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| rows_into(kernel, net, scratch, rows, out));
         Ok(())
     }
 }
 
+/// Which integer kernel runs: chosen once, when the predictor is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Int8Kernel {
+    /// The scalar twin.
+    Scalar,
+    /// AVX2 `vpmaddwd` (also on AVX-512 CPUs without VNNI).
+    Avx2,
+    /// AVX-512 VNNI `vpdpwssd`.
+    Avx512Vnni,
+}
+
+impl Int8Kernel {
+    /// The kernel for `isa` (supported by this CPU) on this CPU.
+    fn for_isa(isa: Isa) -> Int8Kernel {
+        match isa {
+            Isa::Scalar => Int8Kernel::Scalar,
+            Isa::Avx512 if isa::CpuFeatures::get().avx512vnni => Int8Kernel::Avx512Vnni,
+            _ => Int8Kernel::Avx2,
+        }
+    }
+
+    /// Short name for reports: `scalar`, `avx2`, `avx512vnni`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Int8Kernel::Scalar => "scalar",
+            Int8Kernel::Avx2 => "avx2",
+            Int8Kernel::Avx512Vnni => "avx512vnni",
+        }
+    }
+}
+
 /// Every row of `rows` (whole rows, checked by the caller) into `out`.
-fn rows_into(isa: Isa, net: &QuantNetwork, scratch: &mut QuantScratch, rows: &[f32], out: &mut [f32]) {
+fn rows_into(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch, rows: &[f32], out: &mut [f32]) {
     let outputs = net.outputs();
     for (row, y) in rows.chunks_exact(net.inputs).zip(out.chunks_exact_mut(outputs)) {
-        // SAFETY: `isa` was checked when the predictor was made; the row is whole; scratch made for `net`.
-        unsafe { run(isa, net, scratch, row.as_ptr()) };
+        // SAFETY: the kernel's CPU features were checked when the predictor was made; the row is whole; scratch
+        // made for `net`.
+        unsafe { run(kernel, net, scratch, row.as_ptr()) };
         y.copy_from_slice(&scratch.output[..outputs]);
     }
 }
 
-/// One row through the kernel of `isa`.
+/// One row through `kernel`.
 ///
 /// # Safety
-/// `isa` is supported by this CPU; `x` holds `net.inputs` values; `scratch` was made for `net`.
+/// This CPU has `kernel`'s features (as [`Int8Kernel::for_isa`] chose it for a supported instruction set); `x`
+/// holds `net.inputs` values; `scratch` was made for `net`.
 #[inline(always)]
-unsafe fn run(isa: Isa, net: &QuantNetwork, scratch: &mut QuantScratch, x: *const f32) {
-    match isa {
+unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch, x: *const f32) {
+    match kernel {
         // SAFETY: forwarded from the caller.
-        Isa::Scalar => unsafe { kernel::forward_scalar(net, x, scratch) },
+        Int8Kernel::Scalar => unsafe { kernel::forward_scalar(net, x, scratch) },
         // SAFETY: AVX2 or AVX-512 (which implies AVX2 and FMA) was checked at construction.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 | Isa::Avx512 => unsafe { kernel::forward_avx2(net, x, scratch) },
+        Int8Kernel::Avx2 => unsafe { kernel::forward_avx2(net, x, scratch) },
+        // SAFETY: AVX-512 was checked at construction and VNNI detected by `Int8Kernel::for_isa`.
+        #[cfg(target_arch = "x86_64")]
+        Int8Kernel::Avx512Vnni => unsafe { kernel::forward_vnni(net, x, scratch) },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("only the scalar path exists on this target"),
     }
