@@ -191,7 +191,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
             println!(
                 "predictor (int8, {}): calibrated on {} training rows; on {} validation rows correlation with f32 \
                  {:.5}, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
-                q.isa(),
+                q.kernel().name(),
                 calibration.len() / net.inputs,
                 r.rows,
                 r.correlation,
