@@ -15,4 +15,4 @@ pub mod quant;
 
 pub use dense::{Predictor, PredictorError};
 pub use network::{DenseLayer, DenseNetwork, NetworkError};
-pub use quant::{Calibration, Int8Kernel, Int8Predictor, QuantError, QuantReport};
+pub use quant::{ActivationBits, Calibration, Int8Kernel, Int8Predictor, QuantError, QuantReport};

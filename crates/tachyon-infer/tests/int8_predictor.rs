@@ -1,8 +1,11 @@
 //! The int8 predictor: bit-identical on every instruction set, accurate against f32 where calibration covers
-//! the data, refused where it does not, exact at the largest magnitudes, and allocation-free.
+//! the data, refused where it does not, exact at the largest magnitudes, and allocation-free; with 8-bit and
+//! 12-bit activations alike.
+
+const WIDTHS: [ActivationBits; 2] = [ActivationBits::Eight, ActivationBits::Twelve];
 
 use tachyon_infer::quant::compare;
-use tachyon_infer::{Calibration, DenseNetwork, Int8Kernel, Int8Predictor, Predictor, QuantError};
+use tachyon_infer::{ActivationBits, Calibration, DenseNetwork, Int8Kernel, Int8Predictor, Predictor, QuantError};
 use tachyon_simd::Isa;
 use tachyon_testkit::SplitMix64;
 use tachyon_train::Activation;
@@ -40,9 +43,10 @@ const SHAPES: &[&[usize]] =
 fn outputs_are_bit_identical_on_every_instruction_set() {
     let mut kernels = std::collections::HashSet::new();
     for (k, widths) in SHAPES.iter().enumerate() {
-        for activation in [Activation::Relu, Activation::Tanh] {
+        for (activation, bits) in [Activation::Relu, Activation::Tanh].into_iter().flat_map(|a| WIDTHS.map(|b| (a, b)))
+        {
             let net = network(widths, activation, k as u64);
-            let calibration = Calibration::fit(&net, &rows(&net, 500, 2.0, 1));
+            let calibration = Calibration::fit_bits(&net, &rows(&net, 500, 2.0, 1), bits);
             let x = rows(&net, 300, 2.5, 2); // wider than calibration: clamping paths run too
             let mut reference: Option<Vec<f32>> = None;
             for isa in Isa::supported() {
@@ -62,12 +66,12 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
                     assert_eq!(one, few[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs batch");
                     assert_eq!(one, out[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs 300");
                 }
-                let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
                 match &reference {
                     None => reference = Some(out),
                     Some(r) => {
                         let want: Vec<u32> = r.iter().map(|v| v.to_bits()).collect();
-                        assert_eq!(bits, want, "{isa} differs from scalar on {widths:?} {activation:?}");
+                        assert_eq!(got, want, "{isa} differs from scalar on {widths:?} {activation:?} {bits:?}");
                     }
                 }
             }
@@ -101,7 +105,8 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
         let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
         f.predict_batch(&x, &mut a).unwrap();
         q.predict_batch(&x, &mut b).unwrap();
-        assert_eq!(compare(&b, &a), report);
+        assert_eq!(compare(&b, &a, report.bits), report);
+        assert_eq!(q.activation_bits(), report.bits);
     }
 }
 
@@ -127,9 +132,10 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
 
 #[test]
 fn largest_magnitudes_are_summed_exactly() {
-    // Every weight +1 and every input at its calibrated maximum: each input quantises to 2047, each weight to
-    // 127, the hidden ReLU activations to 4095, every pair sum reaches 2 x 127 x 4095 (far beyond the i16 that
-    // `vpmaddubsw` would saturate at) and the output's i32 sum 64 x 127 x 4095: nothing may be lost.
+    // Every weight +1 and every input at its calibrated maximum: each input quantises to L (2047 or 127), each
+    // weight to 127, the hidden ReLU activations to 2L + 1 (4095 or 255); with 12 bits every pair sum reaches
+    // 2 x 127 x 4095 (far beyond the i16 that `vpmaddubsw` would saturate at) and the output's i32 sum
+    // 64 x 127 x 4095: nothing may be lost. Negative inputs reach -L (the 8-bit bytes' lowest value, 1).
     let widths = [64, 64, 1];
     let mut net = DenseNetwork::seeded(&widths, Activation::Relu, 1);
     for layer in &mut net.layers {
@@ -137,45 +143,92 @@ fn largest_magnitudes_are_summed_exactly() {
         layer.bias.iter_mut().for_each(|b| *b = 0.0);
     }
     let x = vec![1.0f32; 64];
-    let calibration = Calibration::fit(&net, &[x.clone(), vec![-1.0; 64]].concat());
-    assert_eq!(calibration.activation_scales, vec![64.0 / 4095.0]);
-    for isa in Isa::supported() {
-        let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
-        // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
-        let y = q.predict(&x).unwrap()[0];
-        assert!((f64::from(y) - 4096.0).abs() <= 4096.0 * 1e-6, "{isa}: {y}");
-        let y = q.predict(&vec![-1.0f32; 64]).unwrap()[0];
-        assert_eq!(y, 0.0, "{isa}: ReLU of negative sums");
+    for bits in WIDTHS {
+        let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
+        assert_eq!(calibration.activation_scales, vec![64.0 / bits.unsigned_levels()]);
+        for isa in Isa::supported() {
+            let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+            // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
+            let y = q.predict(&x).unwrap()[0];
+            assert!((f64::from(y) - 4096.0).abs() <= 4096.0 * 1e-6, "{isa} {bits:?}: {y}");
+            let y = q.predict(&vec![-1.0f32; 64]).unwrap()[0];
+            assert_eq!(y, 0.0, "{isa} {bits:?}: ReLU of negative sums");
+        }
     }
+    // Tanh: hidden activations at +-L (signed bytes at both ends), the output their exact sum.
+    net.activation = Activation::Tanh;
+    for bits in WIDTHS {
+        let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
+        let outs: Vec<Vec<u32>> = Isa::supported()
+            .into_iter()
+            .map(|isa| {
+                let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+                [1.0f32, -1.0].iter().map(|&v| q.predict(&vec![v; 64]).unwrap()[0].to_bits()).collect()
+            })
+            .collect();
+        let y = f32::from_bits(outs[0][0]);
+        assert!((f64::from(y) - 64.0).abs() <= 64.0 * 0.01, "{bits:?}: tanh(64) * 64 = {y}");
+        assert_eq!(f32::from_bits(outs[0][1]), -y, "{bits:?}: odd symmetry");
+        assert!(outs.windows(2).all(|w| w[0] == w[1]), "{bits:?}: {outs:?}");
+    }
+}
+
+#[test]
+fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
+    let net = network(&[44, 64, 64, 1], Activation::Relu, 11);
+    // Rows like the check rows: 8 bits pass.
+    let (q, report) = Int8Predictor::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4)).unwrap();
+    assert_eq!((report.bits, q.activation_bits()), (ActivationBits::Eight, ActivationBits::Eight), "{report:?}");
+    // One calibration row 40 standard deviations out stretches the input scale: 8-bit steps become 0.3 standard
+    // deviations wide and fail the check, 12-bit ones (0.02) pass.
+    let mut calibration = rows(&net, 2000, 1.0, 3);
+    for (v, (m, s)) in calibration.iter_mut().zip(net.mean.iter().zip(&net.std)).take(44) {
+        *v = (m + 40.0 * s) as f32;
+    }
+    let eight = Calibration::fit_bits(&net, &calibration, ActivationBits::Eight);
+    let mut q8 = Int8Predictor::with_calibration(&net, eight, Isa::Scalar).unwrap();
+    let check = rows(&net, 2000, 1.0, 4);
+    let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
+    Predictor::with_isa(&net, Isa::Scalar).unwrap().predict_batch(&check, &mut a).unwrap();
+    q8.predict_batch(&check, &mut b).unwrap();
+    assert!(compare(&b, &a, ActivationBits::Eight).correlation < 0.999);
+    let (q, report) = Int8Predictor::quantize(&net, &calibration, &check).unwrap();
+    assert_eq!((report.bits, q.activation_bits()), (ActivationBits::Twelve, ActivationBits::Twelve), "{report:?}");
+    assert!(report.correlation >= 0.999, "{report:?}");
 }
 
 #[test]
 fn predict_allocates_nothing() {
     let net = network(&[44, 64, 64, 1], Activation::Tanh, 3);
-    let calibration = Calibration::fit(&net, &rows(&net, 200, 1.0, 1));
     let x = rows(&net, 100, 1.0, 2);
-    for isa in Isa::supported() {
-        let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
-        q.predict(&x[..44]).unwrap();
-        let (sum, allocations) = tachyon_testkit::count_thread_allocations(|| {
-            x.chunks_exact(44).map(|row| q.predict(row).unwrap()[0]).sum::<f32>()
-        });
-        assert!(sum.is_finite());
-        assert_eq!(allocations, 0, "{isa}");
+    for bits in WIDTHS {
+        let calibration = Calibration::fit_bits(&net, &rows(&net, 200, 1.0, 1), bits);
+        for isa in Isa::supported() {
+            let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+            q.predict(&x[..44]).unwrap();
+            let (sum, allocations) = tachyon_testkit::count_thread_allocations(|| {
+                x.chunks_exact(44).map(|row| q.predict(row).unwrap()[0]).sum::<f32>()
+            });
+            assert!(sum.is_finite());
+            assert_eq!(allocations, 0, "{isa} {bits:?}");
+        }
     }
 }
 
 #[test]
 fn nan_features_give_the_same_output_on_every_path() {
     let net = network(&[9, 16, 1], Activation::Tanh, 2);
-    let calibration = Calibration::fit(&net, &rows(&net, 100, 1.0, 1));
     let mut x = rows(&net, 1, 1.0, 3);
     x[4] = f32::NAN;
-    let outs: Vec<u32> = Isa::supported()
-        .into_iter()
-        .map(|isa| {
-            Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap().predict(&x).unwrap()[0].to_bits()
-        })
-        .collect();
-    assert!(outs.windows(2).all(|w| w[0] == w[1]), "{outs:?}");
+    for bits in WIDTHS {
+        let calibration = Calibration::fit_bits(&net, &rows(&net, 100, 1.0, 1), bits);
+        let outs: Vec<u32> = Isa::supported()
+            .into_iter()
+            .map(|isa| {
+                let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+                q.predict(&x).unwrap()[0].to_bits()
+            })
+            .collect();
+        assert!(outs.windows(2).all(|w| w[0] == w[1]), "{bits:?}: {outs:?}");
+    }
 }

@@ -189,9 +189,10 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
             let mut q = q;
             q.predict_batch(&test.x, &mut quantised)?;
             println!(
-                "predictor (int8, {}): calibrated on {} training rows; on {} validation rows correlation with f32 \
-                 {:.5}, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
+                "predictor (int8, {} kernel, {}-bit activations): calibrated on {} training rows; on {} validation \
+                 rows correlation with f32 {:.5}, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
                 q.kernel().name(),
+                r.bits.bits(),
                 calibration.len() / net.inputs,
                 r.rows,
                 r.correlation,

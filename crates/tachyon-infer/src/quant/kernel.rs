@@ -44,10 +44,10 @@ fn clamp_round<L: Lanes<f32>>(s: L, v: L::V, lo: f32, hi: f32) -> L::V {
     s.round(s.min(s.max(v, s.splat(lo)), s.splat(hi)))
 }
 
-/// Raw features to quantised inputs: `round((x - mean) / (std s_in))`, in [-2047, 2047].
+/// Raw features to quantised inputs: `round((x - mean) / (std s_in))`, in [-levels, levels].
 #[inline(always)]
-fn stage<L: Lanes<f32>>(s: L, x: L::V, hi: L::V, lo: L::V, factor: L::V) -> L::V {
-    clamp_round(s, s.mul(s.sub(s.sub(x, hi), lo), factor), -2047.0, 2047.0)
+fn stage<L: Lanes<f32>>(s: L, x: L::V, hi: L::V, lo: L::V, factor: L::V, levels: f32) -> L::V {
+    clamp_round(s, s.mul(s.sub(s.sub(x, hi), lo), factor), -levels, levels)
 }
 
 /// A layer's epilogue from exact sums (as f32): the f32 output of the last layer, or the next layer's quantised
@@ -104,7 +104,7 @@ pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: 
     for i in 0..net.inputs {
         // SAFETY: i < net.inputs.
         let v = unsafe { *x.add(i) };
-        scratch.input[i] = stage(s, v, net.mean_hi[i], net.mean_lo[i], net.input_factor[i]) as i16;
+        scratch.input[i] = stage(s, v, net.mean_hi[i], net.mean_lo[i], net.input_factor[i], net.input_levels) as i16;
     }
     for (l, layer) in net.layers.iter().enumerate() {
         let (done, rest) = scratch.hidden.split_at_mut(l);
@@ -217,7 +217,7 @@ mod avx2 {
     /// # Safety
     /// The CPU supports AVX2 (the caller is compiled for it).
     #[inline(always)]
-    unsafe fn sum_i32(v: __m256i) -> i32 {
+    pub(super) unsafe fn sum_i32(v: __m256i) -> i32 {
         // SAFETY: AVX2 is available (the caller's contract); register operations only.
         unsafe {
             let h = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
@@ -248,7 +248,8 @@ mod avx2 {
                     Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
                 };
                 let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
-                store_i16x8(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
+                let q = stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels);
+                store_i16x8(staged.add(i), q);
                 i += 8;
             }
             let mut input: *const i16 = staged;
@@ -299,14 +300,15 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use vnni::forward_vnni;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use vnni8::forward_vnni8;
 
-/// The AVX-512 VNNI forward pass: `vpdpwssd` multiplies the same i16 pairs as the AVX2 kernel's `vpmaddwd` and adds
+/// The AVX-512 VNNI forward pass for 12-bit activations: `vpdpwssd` multiplies the same i16 pairs as the AVX2 kernel's `vpmaddwd` and adds
 /// them into the i32 accumulators in one instruction, 16 outputs per register, over the same weight layout (two
 /// consecutive 8-output registers of a panel are one 16-output register here). The sums are the same exact
 /// integers and the epilogue the same basic operations, so the outputs equal the other paths' bit for bit.
 ///
-/// Why `vpdpwssd` (i16 x i16) and not `vpdpbusd` (u8 x i8): the activations are 12-bit (see [`super::pack`]);
-/// `vpdpbusd` would need 8-bit activations, which the shipped data's accuracy check refuses.
+/// (8-bit activations take [`vnni8`]'s `vpdpbusd` instead.)
 #[cfg(target_arch = "x86_64")]
 mod vnni {
     use std::arch::x86_64::*;
@@ -315,9 +317,10 @@ mod vnni {
     use tachyon_simd::lanes::Lanes;
     use tachyon_train::Activation;
 
+    use super::avx2::sum_i32;
     use super::{epilogue, finish_one, stage, Sink};
     use crate::dense::pack::Form;
-    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, OUT_LANES};
+    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES};
 
     /// Independent accumulator sets per register: a fused multiply-add chains each accumulator through the
     /// instruction's latency (unlike `vpmaddwd` + `vpaddd`, whose chain is the 1-cycle add), so consecutive input
@@ -383,8 +386,13 @@ mod vnni {
             for p in p..pairs {
                 accumulate(&mut acc[0], &mut narrow[0], p);
             }
-            for z in 0..Z {
-                let sums = (1..SETS).fold(acc[0][z], |t, set| _mm512_add_epi32(t, acc[set][z]));
+            let mut total = acc[0];
+            for set in &acc[1..] {
+                for (t, &a) in total.iter_mut().zip(set) {
+                    *t = _mm512_add_epi32(*t, a);
+                }
+            }
+            for (z, &sums) in total.iter().enumerate() {
                 let o = first + z * 2 * OUT_LANES;
                 let scale = s.load(layer.scale.as_ptr().add(o));
                 let bias = s.load(layer.bias.as_ptr().add(o));
@@ -435,7 +443,8 @@ mod vnni {
                     Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
                 };
                 let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
-                store_i16x16(staged.add(i), stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i))));
+                let q = stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels);
+                store_i16x16(staged.add(i), q);
                 i += 16;
             }
             let mut input: *const i16 = staged;
@@ -466,22 +475,247 @@ mod vnni {
                     Form::Dot => {
                         for o in 0..layer.outputs {
                             let row = w.add(o * layer.inputs_padded);
-                            let mut acc = _mm512_setzero_si512();
-                            let mut c = 0;
-                            while c < layer.inputs_padded {
-                                // 32 i16 at a time; a last half chunk (inputs_padded is a multiple of 16) masked.
-                                let m: __mmask32 = if c + 32 <= layer.inputs_padded { !0 } else { 0xFFFF };
-                                let wv = _mm512_maskz_loadu_epi16(m, row.add(c));
-                                let xv = _mm512_maskz_loadu_epi16(m, input.add(c));
-                                acc = _mm512_dpwssd_epi32(acc, wv, xv);
-                                c += 32;
+                            // 16 i16 at a time, as the activations were stored (a load spanning two of those
+                            // stores could not be forwarded from them); two chains over 32-input steps.
+                            let mut acc = [_mm256_setzero_si256(); 2];
+                            for c in (0..layer.inputs_padded).step_by(2 * IN_LANES) {
+                                for (k, a) in acc.iter_mut().enumerate() {
+                                    let c = c + k * IN_LANES;
+                                    if c < layer.inputs_padded {
+                                        let wv = _mm256_loadu_si256(row.add(c).cast());
+                                        *a = _mm256_dpwssd_epi32(*a, wv, _mm256_loadu_si256(input.add(c).cast()));
+                                    }
+                                }
                             }
-                            finish_one(layer, net.activation, o, _mm512_reduce_add_epi32(acc), sink);
+                            finish_one(layer, net.activation, o, sum_i32(_mm256_add_epi32(acc[0], acc[1])), sink);
                         }
                     }
                 }
                 if layer.hidden {
                     input = scratch.hidden[l].as_ptr();
+                }
+            }
+        }
+    }
+}
+
+/// The AVX-512 VNNI forward pass for 8-bit activations: `vpdpbusd` multiplies the activations, stored as unsigned
+/// bytes, by the i8 copy of the weights four at a time ([`super::pack`]), 16 outputs per register; a constant per
+/// output removes the bytes' bias. The sums are the other kernels' exact integers and the epilogue the same basic
+/// operations, so the outputs equal theirs bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod vnni8 {
+    use std::arch::x86_64::*;
+
+    use tachyon_simd::isa::{Avx2, Avx512};
+    use tachyon_simd::lanes::scalar::Scalar;
+    use tachyon_simd::lanes::Lanes;
+    use tachyon_train::Activation;
+
+    use super::avx2::sum_i32;
+    use super::{epilogue, stage};
+    use crate::dense::pack::Form;
+    use crate::quant::pack::{byte_bias, QuantLayer, QuantNetwork, QuantScratch, BYTE_LANES, OUT_LANES};
+
+    /// Independent accumulator sets per register (as in the 12-bit kernel): consecutive quads of inputs go to
+    /// different sets, summed (exactly) before the epilogue.
+    const SETS: usize = 2;
+
+    /// Where a layer writes: the next layer's input bytes (with their bias), or the f32 outputs.
+    #[derive(Clone, Copy)]
+    enum Sink {
+        Bytes(*mut u8, i32),
+        Output(*mut f32),
+    }
+
+    /// Stores 16 quantised activations (integer-valued f32 within [-127, 255]) plus `bias` as bytes at `p`.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F (the caller is compiled for it); 16 bytes at `p` are writable; the biased values
+    /// lie in [0, 255].
+    #[inline(always)]
+    unsafe fn store_bytes16(p: *mut u8, q: __m512, bias: i32) {
+        // SAFETY: AVX-512 F is available and 16 bytes are writable (the caller's contract). `vpmovdb` keeps the
+        // low byte of each lane: the value itself, as it lies in [0, 255].
+        unsafe {
+            let v = _mm512_add_epi32(_mm512_cvtps_epi32(q), _mm512_set1_epi32(bias));
+            _mm_storeu_si128(p.cast(), _mm512_cvtepi32_epi8(v))
+        }
+    }
+
+    /// [`store_bytes16`] for 8 activations.
+    ///
+    /// # Safety
+    /// As [`store_bytes16`], with AVX-512 VL, for 8 bytes.
+    #[inline(always)]
+    unsafe fn store_bytes8(p: *mut u8, q: __m256, bias: i32) {
+        // SAFETY: AVX-512 F/VL are available and 8 bytes are writable (the caller's contract).
+        unsafe {
+            let v = _mm256_add_epi32(_mm256_cvtps_epi32(q), _mm256_set1_epi32(bias));
+            _mm_storel_epi64(p.cast(), _mm256_cvtepi32_epi8(v))
+        }
+    }
+
+    /// One panel of `2 Z` 8-output registers of the layout (plus one more if `ODD`): `Z` zmm accumulators of 16
+    /// outputs and, if `ODD`, one ymm accumulator of 8.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F/BW/VL and VNNI; `w` holds the panel's `quads * (2Z + ODD) * 32` weights, `x`
+    /// `4 * quads` bytes, and the sink covers outputs `first..first + 8 (2Z + ODD)`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn panel<const Z: usize, const ODD: bool>(
+        s: Avx512,
+        layer: &QuantLayer,
+        activation: Activation,
+        w: *const i8,
+        x: *const u8,
+        quads: usize,
+        first: usize,
+        sink: Sink,
+    ) {
+        // Weight bytes per quad of inputs in the panel.
+        let step = (2 * Z + usize::from(ODD)) * 4 * OUT_LANES;
+        // SAFETY: (whole body) offsets stay within the extents the caller guarantees; the CPU features are the
+        // caller's contract.
+        unsafe {
+            let mut acc = [[_mm512_setzero_si512(); Z]; SETS];
+            let mut narrow = [_mm256_setzero_si256(); SETS];
+            // Quad `p` into one accumulator set.
+            let accumulate = |acc: &mut [__m512i; Z], narrow: &mut __m256i, p: usize| {
+                let xb = _mm512_set1_epi32(x.add(4 * p).cast::<i32>().read_unaligned());
+                let wp = w.add(p * step);
+                for (z, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_dpbusd_epi32(*a, xb, _mm512_loadu_si512(wp.add(z * 64).cast()));
+                }
+                if ODD {
+                    let wv = _mm256_loadu_si256(wp.add(Z * 64).cast());
+                    *narrow = _mm256_dpbusd_epi32(*narrow, _mm512_castsi512_si256(xb), wv);
+                }
+            };
+            // Whole rounds with a constant trip count, so that the accumulators stay in registers.
+            let mut p = 0;
+            while p + SETS <= quads {
+                for (set, (a, n)) in acc.iter_mut().zip(&mut narrow).enumerate() {
+                    accumulate(a, n, p + set);
+                }
+                p += SETS;
+            }
+            for p in p..quads {
+                accumulate(&mut acc[0], &mut narrow[0], p);
+            }
+            let mut total = acc[0];
+            for set in &acc[1..] {
+                for (t, &a) in total.iter_mut().zip(set) {
+                    *t = _mm512_add_epi32(*t, a);
+                }
+            }
+            for (z, &sums) in total.iter().enumerate() {
+                let o = first + z * 2 * OUT_LANES;
+                let offset = _mm512_loadu_si512(layer.byte_offset.as_ptr().add(o).cast());
+                let sums = _mm512_add_epi32(sums, offset);
+                let scale = s.load(layer.scale.as_ptr().add(o));
+                let bias = s.load(layer.bias.as_ptr().add(o));
+                let y = epilogue(s, layer, activation, _mm512_cvtepi32_ps(sums), scale, bias);
+                match sink {
+                    Sink::Bytes(q, b) => store_bytes16(q.add(o), y, b),
+                    Sink::Output(f) => s.store(f.add(o), y),
+                }
+            }
+            if ODD {
+                let s = Avx2::new_unchecked();
+                let o = first + Z * 2 * OUT_LANES;
+                let sums = (1..SETS).fold(narrow[0], |t, set| _mm256_add_epi32(t, narrow[set]));
+                let offset = _mm256_loadu_si256(layer.byte_offset.as_ptr().add(o).cast());
+                let sums = _mm256_add_epi32(sums, offset);
+                let scale = s.load(layer.scale.as_ptr().add(o));
+                let bias = s.load(layer.bias.as_ptr().add(o));
+                let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(sums), scale, bias);
+                match sink {
+                    Sink::Bytes(q, b) => store_bytes8(q.add(o), y, b),
+                    Sink::Output(f) => s.store(f.add(o), y),
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 VNNI forward pass for 8-bit activations.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F/BW/DQ/VL and VNNI; `net` has 8-bit activations; `x` holds `net.inputs`
+    /// readable values; `scratch` was made for `net`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
+    pub(crate) unsafe fn forward_vnni8(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+        // SAFETY: the caller guarantees the CPU supports AVX-512 F/BW/DQ/VL.
+        let s = unsafe { Avx512::new_unchecked() };
+        // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
+        // them: byte buffers and dot-form rows are whole 64-byte registers, so a 16-byte store at i < inputs and a
+        // 64-byte load at c < round_up(inputs, 64) stay inside; `x` is read only within `net.inputs` (masked
+        // tail).
+        unsafe {
+            let staged = scratch.bytes[0].as_mut_ptr();
+            let mut i = 0;
+            while i < net.inputs {
+                let v = if i + 16 <= net.inputs {
+                    s.load(x.add(i))
+                } else {
+                    Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
+                };
+                let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
+                let q = stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels);
+                store_bytes16(staged.add(i), q, byte_bias(0, net.activation));
+                i += 16;
+            }
+            let last = net.layers.len() - 1;
+            for (l, layer) in net.layers.iter().enumerate() {
+                let (done, next) = scratch.bytes.split_at_mut(l + 1);
+                let input = done[l].as_ptr();
+                let sink = if l < last {
+                    Sink::Bytes(next[0].as_mut_ptr(), byte_bias(l + 1, net.activation))
+                } else {
+                    Sink::Output(scratch.output.as_mut_ptr())
+                };
+                let w = layer.quads.as_ptr();
+                let quads = layer.inputs.div_ceil(4);
+                match layer.form {
+                    Form::Panels => {
+                        for &(regs, _, first) in &layer.panels {
+                            let (w, a) = (w.add(first * quads * 4), net.activation);
+                            match regs {
+                                1 => panel::<0, true>(s, layer, a, w, input, quads, first, sink),
+                                2 => panel::<1, false>(s, layer, a, w, input, quads, first, sink),
+                                3 => panel::<1, true>(s, layer, a, w, input, quads, first, sink),
+                                4 => panel::<2, false>(s, layer, a, w, input, quads, first, sink),
+                                5 => panel::<2, true>(s, layer, a, w, input, quads, first, sink),
+                                6 => panel::<3, false>(s, layer, a, w, input, quads, first, sink),
+                                7 => panel::<3, true>(s, layer, a, w, input, quads, first, sink),
+                                _ => panel::<4, false>(s, layer, a, w, input, quads, first, sink),
+                            }
+                        }
+                    }
+                    Form::Dot => {
+                        let row_bytes = layer.inputs.next_multiple_of(BYTE_LANES);
+                        for o in 0..layer.outputs {
+                            let row = w.add(o * row_bytes);
+                            // 16 bytes at a time: the activations were stored 16 at a time, and a load spanning
+                            // several of those stores could not be forwarded from them (it would wait for them to
+                            // reach the cache). Four chains, one per 16-byte quarter of a 64-byte step.
+                            let mut acc = [_mm_setzero_si128(); 4];
+                            for c in (0..row_bytes).step_by(BYTE_LANES) {
+                                for (k, a) in acc.iter_mut().enumerate() {
+                                    let xv = _mm_loadu_si128(input.add(c + 16 * k).cast());
+                                    *a = _mm_dpbusd_epi32(*a, xv, _mm_loadu_si128(row.add(c + 16 * k).cast()));
+                                }
+                            }
+                            let v = _mm_add_epi32(_mm_add_epi32(acc[0], acc[1]), _mm_add_epi32(acc[2], acc[3]));
+                            let sum = sum_i32(_mm256_zextsi128_si256(v)).wrapping_add(layer.byte_offset[o]);
+                            let v = epilogue(Scalar, layer, net.activation, sum as f32, layer.scale[o], layer.bias[o]);
+                            match sink {
+                                Sink::Bytes(q, b) => *q.add(o) = (v as i32 + b) as u8,
+                                Sink::Output(f) => *f.add(o) = v,
+                            }
+                        }
+                    }
                 }
             }
         }

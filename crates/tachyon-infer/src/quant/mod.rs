@@ -2,15 +2,15 @@
 //! on every instruction set ([`kernel`]), and the accuracy check that refuses a quantisation which would cost
 //! more than it saves (this file).
 //!
-//! Kernels: scalar, AVX2 (`vpmaddwd`) and, on an AVX-512 CPU with VNNI, `vpdpwssd` (i16 pairs multiplied and
-//! summed into i32 in one instruction). `vpdpbusd` (u8 x i8 quads) would need 8-bit activations, which the shipped
-//! data's accuracy check refuses (see [`pack`]). An AVX-512 CPU without VNNI runs the AVX2 kernel (the same results
-//! by construction).
+//! Kernels: scalar, AVX2 (`vpmaddwd`) and, on an AVX-512 CPU with VNNI, `vpdpbusd` (u8 x i8 quads summed into i32
+//! in one instruction) for 8-bit activations or `vpdpwssd` (i16 pairs) for 12-bit ones. [`Int8Predictor::quantize`]
+//! keeps 8-bit activations where they pass the accuracy check and falls back to 12 bits (see [`pack`]). An AVX-512
+//! CPU without VNNI runs the AVX2 kernel (the same results by construction).
 
 pub(crate) mod kernel;
 pub(crate) mod pack;
 
-pub use pack::Calibration;
+pub use pack::{ActivationBits, Calibration};
 
 use tachyon_simd::isa::{self, Isa};
 
@@ -34,6 +34,8 @@ pub struct QuantReport {
     pub f32_std: f64,
     /// Pearson correlation of int8 with f32 outputs.
     pub correlation: f64,
+    /// Width of the activations this report is for.
+    pub bits: ActivationBits,
 }
 
 /// Why a network was not quantised.
@@ -52,9 +54,10 @@ pub enum QuantError {
     },
     /// The int8 outputs track the f32 outputs too loosely.
     #[error(
-        "int8 outputs correlate {:.5} with f32 on {} check rows (required >= {MIN_CORRELATION}; max |error| {:.4e}, \
-         f32 output std {:.4e}): refusing to quantise; keep the f32 predictor, or calibrate on rows that cover the \
-         live feature ranges", report.correlation, report.rows, report.max_abs_error, report.f32_std
+        "int8 outputs correlate {:.5} with f32 on {} check rows even with {}-bit activations (required >= \
+         {MIN_CORRELATION}; max |error| {:.4e}, f32 output std {:.4e}): refusing to quantise; keep the f32 predictor, \
+         or calibrate on rows that cover the live feature ranges", report.correlation, report.rows, report.bits.bits(),
+        report.max_abs_error, report.f32_std
     )]
     Inaccurate {
         /// The measured accuracy.
@@ -77,8 +80,9 @@ pub struct Int8Predictor {
 
 impl Int8Predictor {
     /// Quantises `net` with scales calibrated on `calibration_rows`, then compares its outputs with the f32
-    /// predictor's on `check_rows` (both whole rows of raw features) and refuses if their correlation is below
-    /// [`MIN_CORRELATION`]. Runs on the active instruction set.
+    /// predictor's on `check_rows` (both whole rows of raw features): 8-bit activations if their correlation
+    /// reaches [`MIN_CORRELATION`], else 12-bit ones if theirs does, else an error with the 12-bit figures. Runs on
+    /// the active instruction set.
     pub fn quantize(
         net: &DenseNetwork,
         calibration_rows: &[f32],
@@ -99,18 +103,22 @@ impl Int8Predictor {
         if calibration < 2 || check < 2 {
             return Err(QuantError::TooFewRows { calibration, check });
         }
-        let mut q = Int8Predictor::with_calibration(net, Calibration::fit(net, calibration_rows), isa)?;
         let outputs = net.outputs();
         let mut want = vec![0.0f32; check * outputs];
         let mut got = vec![0.0f32; check * outputs];
         reference.predict_batch(check_rows, &mut want).map_err(PredictorError::from)?;
-        q.predict_batch(check_rows, &mut got).map_err(PredictorError::from)?;
-        let report = compare(&got, &want);
-        if report.correlation >= MIN_CORRELATION {
-            Ok((q, report))
-        } else {
-            Err(QuantError::Inaccurate { report })
+        let mut report = None;
+        for bits in [ActivationBits::Eight, ActivationBits::Twelve] {
+            let calibration = Calibration::fit_bits(net, calibration_rows, bits);
+            let mut q = Int8Predictor::with_calibration(net, calibration, isa)?;
+            q.predict_batch(check_rows, &mut got).map_err(PredictorError::from)?;
+            let r = compare(&got, &want, bits);
+            if r.correlation >= MIN_CORRELATION {
+                return Ok((q, r));
+            }
+            report = Some(r);
         }
+        Err(QuantError::Inaccurate { report: report.expect("two widths were tried") })
     }
 
     /// Quantises with given scales, without the accuracy check (for tests and for scales stored elsewhere).
@@ -144,6 +152,11 @@ impl Int8Predictor {
     /// The instruction set asked for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// Width of the quantised activations.
+    pub fn activation_bits(&self) -> ActivationBits {
+        self.calibration.bits
     }
 
     /// The integer kernel that runs for that instruction set on this CPU.
@@ -189,7 +202,9 @@ impl Int8Predictor {
             self.workers = vec![self.scratch.clone(); threads];
         }
         let (kernel, net) = (self.kernel, &self.net);
-        split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| rows_into(kernel, net, scratch, rows, out));
+        split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| {
+            rows_into(kernel, net, scratch, rows, out)
+        });
         Ok(())
     }
 }
@@ -251,14 +266,19 @@ unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch
         Int8Kernel::Avx2 => unsafe { kernel::forward_avx2(net, x, scratch) },
         // SAFETY: AVX-512 was checked at construction and VNNI detected by `Int8Kernel::for_isa`.
         #[cfg(target_arch = "x86_64")]
-        Int8Kernel::Avx512Vnni => unsafe { kernel::forward_vnni(net, x, scratch) },
+        Int8Kernel::Avx512Vnni => unsafe {
+            match net.bits {
+                ActivationBits::Eight => kernel::forward_vnni8(net, x, scratch),
+                ActivationBits::Twelve => kernel::forward_vnni(net, x, scratch),
+            }
+        },
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("only the scalar path exists on this target"),
     }
 }
 
-/// Error statistics of `got` against `want`.
-pub fn compare(got: &[f32], want: &[f32]) -> QuantReport {
+/// Error statistics of `got` (computed with `bits`-wide activations) against `want`.
+pub fn compare(got: &[f32], want: &[f32], bits: ActivationBits) -> QuantReport {
     let n = want.len().max(1) as f64;
     let (mut max_abs, mut sum_abs) = (0.0f64, 0.0);
     for (&g, &w) in got.iter().zip(want) {
@@ -283,6 +303,7 @@ pub fn compare(got: &[f32], want: &[f32]) -> QuantReport {
         0.0
     };
     QuantReport {
+        bits,
         rows: want.len(),
         max_abs_error: max_abs,
         mean_abs_error: sum_abs / n,

@@ -1,27 +1,33 @@
 //! The int8 network: calibrated scales, quantised weights, and their layout for the integer kernels.
 //!
-//! Quantisation (post-training, symmetric, no zero points): int8 weights, 12-bit activations.
+//! Quantisation (post-training, symmetric, no zero points): int8 weights, 8- or 12-bit activations.
 //! - weights: per output channel, `w_o = max_i |W[o, i]| / 127` and `Wq = round(W / w_o)` in [-127, 127] (for the
 //!   first layer, `W` acts on standardised features);
-//! - activations: one scale per tensor, calibrated on data: the standardised inputs share `s_in = max |z| / 2047`
-//!   (over every feature and calibration row), each hidden layer's activations `s = max a / 4095` after ReLU or
-//!   `1 / 2047` after tanh, so `q = round(a / s)` lies in [-2047, 2047] or [0, 4095];
+//! - activations: one scale per tensor, calibrated on data, with `L` levels ([`ActivationBits`]: `L` = 127 for 8
+//!   bits, 2047 for 12): the standardised inputs share `s_in = max |z| / L` (over every feature and calibration
+//!   row), each hidden layer's activations `s = max a / (2L + 1)` after ReLU or `1 / L` after tanh, so
+//!   `q = round(a / s)` lies in [-L, L] or [0, 2L + 1];
 //! - a layer's pre-activation is then `acc_o (w_o s) + b_o` with `acc_o = sum_i Wq[o, i] q_i` exact in i32.
 //!
-//! Why 12-bit activations and not 8: on the shipped real features (heavy-tailed: standardised maxima from 1.7 to
-//! 49 across features), 7-8-bit activations gave outputs correlated only 0.96-0.99 with f32 (per-tensor or
-//! per-feature scales, any clipping quantile tried), which the 0.999 rule refuses; 12 bits keep the step at
-//! <= 0.025 standard deviations for every feature. The kernel multiplies i16 x i16 pairs with `vpmaddwd` either
-//! way, so the extra bits cost nothing on AVX2 (on VNNI hardware, 8-bit activations would halve the work, at that
-//! accuracy cost).
+//! Why two widths: 8-bit activations halve the multiply-adds on AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products
+//! per i32 lane, against two i16 x i16 for `vpdpwssd`), but on the shipped real features (heavy-tailed:
+//! standardised maxima from 1.7 to 49 across features) they gave outputs correlated only 0.96-0.99 with f32
+//! (per-tensor or per-feature scales, any clipping quantile tried), which the 0.999 rule refuses; 12 bits keep the
+//! step at <= 0.025 standard deviations for every feature. `Int8Predictor::quantize` therefore tries 8 bits and
+//! keeps them only if they pass the check, else 12. The AVX2 and scalar kernels multiply i16 pairs either way.
 //!
 //! Overflow: a pair sum is at most `2 x 127 x 4095 = 1,040,130`, so i32 accumulators hold layers of up to
 //! [`MAX_LAYER_INPUTS`] inputs exactly; wider layers are refused.
 //!
-//! Layout for `vpmaddwd`: a panel of `regs` registers of 8 outputs stores, for each input pair `(2p, 2p + 1)`, the
-//! 2 weights of each output in turn (16 i16 per register), so one broadcast of the activation pair and one
-//! `vpmaddwd` per register advance 8 outputs by two inputs. Layers narrower than 8 outputs are stored row-major,
-//! padded to 16 inputs, and computed as dot products. The scalar twin reads the same arrays.
+//! Layout for `vpmaddwd` / `vpdpwssd`: a panel of `regs` registers of 8 outputs stores, for each input pair `(2p,
+//! 2p + 1)`, the 2 weights of each output in turn (16 i16 per register), so one broadcast of the activation pair
+//! and one `vpmaddwd` per register advance 8 outputs by two inputs. Layers narrower than 8 outputs are stored
+//! row-major, padded to 16 inputs, and computed as dot products. The scalar twin reads the same arrays.
+//!
+//! Layout for `vpdpbusd` (8-bit activations), beside it ([`QuantLayer::quads`]): the same panels with, for each
+//! quad of inputs, the 4 weights (i8) of each output in turn; the dot form's rows padded to [`BYTE_LANES`]. The
+//! activations are stored as unsigned bytes `q + b`, with `b` = 128 for signed ones (standardised inputs, tanh)
+//! and 0 after ReLU, and the constant `-b sum_i Wq[o, i]` ([`QuantLayer::byte_offset`]) restores the exact sum.
 
 use tachyon_simd::mem::AlignedVec;
 use tachyon_train::Activation;
@@ -33,10 +39,40 @@ use crate::network::DenseNetwork;
 pub(crate) const OUT_LANES: usize = 8;
 /// Inputs per register of i16 activations (the dot form's step, and the padding of every activation buffer).
 pub(crate) const IN_LANES: usize = 16;
-/// Largest magnitude of a signed activation (standardised inputs, tanh outputs).
-const SIGNED_LEVELS: f64 = 2047.0;
-/// Largest ReLU activation.
-const UNSIGNED_LEVELS: f64 = 4095.0;
+/// Bytes per row of the dot form's i8 weights and per buffer of byte activations (whole 64-byte registers).
+pub(crate) const BYTE_LANES: usize = 64;
+
+/// Width of the quantised activations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActivationBits {
+    /// Signed activations in [-127, 127], ReLU outputs in [0, 255]: `vpdpbusd` on AVX-512 VNNI.
+    Eight,
+    /// Signed activations in [-2047, 2047], ReLU outputs in [0, 4095].
+    Twelve,
+}
+
+impl ActivationBits {
+    /// Largest magnitude of a signed activation (standardised inputs, tanh outputs).
+    pub fn signed_levels(self) -> f64 {
+        match self {
+            ActivationBits::Eight => 127.0,
+            ActivationBits::Twelve => 2047.0,
+        }
+    }
+
+    /// Largest ReLU activation.
+    pub fn unsigned_levels(self) -> f64 {
+        2.0 * self.signed_levels() + 1.0
+    }
+
+    /// 8 or 12.
+    pub fn bits(self) -> u32 {
+        match self {
+            ActivationBits::Eight => 8,
+            ActivationBits::Twelve => 12,
+        }
+    }
+}
 /// Widest layer whose i32 sums cannot overflow: `2^31 / (127 x 4095)` inputs, rounded down to even.
 pub const MAX_LAYER_INPUTS: usize = 4128;
 
@@ -54,6 +90,12 @@ pub(crate) struct QuantLayer {
     pub panels: Vec<(usize, usize, usize)>,
     /// Quantised weights in the kernel's layout.
     pub weights: AlignedVec<i16>,
+    /// The same weights as i8 in the `vpdpbusd` layout (see the module doc): per panel (at byte
+    /// `first * quads * 4`), per quad of inputs, the 4 weights of each output; dot-form rows padded to
+    /// [`BYTE_LANES`] inputs.
+    pub quads: AlignedVec<i8>,
+    /// Per output: `-b sum_i Wq[o, i]` for the byte bias `b` of this layer's inputs (padded with 0).
+    pub byte_offset: AlignedVec<i32>,
     /// Per output: `w_o` times the input scale (padded with 0).
     pub scale: AlignedVec<f32>,
     /// Per output: `b_o` (padded with 0).
@@ -71,6 +113,10 @@ pub(crate) struct QuantLayer {
 pub(crate) struct QuantNetwork {
     pub inputs: usize,
     pub activation: Activation,
+    /// Width of the activations.
+    pub bits: ActivationBits,
+    /// Clamp of the quantised inputs: [-levels, levels].
+    pub input_levels: f32,
     /// Feature means as two f32 parts (as the f32 predictor stages them), padded to [`IN_LANES`].
     pub mean_hi: AlignedVec<f32>,
     pub mean_lo: AlignedVec<f32>,
@@ -82,6 +128,8 @@ pub(crate) struct QuantNetwork {
 /// Activation scales found on the calibration rows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Calibration {
+    /// Width of the quantised activations.
+    pub bits: ActivationBits,
     /// Scale of the standardised inputs (one for all features).
     pub input_scale: f64,
     /// Per hidden layer, the scale of its activations.
@@ -89,9 +137,14 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// Scales from the f64 reference run over `rows` (whole rows of raw features): each maps the largest
-    /// magnitude seen to the largest quantised value (larger values met later saturate).
+    /// [`fit_bits`](Calibration::fit_bits) with 12-bit activations.
     pub fn fit(net: &DenseNetwork, rows: &[f32]) -> Calibration {
+        Calibration::fit_bits(net, rows, ActivationBits::Twelve)
+    }
+
+    /// Scales for `bits`-wide activations from the f64 reference run over `rows` (whole rows of raw features):
+    /// each maps the largest magnitude seen to the largest quantised value (larger values met later saturate).
+    pub fn fit_bits(net: &DenseNetwork, rows: &[f32], bits: ActivationBits) -> Calibration {
         let mut input_max = 0.0f64;
         let hidden = net.layers.len() - 1;
         let mut act_max = vec![0.0f64; hidden];
@@ -116,15 +169,25 @@ impl Calibration {
         }
         let positive = |s: f64| if s > 0.0 && s.is_finite() { s } else { 1.0 };
         Calibration {
-            input_scale: positive(input_max / SIGNED_LEVELS),
+            bits,
+            input_scale: positive(input_max / bits.signed_levels()),
             activation_scales: act_max
                 .into_iter()
                 .map(|m| match net.activation {
-                    Activation::Relu => positive(m / UNSIGNED_LEVELS),
-                    Activation::Tanh => 1.0 / SIGNED_LEVELS,
+                    Activation::Relu => positive(m / bits.unsigned_levels()),
+                    Activation::Tanh => 1.0 / bits.signed_levels(),
                 })
                 .collect(),
         }
+    }
+}
+
+/// What is added to the quantised inputs of layer `l` to store them as unsigned bytes (8-bit activations): 128 for
+/// signed ones (the standardised inputs of layer 0, tanh outputs), 0 for ReLU outputs.
+pub(crate) fn byte_bias(l: usize, activation: Activation) -> i32 {
+    match (l, activation) {
+        (0, _) | (_, Activation::Tanh) => 128,
+        (_, Activation::Relu) => 0,
     }
 }
 
@@ -195,10 +258,38 @@ impl QuantNetwork {
                 };
                 let hidden = l != last;
                 let next = if hidden { calibration.activation_scales[l] } else { 1.0 };
+                let bits = calibration.bits;
                 let (q_min, q_max) = match net.activation {
-                    Activation::Relu => (0.0, UNSIGNED_LEVELS as f32),
-                    Activation::Tanh => (-SIGNED_LEVELS as f32, SIGNED_LEVELS as f32),
+                    Activation::Relu => (0.0, bits.unsigned_levels() as f32),
+                    Activation::Tanh => (-bits.signed_levels() as f32, bits.signed_levels() as f32),
                 };
+                let quads_per_row = inputs.div_ceil(4);
+                let mut quads = AlignedVec::with_capacity(0);
+                match form {
+                    Form::Panels => {
+                        for &(regs, _, first) in &panels {
+                            for p in 0..quads_per_row {
+                                for o in first..first + regs * OUT_LANES {
+                                    for i in 4 * p..4 * p + 4 {
+                                        quads.push(q(o, i) as i8);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Form::Dot => {
+                        for o in 0..outputs {
+                            for i in 0..round_up(inputs, BYTE_LANES) {
+                                quads.push(q(o, i) as i8);
+                            }
+                        }
+                    }
+                }
+                let input_bias = byte_bias(l, net.activation);
+                let mut byte_offset = AlignedVec::zeroed(outputs_padded);
+                for (o, d) in byte_offset.iter_mut().enumerate().take(outputs) {
+                    *d = -input_bias * (0..inputs).map(|i| i32::from(q(o, i))).sum::<i32>();
+                }
                 QuantLayer {
                     outputs,
                     inputs,
@@ -207,6 +298,8 @@ impl QuantNetwork {
                     form,
                     panels,
                     weights,
+                    quads,
+                    byte_offset,
                     scale: padded(&|o| (channel_scale[o] * input_scale) as f32),
                     bias: padded(&|o| layer.bias[o] as f32),
                     inv_next_scale: (1.0 / next) as f32,
@@ -222,7 +315,16 @@ impl QuantNetwork {
         for (f, &s) in input_factor.iter_mut().zip(&net.std) {
             *f = (1.0 / (s * calibration.input_scale)) as f32;
         }
-        QuantNetwork { inputs: net.inputs, activation: net.activation, mean_hi, mean_lo, input_factor, layers }
+        QuantNetwork {
+            inputs: net.inputs,
+            activation: net.activation,
+            bits: calibration.bits,
+            input_levels: calibration.bits.signed_levels() as f32,
+            mean_hi,
+            mean_lo,
+            input_factor,
+            layers,
+        }
     }
 
     /// Outputs of the last layer.
@@ -238,6 +340,9 @@ pub(crate) struct QuantScratch {
     pub input: AlignedVec<i16>,
     pub hidden: Vec<AlignedVec<i16>>,
     pub output: AlignedVec<f32>,
+    /// For the `vpdpbusd` kernel, each layer's input activations as unsigned bytes (see the module doc), padded to
+    /// [`BYTE_LANES`].
+    pub bytes: Vec<AlignedVec<u8>>,
 }
 
 impl QuantScratch {
@@ -250,6 +355,7 @@ impl QuantScratch {
                 .map(|l| AlignedVec::zeroed(round_up(l.outputs_padded, IN_LANES)))
                 .collect(),
             output: AlignedVec::zeroed(last.outputs_padded),
+            bytes: net.layers.iter().map(|l| AlignedVec::zeroed(round_up(l.inputs, BYTE_LANES))).collect(),
         }
     }
 }

@@ -69,9 +69,15 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
     let int8 = match Int8Predictor::quantize(&net, &rows[..2048 * d], &rows[2048 * d..]) {
         Ok((q, report)) => {
             eprintln!(
-                "int8 vs f32 on {} synthetic check rows: correlation {:.6}, max |error| {:.3e}, mean |error| {:.3e} \
-                 (f32 output std {:.3e})",
-                report.rows, report.correlation, report.max_abs_error, report.mean_abs_error, report.f32_std
+                "int8 ({} kernel, {}-bit activations) vs f32 on {} synthetic check rows: correlation {:.6}, max |error| \
+                 {:.3e}, mean |error| {:.3e} (f32 output std {:.3e})",
+                q.kernel().name(),
+                report.bits.bits(),
+                report.rows,
+                report.correlation,
+                report.max_abs_error,
+                report.mean_abs_error,
+                report.f32_std
             );
             Some(q)
         }
