@@ -79,6 +79,20 @@ pub(crate) enum Threads {
 ///
 /// `k > 0`, `alpha != 0`, shapes already checked.
 #[allow(clippy::too_many_arguments)]
+/// Rows per block when `threads` threads share `m` rows in blocks of at most `mc` (whole `mr`-row tiles): a
+/// multiple of the thread count of equal blocks, so that no thread idles. Blocks of equal size need the tile count
+/// to divide evenly; the smallest such block count is taken, else (a tile count without a fitting divisor) the
+/// fewest blocks that fit, a multiple of the thread count.
+fn balanced_row_block(m: usize, mr: usize, mc: usize, threads: usize) -> usize {
+    let tiles = m.div_ceil(mr);
+    let max_tiles = (mc / mr).max(1);
+    let first = threads * tiles.div_ceil(threads * max_tiles);
+    let even =
+        (first..=tiles).step_by(threads).find(|&blocks| tiles.is_multiple_of(blocks) && tiles / blocks <= max_tiles);
+    let blocks = even.unwrap_or(first);
+    tiles.div_ceil(blocks) * mr
+}
+
 pub(crate) fn packed_gemm<T: GemmFloat>(
     kernel: &TileKernel<T>,
     blocking: Blocking,
@@ -93,14 +107,9 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
     let (mr, nr) = (kernel.mr, kernel.nr);
     let Blocking { mc, kc, nc } = blocking;
-    // Split the rows into a multiple of the thread count of equal blocks (whole tiles), so no thread idles.
     let mc = match threads {
         Threads::One => mc,
-        Threads::Pool => {
-            let t = rayon::current_num_threads().max(1);
-            let blocks = t * m.div_ceil(t * mc);
-            m.div_ceil(blocks).div_ceil(mr) * mr
-        }
+        Threads::Pool => balanced_row_block(m, mr, mc, rayon::current_num_threads().max(1)),
     };
     // Column blocks of equal width (whole micro-panels): a last block of a few columns would repack all of A.
     let nc = n.div_ceil(n.div_ceil(nc)).div_ceil(nr) * nr;
@@ -160,6 +169,25 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
                     Threads::Pool => (0..m).into_par_iter().step_by(mc).for_each(block),
                 }
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::balanced_row_block;
+
+    #[test]
+    fn row_blocks_split_evenly_between_threads() {
+        // 1024 rows, 32-row tiles, blocks of at most 192 rows, two threads: 8 blocks of 128, not 6 of 192 / 64.
+        assert_eq!(balanced_row_block(1024, 32, 192, 2), 128);
+        assert_eq!(balanced_row_block(2048, 32, 192, 2), 128);
+        assert_eq!(balanced_row_block(1536, 32, 192, 2), 192);
+        // 31 tiles (prime): no even split, so the fewest blocks that fit (a multiple of the threads).
+        assert_eq!(balanced_row_block(31 * 32, 32, 192, 2), 192);
+        for (m, mr, mc, t) in [(1000, 32, 192, 2), (7, 32, 192, 2), (4096, 16, 192, 3), (100, 8, 64, 4)] {
+            let rows = balanced_row_block(m, mr, mc, t);
+            assert!(rows % mr == 0 && rows <= mc.max(mr), "{m} {mr} {mc} {t}: {rows}");
         }
     }
 }
