@@ -75,10 +75,6 @@ pub(crate) enum Threads {
     Pool,
 }
 
-/// `C = alpha A B + beta C` for C with unit row stride (column-major tiles), through packed panels.
-///
-/// `k > 0`, `alpha != 0`, shapes already checked.
-#[allow(clippy::too_many_arguments)]
 /// Rows per block when `threads` threads share `m` rows in blocks of at most `mc` (whole `mr`-row tiles): a
 /// multiple of the thread count of equal blocks, so that no thread idles. Blocks of equal size need the tile count
 /// to divide evenly; the smallest such block count is taken, else (a tile count without a fitting divisor) the
@@ -93,6 +89,10 @@ fn balanced_row_block(m: usize, mr: usize, mc: usize, threads: usize) -> usize {
     tiles.div_ceil(blocks) * mr
 }
 
+/// `C = alpha A B + beta C` for C with unit row stride (column-major tiles), through packed panels.
+///
+/// `k > 0`, `alpha != 0`, shapes already checked.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn packed_gemm<T: GemmFloat>(
     kernel: &TileKernel<T>,
     blocking: Blocking,
