@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(balanced_row_block(31 * 32, 32, 192, 2), 192);
         for (m, mr, mc, t) in [(1000, 32, 192, 2), (7, 32, 192, 2), (4096, 16, 192, 3), (100, 8, 64, 4)] {
             let rows = balanced_row_block(m, mr, mc, t);
-            assert!(rows % mr == 0 && rows <= mc.max(mr), "{m} {mr} {mc} {t}: {rows}");
+            assert!(rows.is_multiple_of(mr) && rows <= mc.max(mr), "{m} {mr} {mc} {t}: {rows}");
         }
     }
 }
