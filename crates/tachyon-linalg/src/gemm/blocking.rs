@@ -4,16 +4,15 @@
 //! - KC: one B micro-panel (KC x NR) lives in L1 while every A micro-panel (MR x KC) of the block streams past it
 //!   from L2: KC = L1d / (NR * bytes), rounded down to a multiple of 8, in [64, 512]. A large KC also means
 //!   fewer passes over C (k / KC read-modify-writes of every C tile, each column of a tile on its own page). On
-//!   the AVX-512 machine (L1d 48 KiB, tenth session) the whole of L1 (f64: KC 512) measured 3-7% faster than half
-//!   of it (KC 256) at n = 1024 and 2048, 2% at 512 (alternating rounds in one process); f32 reaches the 512 cap
-//!   either way.
-//! - MC: the packed A block (MC x KC) takes 3/8 of L2 for 4-byte elements and 3/16 for 8-byte ones:
-//!   MC = L2 * 3/8 / (KC * bytes) (halved for f64), a multiple of MR. L2 also carries the B micro-panels streaming
-//!   in from L3 and the C tiles being updated, and the A block is reused for every B micro-panel of the block.
-//!   Measured on the AVX-512 machine (L2 1 MiB): f32 MC 192 against 128 +1.7% at n = 2048, level at 512; f64 with
-//!   KC 512, MC 48 against 96 and 192: +2-6% at 512-2048 (the larger f64 B micro-panel fills L1, so shorter runs
-//!   of A between its reuses pay). On the earlier Zen 3 VM (L2 512 KiB) a quarter of L2 measured level with a
-//!   half in quiet minutes and 2-13% ahead in busy ones.
+//!   the AVX-512 machine (L1d 48 KiB, tenth session) the whole of L1 (f64 with the 16 x 12 tile of the time: KC
+//!   512) measured 3-7% faster than half of it (KC 256) at n = 1024 and 2048, 2% at 512 (alternating rounds in one
+//!   process); f32 and the 24 x 8 f64 tile reach the 512 cap either way.
+//! - MC: the packed A block (MC x KC) takes 3/8 of L2: MC = L2 * 3/8 / (KC * bytes), a multiple of MR. L2 also
+//!   carries the B micro-panels streaming in from L3 and the C tiles being updated, and the A block is reused for
+//!   every B micro-panel of the block. Measured on the AVX-512 machine (L2 1 MiB): f32 MC 192 against 128 +1.7% at
+//!   n = 2048, level at 512; f64 (24 x 8 tile, KC 512) MC 96 level with 48 at 1024 and 2.5% ahead at 2048. On the
+//!   earlier Zen 3 VM (L2 512 KiB) a quarter of L2 measured level with a half in quiet minutes and 2-13% ahead in
+//!   busy ones.
 //! - NC: the packed B block (KC x NC) takes at most an eighth of L3: NC = L3 / 8 / (KC * bytes), a multiple of NR,
 //!   at least one block of 16 micro-panels. L3 is shared by the cores of a CCX (and, on a VM, by other tenants):
 //!   on the Zen 3 VM a quarter of L3 measured 6-16% slower than a sixteenth at n = 2048; on the AVX-512 machine an
@@ -22,7 +21,7 @@
 //!   blocks (n = 2048 with NC 2040 runs as 1032 + 1016 columns, not 2040 + 8).
 //!
 //! With the AVX-512 machine's caches (L1d 48 KiB, L2 1 MiB, L3 32 MiB) this gives KC 512, MC 192, NC 2040 for
-//! the f32 tile (32 x 12) and KC 512, MC 48, NC 1020 for f64 (16 x 12); `tachyon bench gemm` measures the result.
+//! the f32 tile (32 x 12) and KC 512, MC 96, NC 1024 for f64 (24 x 8); `tachyon bench gemm` measures the result.
 
 use tachyon_simd::cache::CacheSizes;
 
@@ -41,8 +40,7 @@ impl Blocking {
     /// Block sizes for an `mr x nr` tile of `bytes`-byte elements on caches `c`.
     pub fn derive(c: CacheSizes, mr: usize, nr: usize, bytes: usize) -> Blocking {
         let kc = (c.l1d / (nr * bytes) / 8 * 8).clamp(64, 512);
-        let a_block = if bytes >= 8 { c.l2 * 3 / 16 } else { c.l2 * 3 / 8 };
-        let mc = (a_block / (kc * bytes) / mr * mr).max(mr);
+        let mc = (c.l2 * 3 / 8 / (kc * bytes) / mr * mr).max(mr);
         let l3 = if c.l3 > 0 { c.l3 } else { 4 * c.l2 };
         let nc = (l3 / 8 / (kc * bytes) / nr * nr).max(16 * nr);
         Blocking { mc, kc, nc }
@@ -63,9 +61,9 @@ mod tests {
         assert!(b.mc * b.kc * 4 <= c.l2 * 3 / 8);
         assert!(b.kc * b.nc * 4 <= c.l3 / 8);
         assert_eq!((b.kc, b.mc, b.nc), (512, 192, 2040));
-        let b64 = Blocking::derive(c, 16, 12, 8);
-        assert!(12 * b64.kc * 8 <= c.l1d && b64.mc * b64.kc * 8 <= c.l2 * 3 / 16);
-        assert_eq!((b64.kc, b64.mc, b64.nc), (512, 48, 1020));
+        let b64 = Blocking::derive(c, 24, 8, 8);
+        assert!(8 * b64.kc * 8 <= c.l1d && b64.mc * b64.kc * 8 <= c.l2 * 3 / 8);
+        assert_eq!((b64.kc, b64.mc, b64.nc), (512, 96, 1024));
         let zen3 = Blocking::derive(CacheSizes { l1d: 32 << 10, l2: 512 << 10, l3: 32 << 20 }, 16, 6, 4);
         assert_eq!((zen3.kc, zen3.mc, zen3.nc), (512, 96, 2046));
         let tiny = Blocking::derive(CacheSizes { l1d: 1024, l2: 2048, l3: 0 }, 32, 12, 8);

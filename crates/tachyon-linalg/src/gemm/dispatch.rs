@@ -24,15 +24,31 @@ pub struct TileKernel<T: 'static> {
     pub nr: usize,
     /// The tile function.
     pub tile: TileFn<T>,
+    /// Rows per register (the lane count).
+    lanes: usize,
+    /// Entry `r - 1`: the same kernel with `r` registers of rows (at most the full tile's), for a last row tile
+    /// of at most `r * lanes` rows: it reads the first rows of the same packed panel (`a_step` = MR) and skips the
+    /// FMAs of rows past the edge. Each C element gets the same operations in the same order either way.
+    by_registers: [TileFn<T>; 4],
+}
+
+impl<T> TileKernel<T> {
+    /// The tile function for a row tile of `rows` (<= MR) rows: the fewest registers that cover them.
+    #[inline(always)]
+    pub(crate) fn for_rows(&self, rows: usize) -> TileFn<T> {
+        self.by_registers[rows.div_ceil(self.lanes).clamp(1, 4) - 1]
+    }
 }
 
 macro_rules! tile_kernel {
     ($name:ident: $t:ty, $isa:expr, $token_ty:ty, $token:expr, $mv:literal x $nr:literal $(, $feature:literal)?) => {
         pub(crate) static $name: TileKernel<$t> = {
-            const MR: usize = $mv * <$token_ty as Lanes<$t>>::N;
+            const LANES: usize = <$token_ty as Lanes<$t>>::N;
+            const MR: usize = $mv * LANES;
+            /// `R` registers of rows, at most the tile's.
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
-            unsafe fn tile_fn(
+            unsafe fn tile_fn<const R: usize>(
                 k: usize, a: *const $t, a_step: usize, b: *const $t, c: *mut $t, ldc: usize, alpha: $t, beta: $t,
                 mv: usize, nv: usize,
             ) {
@@ -40,10 +56,26 @@ macro_rules! tile_kernel {
                 // CPU. (The scalar token needs no unsafe, hence the allow.)
                 #[allow(unused_unsafe)]
                 let s = unsafe { $token };
-                // SAFETY: the caller upholds the tile contract (microkernel.rs).
-                unsafe { tile::<$t, _, $mv, $nr>(s, k, a, a_step, b, c, ldc, alpha, beta, mv, nv) }
+                // SAFETY: the caller upholds the tile contract (microkernel.rs) for R registers of rows (R <= the
+                // tile's, so the rows read lie inside the panel).
+                unsafe { tile::<$t, _, R, $nr>(s, k, a, a_step, b, c, ldc, alpha, beta, mv, nv) }
             }
-            TileKernel { isa: $isa, mr: MR, nr: $nr, tile: tile_fn }
+            const fn at_most(r: usize) -> usize {
+                if r < $mv { r } else { $mv }
+            }
+            TileKernel {
+                isa: $isa,
+                mr: MR,
+                nr: $nr,
+                tile: tile_fn::<$mv>,
+                lanes: LANES,
+                by_registers: [
+                    tile_fn::<{ at_most(1) }>,
+                    tile_fn::<{ at_most(2) }>,
+                    tile_fn::<{ at_most(3) }>,
+                    tile_fn::<{ at_most(4) }>,
+                ],
+            }
         };
     };
 }
@@ -61,7 +93,7 @@ tile_kernel!(
 );
 #[cfg(target_arch = "x86_64")]
 tile_kernel!(
-    AVX512_F64: f64, Isa::Avx512, tachyon_simd::isa::Avx512, tachyon_simd::isa::Avx512::new_unchecked(), 2 x 12,
+    AVX512_F64: f64, Isa::Avx512, tachyon_simd::isa::Avx512, tachyon_simd::isa::Avx512::new_unchecked(), 3 x 8,
     "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
 );
 

@@ -147,7 +147,7 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
                                 // by the caller), this thread alone writes rows ic..ic + mcb, and the kernel's
                                 // instruction set was checked when `kernel` was obtained.
                                 unsafe {
-                                    (kernel.tile)(
+                                    (kernel.for_rows(mr.min(mcb - ir)))(
                                         kcb,
                                         a_panel.as_ptr(),
                                         mr,

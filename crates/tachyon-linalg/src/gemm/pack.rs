@@ -28,11 +28,11 @@ pub(crate) fn packed_b_len(kc: usize, nc: usize, nr: usize) -> usize {
 }
 
 /// Evaluates `$body` with `$w` bound to `$width`, as a constant when it is one of our kernels' tile sides (4, 6,
-/// 8, 12, 16, 32), so that runs of `$w` elements compile to register moves and gathers unroll (with the width only
+/// 8, 12, 16, 24, 32), so that runs of `$w` elements compile to register moves and gathers unroll (with the width only
 /// known at run time, every 24-64-byte run went through a `memcpy` call: ~8% of an MLP training epoch).
 macro_rules! with_constant_width {
     ($width:expr, $w:ident => $body:expr) => {
-        with_constant_width!(@arms $width, $w, $body; 4 6 8 12 16 32)
+        with_constant_width!(@arms $width, $w, $body; 4 6 8 12 16 24 32)
     };
     (@arms $width:expr, $w:ident, $body:expr; $($n:literal)*) => {
         match $width {
@@ -311,7 +311,7 @@ mod tests {
     fn panels_follow_the_layout<T: Float>() {
         let src: Vec<T> = (0..40 * 40 + 1).map(|v| T::from_f64(v as f64)).collect();
         let src = &src[1..];
-        for width in [4, 6, 8, 12, 16, 32] {
+        for width in [4, 6, 8, 12, 16, 24, 32] {
             for len in [1, width - 1, width] {
                 // Contiguous runs (t_stride 1) and gathers (t_stride 40), as A and B panels of either layout.
                 for (t_stride, p_stride) in [(1, 40), (40, 1)] {

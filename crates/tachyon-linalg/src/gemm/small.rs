@@ -75,7 +75,7 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
                     // SAFETY: the packed edge holds MR x k elements (zero rows past m); C's rows full_rows..m of
                     // columns j..j + nv lie inside C (`edge_rows`, `nv` mask the rest); ISA checked as above.
                     unsafe {
-                        (kernel.tile)(
+                        (kernel.for_rows(edge_rows))(
                             k,
                             a_edge.as_ptr(),
                             mr,
