@@ -45,6 +45,8 @@ macro_rules! tile_kernel {
         pub(crate) static $name: TileKernel<$t> = {
             const LANES: usize = <$token_ty as Lanes<$t>>::N;
             const MR: usize = $mv * LANES;
+            // `by_registers` holds up to 4 registers of rows: a taller tile would need more entries.
+            const _: () = assert!($mv <= 4, "tile kernels have at most 4 registers of rows");
             /// `R` registers of rows, at most the tile's.
             $(#[target_feature(enable = $feature)])?
             #[allow(clippy::too_many_arguments)]
