@@ -303,87 +303,109 @@ pub(crate) use vnni::forward_vnni;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use vnni8::forward_vnni8;
 
-/// The AVX-512 VNNI forward pass for 12-bit activations: `vpdpwssd` multiplies the same i16 pairs as the AVX2 kernel's `vpmaddwd` and adds
-/// them into the i32 accumulators in one instruction, 16 outputs per register, over the same weight layout (two
-/// consecutive 8-output registers of a panel are one 16-output register here). The sums are the same exact
-/// integers and the epilogue the same basic operations, so the outputs equal the other paths' bit for bit.
-///
-/// (8-bit activations take [`vnni8`]'s `vpdpbusd` instead.)
+/// The register panel both AVX-512 VNNI kernels share: `2 Z` 8-output registers of the layout (plus one more if
+/// `ODD`) as `Z` zmm accumulators of 16 outputs and, if `ODD`, one ymm accumulator of 8; the kernels differ only in
+/// the [`Format`] of their activations and weights and in where a layer's outputs go ([`Outputs`]).
 #[cfg(target_arch = "x86_64")]
-mod vnni {
+mod vnni_panel {
     use std::arch::x86_64::*;
 
     use tachyon_simd::isa::{Avx2, Avx512};
     use tachyon_simd::lanes::Lanes;
     use tachyon_train::Activation;
 
-    use super::avx2::sum_i32;
-    use super::{epilogue, finish_one, stage, Sink};
-    use crate::dense::pack::Form;
-    use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES};
+    use super::epilogue;
+    use crate::quant::pack::{QuantLayer, OUT_LANES};
 
     /// Independent accumulator sets per register: a fused multiply-add chains each accumulator through the
     /// instruction's latency (unlike `vpmaddwd` + `vpaddd`, whose chain is the 1-cycle add), so consecutive input
-    /// pairs go to different sets, summed (exactly) before the epilogue.
+    /// groups go to different sets, summed (exactly) before the epilogue.
     const SETS: usize = 2;
 
-    /// Stores 16 integer-valued f32 lanes as 16 i16 (values within [-2047, 4095]: the saturating narrowing never
-    /// saturates).
-    ///
-    /// # Safety
-    /// The CPU supports AVX-512 F (the caller is compiled for it); `p..p + 16` is writable.
-    #[inline(always)]
-    unsafe fn store_i16x16(p: *mut i16, v: __m512) {
-        // SAFETY: AVX-512 F is available and 16 i16 (32 bytes) are writable (the caller's contract).
-        unsafe { _mm256_storeu_si256(p.cast(), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v))) }
+    /// A layer's input activations and the instruction that multiplies them by its weights.
+    pub(super) trait Format: Copy {
+        /// One weight.
+        type Weight;
+        /// Inputs one i32 lane sums per instruction (2 for i16 pairs, 4 for byte quads).
+        const GROUP: usize;
+        /// Input group `p` broadcast to every i32 lane.
+        ///
+        /// # Safety
+        /// Group `p` is readable; the CPU supports AVX-512 F.
+        unsafe fn broadcast(self, p: usize) -> __m512i;
+        /// `acc` plus, per lane, the group's products with the 16 outputs' weights at `w`.
+        ///
+        /// # Safety
+        /// `16 * GROUP` weights at `w` are readable; the CPU supports AVX-512 VNNI.
+        unsafe fn wide(acc: __m512i, x: __m512i, w: *const Self::Weight) -> __m512i;
+        /// [`wide`](Format::wide) for 8 outputs.
+        ///
+        /// # Safety
+        /// `8 * GROUP` weights at `w` are readable; the CPU supports AVX-512 VNNI and VL.
+        unsafe fn narrow(acc: __m256i, x: __m256i, w: *const Self::Weight) -> __m256i;
     }
 
-    /// One panel of `2 Z` 8-output registers of the layout (plus one more if `ODD`): `Z` zmm accumulators of 16
-    /// outputs and, if `ODD`, one ymm accumulator of 8.
+    /// Where a layer's outputs go: the next layer's activations, or the f32 outputs.
+    pub(super) trait Outputs: Copy {
+        /// Outputs `o..o + 16`, as the epilogue left them.
+        ///
+        /// # Safety
+        /// The sink covers them; the CPU supports AVX-512 F.
+        unsafe fn wide(self, o: usize, y: __m512);
+        /// Outputs `o..o + 8`.
+        ///
+        /// # Safety
+        /// The sink covers them; the CPU supports AVX-512 F and VL.
+        unsafe fn narrow(self, o: usize, y: __m256);
+    }
+
+    /// One panel; `offset`, if given, is added per output to the exact sums (the 8-bit format's byte bias).
     ///
     /// # Safety
-    /// The CPU supports AVX-512 F/BW/VL and VNNI; `w` holds the panel's `pairs * (2Z + ODD) * 16` weights, `x`
-    /// `2 * pairs` activations, and the sink covers outputs `first..first + 8 (2Z + ODD)`.
+    /// The CPU supports AVX-512 F/BW/VL and VNNI; `w` holds the panel's `groups * (2Z + ODD) * 8 * GROUP`
+    /// weights, `x` `groups` input groups, `offset` (if any) the layer's padded outputs, and the sink covers outputs
+    /// `first..first + 8 (2Z + ODD)`.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn panel<const Z: usize, const ODD: bool>(
+    pub(super) unsafe fn panel<const Z: usize, const ODD: bool, F: Format, O: Outputs>(
         s: Avx512,
         layer: &QuantLayer,
         activation: Activation,
-        w: *const i16,
-        x: *const i16,
-        pairs: usize,
+        w: *const F::Weight,
+        x: F,
+        groups: usize,
         first: usize,
-        sink: Sink,
+        offset: Option<*const i32>,
+        sink: O,
     ) {
-        // i16 weights per input pair in the panel.
-        let step = (2 * Z + usize::from(ODD)) * 2 * OUT_LANES;
+        // Weights per input group in the panel, and per 16-output register.
+        let step = (2 * Z + usize::from(ODD)) * OUT_LANES * F::GROUP;
+        let register = 2 * OUT_LANES * F::GROUP;
         // SAFETY: (whole body) offsets stay within the extents the caller guarantees; the CPU features are the
         // caller's contract.
         unsafe {
             let mut acc = [[_mm512_setzero_si512(); Z]; SETS];
             let mut narrow = [_mm256_setzero_si256(); SETS];
-            // Pair `p` into accumulator set `set`.
+            // Group `p` into one accumulator set.
             let accumulate = |acc: &mut [__m512i; Z], narrow: &mut __m256i, p: usize| {
-                let xb = _mm512_set1_epi32(x.add(2 * p).cast::<i32>().read_unaligned());
+                let xb = x.broadcast(p);
                 let wp = w.add(p * step);
                 for (z, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_dpwssd_epi32(*a, _mm512_loadu_si512(wp.add(z * 32).cast()), xb);
+                    *a = F::wide(*a, xb, wp.add(z * register));
                 }
                 if ODD {
-                    let wv = _mm256_loadu_si256(wp.add(Z * 32).cast());
-                    *narrow = _mm256_dpwssd_epi32(*narrow, wv, _mm512_castsi512_si256(xb));
+                    *narrow = F::narrow(*narrow, _mm512_castsi512_si256(xb), wp.add(Z * register));
                 }
             };
             // Whole rounds with a constant trip count, so that the accumulators stay in registers.
             let mut p = 0;
-            while p + SETS <= pairs {
+            while p + SETS <= groups {
                 for (set, (a, n)) in acc.iter_mut().zip(&mut narrow).enumerate() {
                     accumulate(a, n, p + set);
                 }
                 p += SETS;
             }
-            for p in p..pairs {
+            for p in p..groups {
                 accumulate(&mut acc[0], &mut narrow[0], p);
             }
             let mut total = acc[0];
@@ -394,27 +416,133 @@ mod vnni {
             }
             for (z, &sums) in total.iter().enumerate() {
                 let o = first + z * 2 * OUT_LANES;
+                let sums = match offset {
+                    Some(d) => _mm512_add_epi32(sums, _mm512_loadu_si512(d.add(o).cast())),
+                    None => sums,
+                };
                 let scale = s.load(layer.scale.as_ptr().add(o));
                 let bias = s.load(layer.bias.as_ptr().add(o));
-                let y = epilogue(s, layer, activation, _mm512_cvtepi32_ps(sums), scale, bias);
-                match sink {
-                    Sink::Quantised(q) => store_i16x16(q.add(o), y),
-                    Sink::Output(f) => s.store(f.add(o), y),
-                }
+                sink.wide(o, epilogue(s, layer, activation, _mm512_cvtepi32_ps(sums), scale, bias));
             }
             if ODD {
                 let s = Avx2::new_unchecked();
-                let sums = (1..SETS).fold(narrow[0], |t, set| _mm256_add_epi32(t, narrow[set]));
                 let o = first + Z * 2 * OUT_LANES;
+                let sums = (1..SETS).fold(narrow[0], |t, set| _mm256_add_epi32(t, narrow[set]));
+                let sums = match offset {
+                    Some(d) => _mm256_add_epi32(sums, _mm256_loadu_si256(d.add(o).cast())),
+                    None => sums,
+                };
                 let scale = s.load(layer.scale.as_ptr().add(o));
                 let bias = s.load(layer.bias.as_ptr().add(o));
-                let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(sums), scale, bias);
-                match sink {
+                sink.narrow(o, epilogue(s, layer, activation, _mm256_cvtepi32_ps(sums), scale, bias));
+            }
+        }
+    }
+
+    /// [`panel`] for a panel of `regs` (1..=8) 8-output registers.
+    ///
+    /// # Safety
+    /// As [`panel`], with `2Z + ODD = regs`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn panel_of<F: Format, O: Outputs>(
+        regs: usize,
+        s: Avx512,
+        layer: &QuantLayer,
+        a: Activation,
+        w: *const F::Weight,
+        x: F,
+        groups: usize,
+        first: usize,
+        offset: Option<*const i32>,
+        sink: O,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match regs {
+                1 => panel::<0, true, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                2 => panel::<1, false, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                3 => panel::<1, true, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                4 => panel::<2, false, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                5 => panel::<2, true, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                6 => panel::<3, false, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                7 => panel::<3, true, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+                _ => panel::<4, false, F, O>(s, layer, a, w, x, groups, first, offset, sink),
+            }
+        }
+    }
+}
+
+/// The AVX-512 VNNI forward pass for 12-bit activations: `vpdpwssd` multiplies the same i16 pairs as the AVX2 kernel's `vpmaddwd` and adds
+/// them into the i32 accumulators in one instruction, 16 outputs per register, over the same weight layout (two
+/// consecutive 8-output registers of a panel are one 16-output register here). The sums are the same exact
+/// integers and the epilogue the same basic operations, so the outputs equal the other paths' bit for bit.
+///
+/// (8-bit activations take [`vnni8`]'s `vpdpbusd` instead.)
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use tachyon_simd::isa::Avx512;
+    use tachyon_simd::lanes::Lanes;
+
+    use super::avx2::sum_i32;
+    use super::vnni_panel::{panel_of, Format, Outputs};
+    use super::{finish_one, stage, Sink};
+    use crate::dense::pack::Form;
+    use crate::quant::pack::{QuantNetwork, QuantScratch, IN_LANES};
+
+    /// i16 activations, multiplied in pairs by `vpdpwssd`.
+    #[derive(Clone, Copy)]
+    struct Pairs(*const i16);
+
+    impl Format for Pairs {
+        type Weight = i16;
+        const GROUP: usize = 2;
+
+        #[inline(always)]
+        unsafe fn broadcast(self, p: usize) -> __m512i {
+            // SAFETY: pair p is readable (the caller's contract).
+            unsafe { _mm512_set1_epi32(self.0.add(2 * p).cast::<i32>().read_unaligned()) }
+        }
+
+        #[inline(always)]
+        unsafe fn wide(acc: __m512i, x: __m512i, w: *const i16) -> __m512i {
+            // SAFETY: 32 weights at w are readable; VNNI is available (the caller's contract).
+            unsafe { _mm512_dpwssd_epi32(acc, _mm512_loadu_si512(w.cast()), x) }
+        }
+
+        #[inline(always)]
+        unsafe fn narrow(acc: __m256i, x: __m256i, w: *const i16) -> __m256i {
+            // SAFETY: 16 weights at w are readable; VNNI and VL are available (the caller's contract).
+            unsafe { _mm256_dpwssd_epi32(acc, _mm256_loadu_si256(w.cast()), x) }
+        }
+    }
+
+    impl Outputs for Sink {
+        #[inline(always)]
+        unsafe fn wide(self, o: usize, y: __m512) {
+            // SAFETY: the sink covers o..o + 16 (the caller's contract); values within [-2047, 4095], so the
+            // saturating narrowing never saturates.
+            unsafe {
+                match self {
                     Sink::Quantised(q) => {
-                        let v = _mm256_cvtsepi32_epi16(_mm256_cvtps_epi32(y));
-                        _mm_storeu_si128(q.add(o).cast(), v)
+                        _mm256_storeu_si256(q.add(o).cast(), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(y)))
                     }
-                    Sink::Output(f) => s.store(f.add(o), y),
+                    Sink::Output(f) => _mm512_storeu_ps(f.add(o), y),
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn narrow(self, o: usize, y: __m256) {
+            // SAFETY: as above, for o..o + 8.
+            unsafe {
+                match self {
+                    Sink::Quantised(q) => {
+                        _mm_storeu_si128(q.add(o).cast(), _mm256_cvtsepi32_epi16(_mm256_cvtps_epi32(y)))
+                    }
+                    Sink::Output(f) => _mm256_storeu_ps(f.add(o), y),
                 }
             }
         }
@@ -431,8 +559,7 @@ mod vnni {
         let s = unsafe { Avx512::new_unchecked() };
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
         // them (inputs and activations padded to 16 i16, so a 16-lane store at i < inputs stays inside and the dot
-        // form's masked 32-lane loads read within `inputs_padded`); `x` is read only within `net.inputs` (masked
-        // tail).
+        // form's 16-lane loads read within `inputs_padded`); `x` is read only within `net.inputs` (masked tail).
         unsafe {
             let staged = scratch.input.as_mut_ptr();
             let mut i = 0;
@@ -444,7 +571,7 @@ mod vnni {
                 };
                 let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
                 let q = stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels);
-                store_i16x16(staged.add(i), q);
+                Sink::Quantised(staged).wide(i, q);
                 i += 16;
             }
             let mut input: *const i16 = staged;
@@ -460,16 +587,7 @@ mod vnni {
                         let pairs = layer.inputs.div_ceil(2);
                         for &(regs, at, first) in &layer.panels {
                             let (w, a) = (w.add(at), net.activation);
-                            match regs {
-                                1 => panel::<0, true>(s, layer, a, w, input, pairs, first, sink),
-                                2 => panel::<1, false>(s, layer, a, w, input, pairs, first, sink),
-                                3 => panel::<1, true>(s, layer, a, w, input, pairs, first, sink),
-                                4 => panel::<2, false>(s, layer, a, w, input, pairs, first, sink),
-                                5 => panel::<2, true>(s, layer, a, w, input, pairs, first, sink),
-                                6 => panel::<3, false>(s, layer, a, w, input, pairs, first, sink),
-                                7 => panel::<3, true>(s, layer, a, w, input, pairs, first, sink),
-                                _ => panel::<4, false>(s, layer, a, w, input, pairs, first, sink),
-                            }
+                            panel_of(regs, s, layer, a, w, Pairs(input), pairs, first, None, sink);
                         }
                     }
                     Form::Dot => {
@@ -507,19 +625,66 @@ mod vnni {
 mod vnni8 {
     use std::arch::x86_64::*;
 
-    use tachyon_simd::isa::{Avx2, Avx512};
+    use tachyon_simd::isa::Avx512;
     use tachyon_simd::lanes::scalar::Scalar;
     use tachyon_simd::lanes::Lanes;
-    use tachyon_train::Activation;
 
     use super::avx2::sum_i32;
+    use super::vnni_panel::{panel_of, Format, Outputs};
     use super::{epilogue, stage};
     use crate::dense::pack::Form;
-    use crate::quant::pack::{byte_bias, QuantLayer, QuantNetwork, QuantScratch, BYTE_LANES, OUT_LANES};
+    use crate::quant::pack::{byte_bias, QuantNetwork, QuantScratch, BYTE_LANES};
 
-    /// Independent accumulator sets per register (as in the 12-bit kernel): consecutive quads of inputs go to
-    /// different sets, summed (exactly) before the epilogue.
-    const SETS: usize = 2;
+    /// Byte activations, multiplied in quads by `vpdpbusd` (unsigned activations, signed weights).
+    #[derive(Clone, Copy)]
+    struct Quads(*const u8);
+
+    impl Format for Quads {
+        type Weight = i8;
+        const GROUP: usize = 4;
+
+        #[inline(always)]
+        unsafe fn broadcast(self, p: usize) -> __m512i {
+            // SAFETY: quad p is readable (the caller's contract).
+            unsafe { _mm512_set1_epi32(self.0.add(4 * p).cast::<i32>().read_unaligned()) }
+        }
+
+        #[inline(always)]
+        unsafe fn wide(acc: __m512i, x: __m512i, w: *const i8) -> __m512i {
+            // SAFETY: 64 weights at w are readable; VNNI is available (the caller's contract).
+            unsafe { _mm512_dpbusd_epi32(acc, x, _mm512_loadu_si512(w.cast())) }
+        }
+
+        #[inline(always)]
+        unsafe fn narrow(acc: __m256i, x: __m256i, w: *const i8) -> __m256i {
+            // SAFETY: 32 weights at w are readable; VNNI and VL are available (the caller's contract).
+            unsafe { _mm256_dpbusd_epi32(acc, x, _mm256_loadu_si256(w.cast())) }
+        }
+    }
+
+    impl Outputs for Sink {
+        #[inline(always)]
+        unsafe fn wide(self, o: usize, y: __m512) {
+            // SAFETY: the sink covers o..o + 16 (the caller's contract).
+            unsafe {
+                match self {
+                    Sink::Bytes(q, b) => store_bytes16(q.add(o), y, b),
+                    Sink::Output(f) => _mm512_storeu_ps(f.add(o), y),
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn narrow(self, o: usize, y: __m256) {
+            // SAFETY: the sink covers o..o + 8 (the caller's contract).
+            unsafe {
+                match self {
+                    Sink::Bytes(q, b) => store_bytes8(q.add(o), y, b),
+                    Sink::Output(f) => _mm256_storeu_ps(f.add(o), y),
+                }
+            }
+        }
+    }
 
     /// Where a layer writes: the next layer's input bytes (with their bias), or the f32 outputs.
     #[derive(Clone, Copy)]
@@ -553,89 +718,6 @@ mod vnni8 {
         unsafe {
             let v = _mm256_add_epi32(_mm256_cvtps_epi32(q), _mm256_set1_epi32(bias));
             _mm_storel_epi64(p.cast(), _mm256_cvtepi32_epi8(v))
-        }
-    }
-
-    /// One panel of `2 Z` 8-output registers of the layout (plus one more if `ODD`): `Z` zmm accumulators of 16
-    /// outputs and, if `ODD`, one ymm accumulator of 8.
-    ///
-    /// # Safety
-    /// The CPU supports AVX-512 F/BW/VL and VNNI; `w` holds the panel's `quads * (2Z + ODD) * 32` weights, `x`
-    /// `4 * quads` bytes, and the sink covers outputs `first..first + 8 (2Z + ODD)`.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn panel<const Z: usize, const ODD: bool>(
-        s: Avx512,
-        layer: &QuantLayer,
-        activation: Activation,
-        w: *const i8,
-        x: *const u8,
-        quads: usize,
-        first: usize,
-        sink: Sink,
-    ) {
-        // Weight bytes per quad of inputs in the panel.
-        let step = (2 * Z + usize::from(ODD)) * 4 * OUT_LANES;
-        // SAFETY: (whole body) offsets stay within the extents the caller guarantees; the CPU features are the
-        // caller's contract.
-        unsafe {
-            let mut acc = [[_mm512_setzero_si512(); Z]; SETS];
-            let mut narrow = [_mm256_setzero_si256(); SETS];
-            // Quad `p` into one accumulator set.
-            let accumulate = |acc: &mut [__m512i; Z], narrow: &mut __m256i, p: usize| {
-                let xb = _mm512_set1_epi32(x.add(4 * p).cast::<i32>().read_unaligned());
-                let wp = w.add(p * step);
-                for (z, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_dpbusd_epi32(*a, xb, _mm512_loadu_si512(wp.add(z * 64).cast()));
-                }
-                if ODD {
-                    let wv = _mm256_loadu_si256(wp.add(Z * 64).cast());
-                    *narrow = _mm256_dpbusd_epi32(*narrow, _mm512_castsi512_si256(xb), wv);
-                }
-            };
-            // Whole rounds with a constant trip count, so that the accumulators stay in registers.
-            let mut p = 0;
-            while p + SETS <= quads {
-                for (set, (a, n)) in acc.iter_mut().zip(&mut narrow).enumerate() {
-                    accumulate(a, n, p + set);
-                }
-                p += SETS;
-            }
-            for p in p..quads {
-                accumulate(&mut acc[0], &mut narrow[0], p);
-            }
-            let mut total = acc[0];
-            for set in &acc[1..] {
-                for (t, &a) in total.iter_mut().zip(set) {
-                    *t = _mm512_add_epi32(*t, a);
-                }
-            }
-            for (z, &sums) in total.iter().enumerate() {
-                let o = first + z * 2 * OUT_LANES;
-                let offset = _mm512_loadu_si512(layer.byte_offset.as_ptr().add(o).cast());
-                let sums = _mm512_add_epi32(sums, offset);
-                let scale = s.load(layer.scale.as_ptr().add(o));
-                let bias = s.load(layer.bias.as_ptr().add(o));
-                let y = epilogue(s, layer, activation, _mm512_cvtepi32_ps(sums), scale, bias);
-                match sink {
-                    Sink::Bytes(q, b) => store_bytes16(q.add(o), y, b),
-                    Sink::Output(f) => s.store(f.add(o), y),
-                }
-            }
-            if ODD {
-                let s = Avx2::new_unchecked();
-                let o = first + Z * 2 * OUT_LANES;
-                let sums = (1..SETS).fold(narrow[0], |t, set| _mm256_add_epi32(t, narrow[set]));
-                let offset = _mm256_loadu_si256(layer.byte_offset.as_ptr().add(o).cast());
-                let sums = _mm256_add_epi32(sums, offset);
-                let scale = s.load(layer.scale.as_ptr().add(o));
-                let bias = s.load(layer.bias.as_ptr().add(o));
-                let y = epilogue(s, layer, activation, _mm256_cvtepi32_ps(sums), scale, bias);
-                match sink {
-                    Sink::Bytes(q, b) => store_bytes8(q.add(o), y, b),
-                    Sink::Output(f) => s.store(f.add(o), y),
-                }
-            }
         }
     }
 
@@ -679,18 +761,10 @@ mod vnni8 {
                 let quads = layer.inputs.div_ceil(4);
                 match layer.form {
                     Form::Panels => {
+                        let offset = Some(layer.byte_offset.as_ptr());
                         for &(regs, _, first) in &layer.panels {
                             let (w, a) = (w.add(first * quads * 4), net.activation);
-                            match regs {
-                                1 => panel::<0, true>(s, layer, a, w, input, quads, first, sink),
-                                2 => panel::<1, false>(s, layer, a, w, input, quads, first, sink),
-                                3 => panel::<1, true>(s, layer, a, w, input, quads, first, sink),
-                                4 => panel::<2, false>(s, layer, a, w, input, quads, first, sink),
-                                5 => panel::<2, true>(s, layer, a, w, input, quads, first, sink),
-                                6 => panel::<3, false>(s, layer, a, w, input, quads, first, sink),
-                                7 => panel::<3, true>(s, layer, a, w, input, quads, first, sink),
-                                _ => panel::<4, false>(s, layer, a, w, input, quads, first, sink),
-                            }
+                            panel_of(regs, s, layer, a, w, Quads(input), quads, first, offset, sink);
                         }
                     }
                     Form::Dot => {
