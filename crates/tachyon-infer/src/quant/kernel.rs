@@ -314,8 +314,8 @@ mod vnni_panel {
     use tachyon_simd::lanes::Lanes;
     use tachyon_train::Activation;
 
-    use super::epilogue;
-    use crate::quant::pack::{QuantLayer, OUT_LANES};
+    use super::{epilogue, stage};
+    use crate::quant::pack::{QuantLayer, QuantNetwork, OUT_LANES};
 
     /// Independent accumulator sets per register: a fused multiply-add chains each accumulator through the
     /// instruction's latency (unlike `vpmaddwd` + `vpaddd`, whose chain is the 1-cycle add), so consecutive input
@@ -357,6 +357,24 @@ mod vnni_panel {
         /// # Safety
         /// The sink covers them; the CPU supports AVX-512 F and VL.
         unsafe fn narrow(self, o: usize, y: __m256);
+    }
+
+    /// Raw features `i..i + 16` (a masked tail past `net.inputs`) as quantised inputs.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512 F; `x` holds `net.inputs` readable values; `i < net.inputs`.
+    #[inline(always)]
+    pub(super) unsafe fn staged16(s: Avx512, net: &QuantNetwork, x: *const f32, i: usize) -> __m512 {
+        // SAFETY: `x` is read only within `net.inputs` (masked tail); the staging arrays are padded to 16 lanes.
+        unsafe {
+            let v = if i + 16 <= net.inputs {
+                s.load(x.add(i))
+            } else {
+                Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
+            };
+            let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
+            stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels)
+        }
     }
 
     /// One panel; `offset`, if given, is added per output to the exact sums (the 8-bit format's byte bias).
@@ -484,11 +502,10 @@ mod vnni {
     use std::arch::x86_64::*;
 
     use tachyon_simd::isa::Avx512;
-    use tachyon_simd::lanes::Lanes;
 
     use super::avx2::sum_i32;
-    use super::vnni_panel::{panel_of, Format, Outputs};
-    use super::{finish_one, stage, Sink};
+    use super::vnni_panel::{panel_of, staged16, Format, Outputs};
+    use super::{finish_one, Sink};
     use crate::dense::pack::Form;
     use crate::quant::pack::{QuantNetwork, QuantScratch, IN_LANES};
 
@@ -564,13 +581,7 @@ mod vnni {
             let staged = scratch.input.as_mut_ptr();
             let mut i = 0;
             while i < net.inputs {
-                let v = if i + 16 <= net.inputs {
-                    s.load(x.add(i))
-                } else {
-                    Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
-                };
-                let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
-                let q = stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels);
+                let q = staged16(s, net, x, i);
                 Sink::Quantised(staged).wide(i, q);
                 i += 16;
             }
@@ -627,11 +638,10 @@ mod vnni8 {
 
     use tachyon_simd::isa::Avx512;
     use tachyon_simd::lanes::scalar::Scalar;
-    use tachyon_simd::lanes::Lanes;
 
     use super::avx2::sum_i32;
-    use super::vnni_panel::{panel_of, Format, Outputs};
-    use super::{epilogue, stage};
+    use super::epilogue;
+    use super::vnni_panel::{panel_of, staged16, Format, Outputs};
     use crate::dense::pack::Form;
     use crate::quant::pack::{byte_bias, QuantNetwork, QuantScratch, BYTE_LANES};
 
@@ -738,13 +748,7 @@ mod vnni8 {
             let staged = scratch.bytes[0].as_mut_ptr();
             let mut i = 0;
             while i < net.inputs {
-                let v = if i + 16 <= net.inputs {
-                    s.load(x.add(i))
-                } else {
-                    Lanes::<f32>::load_tail(s, x.add(i), Lanes::<f32>::tail(s, net.inputs - i))
-                };
-                let (hi, lo, f) = (net.mean_hi.as_ptr(), net.mean_lo.as_ptr(), net.input_factor.as_ptr());
-                let q = stage(s, v, s.load(hi.add(i)), s.load(lo.add(i)), s.load(f.add(i)), net.input_levels);
+                let q = staged16(s, net, x, i);
                 store_bytes16(staged.add(i), q, byte_bias(0, net.activation));
                 i += 16;
             }
