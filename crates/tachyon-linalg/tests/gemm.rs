@@ -330,35 +330,43 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 }
 
 /// Threads split rows of C, never k: results must be bitwise identical to one thread, on structured inputs
-/// (where a wrong block offset cannot hide in noise) and random ones.
+/// (where a wrong block offset cannot hide in noise) and random ones. The shapes include C's with 1000 columns
+/// (row-major C: the driver's rows), which split into unequal row blocks between the two threads.
 #[test]
 fn threads_give_bitwise_identical_results() {
+    threads_bitwise::<f32>();
+    threads_bitwise::<f64>();
+}
+
+fn threads_bitwise<T: GemmFloat>() {
     let two = pool(2);
     for isa in levels_under_test() {
-        for (m, n, k) in [(300, 200, 250), (513, 97, 400), (1000, 64, 64)] {
-            type Gen = Box<dyn Fn(usize, usize) -> f32>;
+        for (m, n, k) in [(300, 200, 250), (513, 97, 400), (1000, 64, 64), (120, 1000, 80)] {
+            type Gen = Box<dyn Fn(usize, usize) -> f64>;
             let inputs: [(&str, Gen); 4] = [
                 ("identity", Box::new(|i, j| if i == j { 1.0 } else { 0.0 })),
                 ("ones", Box::new(|_, _| 1.0)),
-                ("integers", Box::new(|i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0)),
-                ("random", Box::new(|i, j| ((i * 7919 + j * 104_729) % 1000) as f32 / 997.0 - 0.5)),
+                ("integers", Box::new(|i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0)),
+                ("random", Box::new(|i, j| ((i * 7919 + j * 104_729) % 1000) as f64 / 997.0 - 0.5)),
             ];
             for (name, f) in &inputs {
-                let a = Operand::new(m, k, Layout::RowMajor, 0.0, f);
-                let b = Operand::new(k, n, Layout::RowMajor, 0.0, |i, j| f(j, i) + 0.25);
-                let plan = Gemm::<f32>::new(isa).unwrap();
-                let mut c1 = Operand::new(m, n, Layout::RowMajor, 0.0, |_, _| 0.0);
-                plan.run(1.0, a.view(), b.view(), 0.0, c1.view_mut(), Parallelism::None).unwrap();
-                let mut c2 = Operand::new(m, n, Layout::RowMajor, 0.0, |_, _| 0.0);
-                two.install(|| plan.run(1.0, a.view(), b.view(), 0.0, c2.view_mut(), Parallelism::Rayon)).unwrap();
+                let a = Operand::<T>::new(m, k, Layout::RowMajor, T::ZERO, |i, j| T::from_f64(f(i, j)));
+                let b = Operand::<T>::new(k, n, Layout::RowMajor, T::ZERO, |i, j| T::from_f64(f(j, i) + 0.25));
+                let plan = Gemm::<T>::new(isa).unwrap();
+                let mut c1 = Operand::<T>::new(m, n, Layout::RowMajor, T::ZERO, |_, _| T::ZERO);
+                plan.run(T::ONE, a.view(), b.view(), T::ZERO, c1.view_mut(), Parallelism::None).unwrap();
+                let mut c2 = Operand::<T>::new(m, n, Layout::RowMajor, T::ZERO, |_, _| T::ZERO);
+                two.install(|| plan.run(T::ONE, a.view(), b.view(), T::ZERO, c2.view_mut(), Parallelism::Rayon))
+                    .unwrap();
                 assert!(
-                    c1.data.iter().zip(&c2.data).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{isa} {name} {m}x{n}x{k}"
+                    c1.data.iter().zip(&c2.data).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()),
+                    "{} {isa} {name} {m}x{n}x{k}",
+                    T::NAME
                 );
                 if *name != "random" {
-                    // Structured inputs are exact in f32: compare with the integer reference.
-                    let expected = check(name, 1.0, &a, &b, 0.0, &c1, &c1);
-                    assert_eq!(expected, 0.0, "{isa} {name}: structured product not exact");
+                    // Structured inputs are exact in f32 and f64: compare with the integer reference.
+                    let expected = check(name, T::ONE, &a, &b, T::ZERO, &c1, &c1);
+                    assert_eq!(expected, 0.0, "{} {isa} {name}: structured product not exact", T::NAME);
                 }
             }
         }

@@ -75,18 +75,59 @@ pub(crate) enum Threads {
     Pool,
 }
 
-/// Rows per block when `threads` threads share `m` rows in blocks of at most `mc` (whole `mr`-row tiles): a
-/// multiple of the thread count of equal blocks, so that no thread idles. Blocks of equal size need the tile count
-/// to divide evenly; the smallest such block count is taken, else (a tile count without a fitting divisor) the
-/// fewest blocks that fit, a multiple of the thread count.
-fn balanced_row_block(m: usize, mr: usize, mc: usize, threads: usize) -> usize {
-    let tiles = m.div_ceil(mr);
-    let max_tiles = (mc / mr).max(1);
-    let first = threads * tiles.div_ceil(threads * max_tiles);
-    let even =
-        (first..=tiles).step_by(threads).find(|&blocks| tiles.is_multiple_of(blocks) && tiles / blocks <= max_tiles);
-    let blocks = even.unwrap_or(first);
-    tiles.div_ceil(blocks) * mr
+/// The row blocks of the threaded ic loop: `threads` contiguous shares of `m` rows, as equal in rows as whole
+/// `mr`-row tiles allow, each cut into the same number of blocks of at most `mc` rows.
+///
+/// PERF: work is proportional to rows, and rayon halves an index range between two threads, so the blocks of the
+/// first half must hold half the rows. One block size for all (the earlier scheme) cannot always do that: n = 1024
+/// f64 (43 tiles of 24 rows, the last of 16, blocks of at most 4 tiles) ran as ten blocks of 96 rows and one of
+/// 64, halved as 480 and 544 rows: two threads at 1.81x one. Shares of 504 and 520 rows (21 tiles, and 21 plus the
+/// partial one), six blocks each: 1.88x (alternating rounds, same process).
+#[derive(Clone, Copy, Debug)]
+struct RowBlocks {
+    m: usize,
+    mr: usize,
+    threads: usize,
+    /// Blocks per share (the same for every share, so that an even split of the block indices splits the rows).
+    per_share: usize,
+}
+
+impl RowBlocks {
+    fn new(m: usize, mr: usize, mc: usize, threads: usize) -> Self {
+        let threads = threads.max(1);
+        let max_tiles = (mc / mr).max(1);
+        let mut blocks = RowBlocks { m, mr, threads, per_share: 1 };
+        blocks.per_share = (0..threads)
+            .map(|t| (blocks.share_start(t + 1) - blocks.share_start(t)).div_ceil(max_tiles))
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        blocks
+    }
+
+    /// First tile of share `t` (`t == threads`: the tile count): the tile boundary nearest to `t * m / threads` rows.
+    fn share_start(&self, t: usize) -> usize {
+        if t >= self.threads {
+            return self.m.div_ceil(self.mr);
+        }
+        (2 * t * self.m + self.threads * self.mr) / (2 * self.threads * self.mr)
+    }
+
+    /// How many blocks there are (some may be empty when there are fewer tiles than blocks).
+    fn count(&self) -> usize {
+        self.threads * self.per_share
+    }
+
+    /// Block `b` (< `count()`): its first row and its row count (0 for an empty block).
+    fn block(&self, b: usize) -> (usize, usize) {
+        let (t, j) = (b / self.per_share, b % self.per_share);
+        let first = self.share_start(t);
+        let tiles = self.share_start(t + 1) - first;
+        let tile_at = |j: usize| first + j * tiles / self.per_share;
+        let start = (tile_at(j) * self.mr).min(self.m);
+        let end = (tile_at(j + 1) * self.mr).min(self.m);
+        (start, end - start)
+    }
 }
 
 /// `C = alpha A B + beta C` for C with unit row stride (column-major tiles), through packed panels.
@@ -107,10 +148,7 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
     let (mr, nr) = (kernel.mr, kernel.nr);
     let Blocking { mc, kc, nc } = blocking;
-    let mc = match threads {
-        Threads::One => mc,
-        Threads::Pool => balanced_row_block(m, mr, mc, rayon::current_num_threads().max(1)),
-    };
+    let row_blocks = RowBlocks::new(m, mr, mc, rayon::current_num_threads());
     // Column blocks of equal width (whole micro-panels): a last block of a few columns would repack all of A.
     let nc = n.div_ceil(n.div_ceil(nc)).div_ceil(nr) * nr;
     let ldc = c.col_stride();
@@ -133,8 +171,7 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
                         .for_each(|(q, panel)| pack_b_panel(b_block, nr, q, panel)),
                 }
                 let b_packed: &[T] = b_packed;
-                let block = |ic: usize| {
-                    let mcb = mc.min(m - ic);
+                let block = |ic: usize, mcb: usize| {
                     let a_block = a.submatrix(ic, pc, mcb, kcb);
                     with_buffer::<T, _>(&PACK_A, packed_a_len(mcb, kcb, mr), |a_packed| {
                         pack_a(a_block, mr, a_packed);
@@ -165,8 +202,13 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
                     })
                 };
                 match threads {
-                    Threads::One => (0..m).step_by(mc).for_each(block),
-                    Threads::Pool => (0..m).into_par_iter().step_by(mc).for_each(block),
+                    Threads::One => (0..m).step_by(mc).for_each(|ic| block(ic, mc.min(m - ic))),
+                    Threads::Pool => (0..row_blocks.count()).into_par_iter().for_each(|b| {
+                        let (ic, mcb) = row_blocks.block(b);
+                        if mcb > 0 {
+                            block(ic, mcb);
+                        }
+                    }),
                 }
             });
         }
@@ -175,19 +217,52 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
 
 #[cfg(test)]
 mod tests {
-    use super::balanced_row_block;
+    use super::RowBlocks;
+
+    /// The blocks in index order: (first row, rows) of the non-empty ones, and the rows of each share.
+    fn layout(m: usize, mr: usize, mc: usize, threads: usize) -> (Vec<(usize, usize)>, Vec<usize>) {
+        let blocks = RowBlocks::new(m, mr, mc, threads);
+        assert_eq!(blocks.count() % threads, 0);
+        let all: Vec<(usize, usize)> = (0..blocks.count()).map(|b| blocks.block(b)).collect();
+        let shares = all.chunks(blocks.count() / threads).map(|s| s.iter().map(|b| b.1).sum()).collect();
+        (all.into_iter().filter(|b| b.1 > 0).collect(), shares)
+    }
 
     #[test]
-    fn row_blocks_split_evenly_between_threads() {
-        // 1024 rows, 32-row tiles, blocks of at most 192 rows, two threads: 8 blocks of 128, not 6 of 192 / 64.
-        assert_eq!(balanced_row_block(1024, 32, 192, 2), 128);
-        assert_eq!(balanced_row_block(2048, 32, 192, 2), 128);
-        assert_eq!(balanced_row_block(1536, 32, 192, 2), 192);
-        // 31 tiles (prime): no even split, so the fewest blocks that fit (a multiple of the threads).
-        assert_eq!(balanced_row_block(31 * 32, 32, 192, 2), 192);
-        for (m, mr, mc, t) in [(1000, 32, 192, 2), (7, 32, 192, 2), (4096, 16, 192, 3), (100, 8, 64, 4)] {
-            let rows = balanced_row_block(m, mr, mc, t);
-            assert!(rows.is_multiple_of(mr) && rows <= mc.max(mr), "{m} {mr} {mc} {t}: {rows}");
+    fn row_blocks_give_each_thread_an_equal_share() {
+        // f64 n = 1024 (24-row tiles, blocks of at most 96 rows): 504 + 520 rows, not 576 + 448.
+        let (blocks, shares) = layout(1024, 24, 96, 2);
+        assert_eq!(shares, [504, 520]);
+        assert_eq!(blocks.len(), 12);
+        // f32 n = 1024 (32-row tiles, at most 192 rows): 512 rows each, in blocks of 160, 160, 192.
+        let (blocks, shares) = layout(1024, 32, 192, 2);
+        assert_eq!(shares, [512, 512]);
+        assert_eq!(blocks[..3], [(0, 160), (160, 160), (320, 192)]);
+        // Fewer tiles than threads: the empty shares hold empty blocks only.
+        let (blocks, shares) = layout(7, 32, 192, 3);
+        assert_eq!((blocks, shares), (vec![(0, 7)], vec![0, 0, 7]));
+    }
+
+    #[test]
+    fn row_blocks_tile_the_rows_exactly() {
+        for (m, mr, mc, threads) in [
+            (1000, 32, 192, 2),
+            (1, 24, 96, 2),
+            (4096, 16, 192, 3),
+            (100, 8, 64, 4),
+            (31 * 32, 32, 192, 2),
+            (2048, 24, 96, 2),
+        ] {
+            let (blocks, shares) = layout(m, mr, mc, threads);
+            let mut next = 0;
+            for &(start, rows) in &blocks {
+                assert_eq!(start, next, "{m} {mr} {mc} {threads}: blocks out of order or overlapping");
+                assert!(start.is_multiple_of(mr) && rows <= mc.max(mr), "{m} {mr} {mc} {threads}: {start} {rows}");
+                next = start + rows;
+            }
+            assert_eq!(next, m);
+            let (lo, hi) = (shares.iter().min().unwrap(), shares.iter().max().unwrap());
+            assert!(hi - lo <= mr, "{m} {mr} {mc} {threads}: shares {shares:?}");
         }
     }
 }
