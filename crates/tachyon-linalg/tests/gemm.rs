@@ -373,6 +373,24 @@ fn threads_bitwise<T: GemmFloat>() {
     }
 }
 
+/// Outside the pool a fork-join parks the caller and wakes two workers, so products go parallel only from ~250 us
+/// of one core's work (2 M vector FMAs); on a pool thread from 4 MFLOP.
+#[test]
+fn parallel_threshold_depends_on_the_calling_thread() {
+    let two = pool(2);
+    for isa in levels_under_test() {
+        let lanes = match isa {
+            tachyon_simd::Isa::Scalar => 1.0,
+            isa => (isa.vector_bytes() / 4) as f64,
+        };
+        let (f32_plan, f64_plan) = (Gemm::<f32>::new(isa).unwrap(), Gemm::<f64>::new(isa).unwrap());
+        assert_eq!(f32_plan.parallel_threshold_flops(), 4.0e6 * lanes, "{isa}");
+        assert_eq!(f64_plan.parallel_threshold_flops(), 4.0e6 * (lanes / 2.0).max(1.0), "{isa}");
+        assert_eq!(two.install(|| f32_plan.parallel_threshold_flops()), 4.0e6, "{isa}");
+        assert_eq!(two.install(|| f64_plan.parallel_threshold_flops()), 4.0e6, "{isa}");
+    }
+}
+
 /// The fused single-sample dense backward gives bit for bit the two products through `run`, on every instruction
 /// set, awkward sizes and misaligned slices, with and without the input gradient; and is within the product
 /// bound of an f64 reference (so that agreeing with `run` is not agreeing on a wrong answer).
