@@ -349,6 +349,8 @@ fn threads_bitwise<T: GemmFloat>() {
                 ("integers", Box::new(|i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0)),
                 ("random", Box::new(|i, j| ((i * 7919 + j * 104_729) % 1000) as f64 / 997.0 - 0.5)),
             ];
+            let flops = 2.0 * (m * n * k) as f64;
+            assert!(flops >= two.install(|| Gemm::<T>::new(isa).unwrap().parallel_threshold_flops()), "{m}x{n}x{k}");
             for (name, f) in &inputs {
                 let a = Operand::<T>::new(m, k, Layout::RowMajor, T::ZERO, |i, j| T::from_f64(f(i, j)));
                 let b = Operand::<T>::new(k, n, Layout::RowMajor, T::ZERO, |i, j| T::from_f64(f(j, i) + 0.25));
@@ -373,8 +375,8 @@ fn threads_bitwise<T: GemmFloat>() {
     }
 }
 
-/// Outside the pool a fork-join parks the caller and wakes two workers, so products go parallel only from ~250 us
-/// of one core's work (2 M vector FMAs); on a pool thread from 4 MFLOP.
+/// Outside the pool a fork-join parks the caller and wakes two workers, so products go parallel only from ~500 us
+/// of one core's work (4 M vector FMAs of 2 x lanes FLOP); on a pool thread from 250 k vector FMAs.
 #[test]
 fn parallel_threshold_depends_on_the_calling_thread() {
     let two = pool(2);
@@ -384,10 +386,11 @@ fn parallel_threshold_depends_on_the_calling_thread() {
             isa => (isa.vector_bytes() / 4) as f64,
         };
         let (f32_plan, f64_plan) = (Gemm::<f32>::new(isa).unwrap(), Gemm::<f64>::new(isa).unwrap());
-        assert_eq!(f32_plan.parallel_threshold_flops(), 4.0e6 * lanes, "{isa}");
-        assert_eq!(f64_plan.parallel_threshold_flops(), 4.0e6 * (lanes / 2.0).max(1.0), "{isa}");
-        assert_eq!(two.install(|| f32_plan.parallel_threshold_flops()), 4.0e6, "{isa}");
-        assert_eq!(two.install(|| f64_plan.parallel_threshold_flops()), 4.0e6, "{isa}");
+        let f64_lanes = (lanes / 2.0).max(1.0);
+        assert_eq!(f32_plan.parallel_threshold_flops(), 8.0e6 * lanes, "{isa}");
+        assert_eq!(f64_plan.parallel_threshold_flops(), 8.0e6 * f64_lanes, "{isa}");
+        assert_eq!(two.install(|| f32_plan.parallel_threshold_flops()), 5.0e5 * lanes, "{isa}");
+        assert_eq!(two.install(|| f64_plan.parallel_threshold_flops()), 5.0e5 * f64_lanes, "{isa}");
     }
 }
 

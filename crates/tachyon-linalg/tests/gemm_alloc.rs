@@ -18,6 +18,11 @@ fn no_allocations_after_warm_up() {
             (300, 300, 300, Parallelism::None),
             (400, 400, 400, Parallelism::Rayon),
         ] {
+            if par == Parallelism::Rayon {
+                // The product must really take the threaded path inside the pool.
+                let flops = 2.0 * (m * n * k) as f64;
+                assert!(flops >= two.install(|| plan.parallel_threshold_flops()), "{isa} {m}x{n}x{k}");
+            }
             let a = vec![0.5f32; m * k];
             let b = vec![0.25f32; k * n];
             let mut c = vec![0.0f32; m * n];

@@ -68,17 +68,19 @@ impl<T: GemmFloat> std::fmt::Debug for Gemm<T> {
     }
 }
 
-/// Products below this many FLOP (2 m n k) stay on one thread when called from a rayon worker: a fork-join
-/// there costs ~10-20 us. Measured on the 2-core machines from a pool thread (alternating rounds): n = 128 (4.2
-/// MFLOP) on two threads 1.51x one in f32 and 1.55x in f64 on the AVX-512 machine.
-const PARALLEL_MIN_FLOPS_IN_POOL: f64 = 4.0e6;
+/// Products below this many vector FMAs (2 x lanes FLOP each: 8 MFLOP f32, 4 MFLOP f64 with AVX-512, ~30 us of
+/// one core's work) stay on one thread when called from a rayon worker, where a fork-join costs ~10-20 us (more
+/// when the other worker sleeps). Measured from a pool thread on the AVX-512 VM (`examples/gemm_threads.rs`,
+/// alternating rounds, medians): f32 n = 128 (131 k vector FMAs, 20 us) 0.92-1.51x one thread by the minute, f64
+/// n = 128 (262 k) 1.49-1.54x, f32 n = 192 (442 k) 1.58-1.75x.
+const PARALLEL_MIN_VECTOR_FMAS_IN_POOL: f64 = 2.5e5;
 
-/// Products below this many vector FMAs (2 x lanes FLOP each: 64 MFLOP f32, 32 MFLOP f64 with AVX-512, ~250 us
-/// of one core's work) stay on one thread when called from outside the rayon pool. Such a call parks the caller,
-/// wakes a worker, which wakes the other, and the caller is woken at the end; on the AVX-512 VM two threads from
-/// the main thread ran 0.65x / 0.82x one at f32 n = 192 / 256 (and 1.45x at 320), f64 1.17x at 192 with rounds at
-/// 0.76x, 1.31x at 256 (alternating rounds, medians), where the same products from a pool thread ran 1.5-1.8x.
-const PARALLEL_MIN_VECTOR_FMAS_FROM_OUTSIDE: f64 = 2.0e6;
+/// Products below this many vector FMAs (128 MFLOP f32, 64 MFLOP f64 with AVX-512, ~500 us of one core's work)
+/// stay on one thread when called from outside the rayon pool. Such a call parks the caller, wakes a worker, which
+/// wakes the other, and the caller is woken at the end; on the AVX-512 VM two threads from the main thread ran
+/// 0.65x / 0.82x one at f32 n = 192 / 256, f64 0.80x at 256 in one sitting and 1.31x in another, 1.15-1.66x at
+/// n = 320 (2 M vector FMAs) and 1.74-1.80x at 512, where the same products from a pool thread ran 1.5-1.9x.
+const PARALLEL_MIN_VECTOR_FMAS_FROM_OUTSIDE: f64 = 4.0e6;
 
 /// Products whose C has at most this many times [`VectorKernels::small_rows`] rows (64 f32 or 32 f64 rows on AVX2)
 /// and whose A fits in L1 go unpacked: measured against the direct tile path on the development machine, the
@@ -139,15 +141,16 @@ impl<T: GemmFloat> Gemm<T> {
     /// Products smaller than this (in FLOP, 2 m n k) never use more than one thread when called from this
     /// thread: a lower threshold on a rayon worker than outside the pool, where the fork-join costs more.
     pub fn parallel_threshold_flops(&self) -> f64 {
-        if rayon::current_thread_index().is_some() {
-            PARALLEL_MIN_FLOPS_IN_POOL
+        let vector_fmas = if rayon::current_thread_index().is_some() {
+            PARALLEL_MIN_VECTOR_FMAS_IN_POOL
         } else {
-            let lanes = match self.kernel.isa {
-                Isa::Scalar => 1,
-                isa => isa.vector_bytes() / T::BYTES,
-            };
-            PARALLEL_MIN_VECTOR_FMAS_FROM_OUTSIDE * 2.0 * lanes as f64
-        }
+            PARALLEL_MIN_VECTOR_FMAS_FROM_OUTSIDE
+        };
+        let lanes = match self.kernel.isa {
+            Isa::Scalar => 1,
+            isa => isa.vector_bytes() / T::BYTES,
+        };
+        vector_fmas * 2.0 * lanes as f64
     }
 
     /// `C = alpha A B + beta C`. `A` is m x k, `B` k x n, `C` m x n; pass `.t()` views for transposes.
