@@ -273,6 +273,15 @@ fn bench_infer_reports_percentiles_for_f32_and_int8() {
         }
         assert!(rows.iter().any(|r| r["dtype"] == dtype && r["case"] == "batch1024_row"), "{rows:?}");
     }
+    // int8 rows name the kernel that ran and the activation width the accuracy check chose; f32 rows carry no width.
+    for row in &rows {
+        if row["dtype"] == "int8" {
+            assert!(["scalar", "avx2", "avx512vnni"].contains(&row["isa"].as_str().unwrap()), "{row}");
+            assert!([8, 12].contains(&row["activation_bits"].as_u64().unwrap()), "{row}");
+        } else {
+            assert!(row.get("activation_bits").is_none(), "{row}");
+        }
+    }
     assert!(text(&out.stderr).contains("correlation"), "{}", text(&out.stderr));
     let out = tachyon(&["bench", "infer", "--model", "/nonexistent/model.tcy", "--smoke"], None);
     assert!(!out.status.success());

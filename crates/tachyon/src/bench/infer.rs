@@ -46,6 +46,12 @@ fn latency_row(case: &'static str, isa: &'static str, dtype: &'static str, r: &L
     row
 }
 
+/// `row` with the int8 predictor's activation width.
+fn int8_row(mut row: Row, q: &Int8Predictor) -> Row {
+    row.activation_bits = Some(q.activation_bits().bits());
+    row
+}
+
 /// Runs the inference workload on `model` (a model file) or the standard network.
 pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let net = match model {
@@ -99,7 +105,7 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
             let k = row_at(i);
             std::hint::black_box(q.predict(&rows[k..k + d]).expect("width")[0]);
         });
-        emit(latency_row("single_warm", q.isa().name(), "int8", &r));
+        emit(int8_row(latency_row("single_warm", q.kernel().name(), "int8", &r), q));
     }
     let cold = CacheState::Cold { evict_bytes };
     let r = measure(cold_calls, cold, |i| {
@@ -112,7 +118,7 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
             let k = row_at(i);
             std::hint::black_box(q.predict(&rows[k..k + d]).expect("width")[0]);
         });
-        emit(latency_row("single_cold", q.isa().name(), "int8", &r));
+        emit(int8_row(latency_row("single_cold", q.kernel().name(), "int8", &r), q));
     }
 
     let batch = &rows[..BATCH * d];
@@ -123,22 +129,22 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
         p90_ns: t.p90_ns / BATCH as f64,
     };
     let threads = rayon::current_num_threads();
-    let mut batch_row = |dtype: &'static str, isa: &'static str, thr: usize, t: Timing| {
+    let batch_row = |dtype: &'static str, isa: &'static str, thr: usize, t: Timing| {
         let mut row = Row::new("infer", "batch1024_row", isa, dtype, thr, per_row(t));
         row.size = Some(BATCH as u64);
         row.gflops = Some(2.0 * net.macs() as f64 / row.median_ns);
-        emit(row);
+        row
     };
     let t = time(scale.budget(), || f32_predictor.predict_batch(batch, &mut out).expect("shape"));
-    batch_row("f32", isa, 1, t);
+    emit(batch_row("f32", isa, 1, t));
     let t = time(scale.budget(), || f32_predictor.predict_batch_parallel(batch, &mut out).expect("shape"));
-    batch_row("f32", isa, threads, t);
+    emit(batch_row("f32", isa, threads, t));
     if let Some(q) = int8.as_mut() {
-        let qisa = q.isa().name();
+        let kernel = q.kernel().name();
         let t = time(scale.budget(), || q.predict_batch(batch, &mut out).expect("shape"));
-        batch_row("int8", qisa, 1, t);
+        emit(int8_row(batch_row("int8", kernel, 1, t), q));
         let t = time(scale.budget(), || q.predict_batch_parallel(batch, &mut out).expect("shape"));
-        batch_row("int8", qisa, threads, t);
+        emit(int8_row(batch_row("int8", kernel, threads, t), q));
     }
     Ok(())
 }

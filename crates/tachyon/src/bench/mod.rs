@@ -147,6 +147,9 @@ pub struct Row {
     /// Latency rows: slowest call, ns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ns: Option<f64>,
+    /// int8 inference rows: width of the quantized activations, bits (8 or 12, chosen by the accuracy check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation_bits: Option<u32>,
 }
 
 impl Row {
@@ -178,6 +181,7 @@ impl Row {
             p99_ns: None,
             p999_ns: None,
             max_ns: None,
+            activation_bits: None,
         }
     }
 }
@@ -201,6 +205,14 @@ fn human_ns(ns: f64) -> String {
     }
 }
 
+/// The table's column layout, shared by the header and the rows (widths fit the longest names: `batch256_32x64`,
+/// `avx512vnni`).
+macro_rules! table_columns {
+    () => {
+        "{:<8} {:<14} {:<10} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8} {:>15}"
+    };
+}
+
 impl Printer {
     fn emit(&mut self, row: &Row) {
         let mut out = std::io::stdout().lock();
@@ -210,7 +222,7 @@ impl Printer {
             if !self.header_done {
                 let _ = writeln!(
                     out,
-                    "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8} {:>15}",
+                    table_columns!(),
                     "workload",
                     "case",
                     "isa",
@@ -233,7 +245,7 @@ impl Printer {
             };
             let _ = writeln!(
                 out,
-                "{:<8} {:<12} {:<7} {:<5} {:>3} {:>9} {:>11} {:>17} {:>8} {:>8} {:>12} {:>8} {:>15}",
+                table_columns!(),
                 row.workload,
                 row.case,
                 row.isa,
