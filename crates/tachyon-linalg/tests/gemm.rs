@@ -381,12 +381,8 @@ fn threads_bitwise<T: GemmFloat>() {
 fn parallel_threshold_depends_on_the_calling_thread() {
     let two = pool(2);
     for isa in levels_under_test() {
-        let lanes = match isa {
-            tachyon_simd::Isa::Scalar => 1.0,
-            isa => (isa.vector_bytes() / 4) as f64,
-        };
+        let (lanes, f64_lanes) = (isa.lanes(4) as f64, isa.lanes(8) as f64);
         let (f32_plan, f64_plan) = (Gemm::<f32>::new(isa).unwrap(), Gemm::<f64>::new(isa).unwrap());
-        let f64_lanes = (lanes / 2.0).max(1.0);
         assert_eq!(f32_plan.parallel_threshold_flops(), 8.0e6 * lanes, "{isa}");
         assert_eq!(f64_plan.parallel_threshold_flops(), 8.0e6 * f64_lanes, "{isa}");
         assert_eq!(two.install(|| f32_plan.parallel_threshold_flops()), 5.0e5 * lanes, "{isa}");

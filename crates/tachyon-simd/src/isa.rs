@@ -65,6 +65,14 @@ impl Isa {
         }
     }
 
+    /// Elements of `element_bytes` bytes in one register of this level (the scalar twin: one).
+    pub fn lanes(self, element_bytes: usize) -> usize {
+        match self {
+            Isa::Scalar => 1,
+            isa => isa.vector_bytes() / element_bytes,
+        }
+    }
+
     fn code(self) -> u8 {
         self as u8
     }
@@ -363,6 +371,12 @@ pub fn set_active(request: IsaRequest) -> Result<Isa, IsaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanes_per_register() {
+        assert_eq!([Isa::Scalar, Isa::Avx2, Isa::Avx512].map(|isa| isa.lanes(4)), [1, 8, 16]);
+        assert_eq!([Isa::Scalar, Isa::Avx2, Isa::Avx512].map(|isa| isa.lanes(8)), [1, 4, 8]);
+    }
 
     #[test]
     fn parses_names_case_insensitively() {

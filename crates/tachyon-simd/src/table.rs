@@ -81,11 +81,7 @@ pub const FMA_PROBE_CHAINS: usize = probe::CHAINS;
 impl<T: Float> KernelTable<T> {
     /// FLOP per iteration of [`fma_probe`](KernelTable::fma_probe): chains x lanes x 2.
     pub fn fma_probe_flops_per_iteration(&self) -> u64 {
-        let lanes = match self.isa {
-            Isa::Scalar => 1,
-            isa => isa.vector_bytes() / T::BYTES,
-        };
-        (FMA_PROBE_CHAINS * lanes * 2) as u64
+        (FMA_PROBE_CHAINS * self.isa.lanes(T::BYTES) * 2) as u64
     }
 }
 

@@ -74,14 +74,6 @@ unsafe fn run(isa: Isa, net: &PackedNetwork, scratch: &mut Scratch, rows: &[f32]
     }
 }
 
-/// Register width in f32 lanes of each instruction set's kernel.
-fn lanes_of(isa: Isa) -> usize {
-    match isa {
-        Isa::Scalar => 1,
-        isa => isa.vector_bytes() / 4,
-    }
-}
-
 /// Errors making a predictor.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum PredictorError {
@@ -118,7 +110,7 @@ impl Predictor {
     pub fn with_isa(net: &DenseNetwork, isa: Isa) -> Result<Predictor, PredictorError> {
         net.validate()?;
         let isa = isa::IsaRequest::Exactly(isa).resolve()?;
-        let packed = PackedNetwork::new(net, lanes_of(isa));
+        let packed = PackedNetwork::new(net, isa.lanes(4));
         let scratch = Scratch::new(&packed);
         Ok(Predictor {
             isa,

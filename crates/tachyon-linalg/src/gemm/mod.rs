@@ -146,11 +146,7 @@ impl<T: GemmFloat> Gemm<T> {
         } else {
             PARALLEL_MIN_VECTOR_FMAS_FROM_OUTSIDE
         };
-        let lanes = match self.kernel.isa {
-            Isa::Scalar => 1,
-            isa => isa.vector_bytes() / T::BYTES,
-        };
-        vector_fmas * 2.0 * lanes as f64
+        vector_fmas * 2.0 * self.kernel.isa.lanes(T::BYTES) as f64
     }
 
     /// `C = alpha A B + beta C`. `A` is m x k, `B` k x n, `C` m x n; pass `.t()` views for transposes.
