@@ -13,6 +13,16 @@ pub enum Horizon {
     Time(i64),
 }
 
+impl std::fmt::Display for Horizon {
+    /// `100 updates` or `250 ms` (the units `--horizon-events` and `--horizon-ms` take).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Horizon::Events(n) => write!(f, "{n} updates"),
+            Horizon::Time(ns) => write!(f, "{} ms", *ns as f64 / 1e6),
+        }
+    }
+}
+
 /// What to label.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LabelSpec {

@@ -74,21 +74,24 @@ pub const SCHEMA: FeatureSchema = FeatureSchema { name: SCHEMA_NAME, version: SC
 impl FeatureSchema {
     /// A 64-bit FNV-1a hash of the name, version and every column name in order: equal hashes mean the same
     /// columns in the same order from the same formulas version.
-    pub fn hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    pub const fn hash(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        const fn eat(mut h: u64, bytes: &[u8]) -> u64 {
+            let mut i = 0;
+            while i < bytes.len() {
+                h ^= bytes[i] as u64;
+                h = h.wrapping_mul(PRIME);
+                i += 1;
             }
             // A separator, so ["ab", "c"] and ["a", "bc"] differ.
-            h ^= 0xff;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        };
-        eat(self.name.as_bytes());
-        eat(&self.version.to_le_bytes());
-        for name in self.names {
-            eat(name.as_bytes());
+            (h ^ 0xff).wrapping_mul(PRIME)
+        }
+        let mut h = eat(0xcbf2_9ce4_8422_2325, self.name.as_bytes());
+        h = eat(h, &self.version.to_le_bytes());
+        let mut i = 0;
+        while i < self.names.len() {
+            h = eat(h, self.names[i].as_bytes());
+            i += 1;
         }
         h
     }

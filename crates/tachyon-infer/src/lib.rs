@@ -1,18 +1,21 @@
-//! Tachyon's inference: predictors compiled from model files.
+//! Tachyon's inference: models compiled from model files for one instruction set, shared between threads.
 //!
-//! - [`network`]: [`DenseNetwork`], what a model file describes (standardisation, dense layers, activation), and
-//!   the f64 reference forward pass.
-//! - [`dense`]: [`Predictor`], the f32 network packed for one instruction set (weights in register panels,
-//!   bias and activation fused, standardisation folded), zero allocation per call; batch and two-core batch.
-//! - [`quant`]: [`Int8Predictor`], post-training quantisation (int8 weights, 12-bit activations) calibrated on
-//!   data, refused when it would cost accuracy; integer kernels bit-identical on every instruction set.
+//! - [`compiled`]: [`CompiledModel`], a network compiled to f32 or int8 for one instruction set, immutable and
+//!   `Send + Sync`, with a caller-owned [`Scratch`] per thread; zero allocation per call; batch and parallel
+//!   batch on the same object.
+//! - [`dense`]: the f32 path (weights in register panels, bias and activation fused, standardisation folded).
+//! - [`quant`]: the int8 path: post-training quantisation (int8 weights, 8- or 12-bit activations) calibrated on
+//!   data and refused when it would cost accuracy; integer kernels bit-identical on every instruction set.
 //! - [`latency`]: per-call latency histograms (HDR), warm and cold, with the timer's own cost measured.
+//!
+//! The networks themselves ([`DenseNetwork`]) and the model file come from `tachyon-model`; nothing here depends
+//! on training.
 
+pub mod compiled;
 pub mod dense;
 pub mod latency;
-pub mod network;
 pub mod quant;
 
-pub use dense::{Predictor, PredictorError};
-pub use network::{DenseLayer, DenseNetwork, NetworkError};
-pub use quant::{ActivationBits, Calibration, Int8Kernel, Int8Predictor, QuantError, QuantReport};
+pub use compiled::{CompileError, CompiledModel, Precision, PredictError, Scratch};
+pub use quant::{ActivationBits, Calibration, Int8Kernel, QuantError, QuantReport};
+pub use tachyon_model::{Activation, DenseLayer, DenseNetwork, Head, ModelError, ModelFile};

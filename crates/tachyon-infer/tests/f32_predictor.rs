@@ -1,10 +1,11 @@
-//! The f32 predictor on every instruction set this CPU has: against the f64 reference, against the training-side
-//! forward pass, batch against single rows, and zero allocations per call.
+//! The f32 compiled model on every instruction set this CPU has: against the f64 reference, batch against single
+//! rows, one model shared by two threads, and zero allocations
+//! per call.
 
-use tachyon_infer::{DenseNetwork, Predictor};
+use tachyon_infer::Activation;
+use tachyon_infer::{CompiledModel, DenseNetwork, Scratch};
 use tachyon_simd::Isa;
 use tachyon_testkit::SplitMix64;
-use tachyon_train::{forward, Activation, Head, Mlp, MlpSpec, Standardizer, Workspace};
 
 tachyon_testkit::install_counting_allocator!();
 
@@ -38,6 +39,13 @@ fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
     }
 }
 
+/// The outputs of one row.
+fn predict(p: &CompiledModel, scratch: &mut Scratch, row: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; p.outputs()];
+    p.predict(row, scratch, &mut out).unwrap();
+    out
+}
+
 /// Widths that hit every panel size, the dot-product head, odd inputs and more than one panel.
 const SHAPES: &[&[usize]] = &[
     &[32, 64, 64, 1],
@@ -56,62 +64,24 @@ fn every_path_matches_the_f64_reference() {
         for (k, widths) in SHAPES.iter().enumerate() {
             for activation in [Activation::Relu, Activation::Tanh] {
                 let net = network(widths, activation, k as u64);
-                let mut p = Predictor::with_isa(&net, isa).unwrap();
+                let p = CompiledModel::compile(&net, isa).unwrap();
+                let mut s = p.scratch();
                 let x = rows(50, &net.mean, &net.std, k as u64 + 10);
                 let mut got = Vec::new();
                 let mut want = Vec::new();
                 for row in x.chunks_exact(net.inputs) {
-                    got.extend_from_slice(p.predict(row).unwrap());
+                    got.extend(predict(&p, &mut s, row));
                     want.extend(net.forward_f64(row));
                 }
                 assert_close(&got, &want, 1e-5, &format!("{isa} {widths:?} {activation:?}"));
                 // The batch API (one thread and split over the pool) computes the same numbers bit for bit.
                 let mut batch = vec![0.0; got.len()];
-                p.predict_batch(&x, &mut batch).unwrap();
+                p.predict_batch(&x, &mut s, &mut batch).unwrap();
                 assert_eq!(batch, got);
                 batch.fill(0.0);
-                p.predict_batch_parallel(&x, &mut batch).unwrap();
+                p.predict_batch_parallel(&x, &mut [p.scratch(), p.scratch(), p.scratch()], &mut batch).unwrap();
                 assert_eq!(batch, got);
             }
-        }
-    }
-}
-
-#[test]
-fn every_path_matches_the_training_forward_pass() {
-    for activation in [Activation::Relu, Activation::Tanh] {
-        let spec = MlpSpec { inputs: 44, hidden: vec![64, 64], activation, head: Head::Regression };
-        let mut mlp = Mlp::<f32>::new(spec, 5);
-        for b in mlp.biases.iter_mut().flatten() {
-            *b = 0.05;
-        }
-        let mut rng = SplitMix64(3);
-        let standardizer = Standardizer {
-            mean: (0..44).map(|_| (rng.next_f64() - 0.5) * 600.0).collect(),
-            std: (0..44).map(|_| 0.5 + rng.next_f64() * 5.0).collect(),
-        };
-        let net = DenseNetwork::from_mlp(&mlp, &standardizer);
-        let n = 256;
-        let x = rows(n, &standardizer.mean, &standardizer.std, 4);
-        // Training side: standardise in f64, round to f32, run the batched GEMM forward pass.
-        let z: Vec<f32> = x
-            .chunks_exact(44)
-            .flat_map(|r| {
-                r.iter()
-                    .zip(&standardizer.mean)
-                    .zip(&standardizer.std)
-                    .map(|((&v, m), s)| ((f64::from(v) - m) / s) as f32)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let mut ws = Workspace::new(&mlp, n);
-        forward(&mlp, &mut ws, &z);
-        let want: Vec<f64> = ws.outputs().iter().map(|&v| f64::from(v)).collect();
-        for isa in Isa::supported() {
-            let mut p = Predictor::with_isa(&net, isa).unwrap();
-            let mut got = vec![0.0; n];
-            p.predict_batch(&x, &mut got).unwrap();
-            assert_close(&got, &want, 1e-5, &format!("{isa} {activation:?} vs training"));
         }
     }
 }
@@ -121,12 +91,13 @@ fn unaligned_rows_give_the_same_outputs() {
     let net = network(&[17, 40, 1], Activation::Relu, 1);
     let x = rows(1, &net.mean, &net.std, 2);
     for isa in Isa::supported() {
-        let mut p = Predictor::with_isa(&net, isa).unwrap();
-        let want = p.predict(&x).unwrap().to_vec();
+        let p = CompiledModel::compile(&net, isa).unwrap();
+        let mut s = p.scratch();
+        let want = predict(&p, &mut s, &x);
         let mut shifted = vec![0.0f32; x.len() + 3];
         for offset in 1..4 {
             shifted[offset..offset + x.len()].copy_from_slice(&x);
-            assert_eq!(p.predict(&shifted[offset..offset + x.len()]).unwrap(), &want[..], "{isa} offset {offset}");
+            assert_eq!(predict(&p, &mut s, &shifted[offset..offset + x.len()]), want, "{isa} offset {offset}");
         }
     }
 }
@@ -135,16 +106,21 @@ fn unaligned_rows_give_the_same_outputs() {
 fn predict_allocates_nothing() {
     for isa in Isa::supported() {
         let net = network(&[44, 64, 64, 1], Activation::Tanh, 2);
-        let mut p = Predictor::with_isa(&net, isa).unwrap();
+        let p = CompiledModel::compile(&net, isa).unwrap();
+        let mut s = p.scratch();
+        let mut workers = [p.scratch(), p.scratch()];
         let x = rows(100, &net.mean, &net.std, 9);
         let mut out = vec![0.0; 100];
-        p.predict_batch_parallel(&x, &mut out).unwrap();
+        p.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
         let (sum, allocations) = tachyon_testkit::count_thread_allocations(|| {
             let mut sum = 0.0;
+            let mut y = [0.0f32];
             for row in x.chunks_exact(44) {
-                sum += p.predict(row).unwrap()[0];
+                p.predict(row, &mut s, &mut y).unwrap();
+                sum += y[0];
             }
-            p.predict_batch(&x, &mut out).unwrap();
+            p.predict_batch(&x, &mut s, &mut out).unwrap();
+            p.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
             sum
         });
         assert!(sum.is_finite());
@@ -155,20 +131,52 @@ fn predict_allocates_nothing() {
 #[test]
 fn wrong_widths_are_errors() {
     let net = network(&[5, 8, 1], Activation::Relu, 1);
-    let mut p = Predictor::new(&net).unwrap();
-    assert!(p.predict(&[0.0; 4]).unwrap_err().to_string().contains("expected 5"));
+    let p = CompiledModel::compile(&net, tachyon_simd::isa::active()).unwrap();
+    let mut s = p.scratch();
     let mut out = vec![0.0; 2];
-    assert!(p.predict_batch(&[0.0; 11], &mut out).is_err());
-    assert!(p.predict_batch(&[0.0; 10], &mut out[..1]).is_err());
+    assert!(p.predict(&[0.0; 4], &mut s, &mut out).unwrap_err().to_string().contains("expected 5"));
+    assert!(p.predict_batch(&[0.0; 11], &mut s, &mut out).is_err());
+    assert!(p.predict_batch(&[0.0; 10], &mut s, &mut out[..1]).is_err());
 }
 
 #[test]
 fn nan_features_propagate() {
     let net = network(&[6, 16, 1], Activation::Relu, 1);
     for isa in Isa::supported() {
-        let mut p = Predictor::with_isa(&net, isa).unwrap();
+        let p = CompiledModel::compile(&net, isa).unwrap();
         let mut x = rows(1, &net.mean, &net.std, 1);
         x[3] = f32::NAN;
-        assert!(p.predict(&x).unwrap()[0].is_nan(), "{isa}");
+        assert!(predict(&p, &mut p.scratch(), &x)[0].is_nan(), "{isa}");
+    }
+}
+
+#[test]
+fn one_model_shared_by_two_threads_gives_bit_identical_outputs() {
+    for isa in Isa::supported() {
+        let net = network(&[44, 64, 64, 1], Activation::Relu, 4);
+        let p = std::sync::Arc::new(CompiledModel::compile(&net, isa).unwrap());
+        let x = std::sync::Arc::new(rows(2000, &net.mean, &net.std, 5));
+        let mut want = vec![0.0; 2000];
+        p.predict_batch(&x, &mut p.scratch(), &mut want).unwrap();
+        let threads: Vec<_> = (0..2)
+            .map(|t| {
+                let (p, x) = (p.clone(), x.clone());
+                std::thread::spawn(move || {
+                    let mut s = p.scratch();
+                    let mut got = vec![0.0f32; 2000];
+                    // The two threads walk the rows in opposite orders, so they use the model at the same time
+                    // on different rows.
+                    for i in 0..2000 {
+                        let r = if t == 0 { i } else { 1999 - i };
+                        p.predict(&x[r * 44..(r + 1) * 44], &mut s, &mut got[r..r + 1]).unwrap();
+                    }
+                    got
+                })
+            })
+            .collect();
+        for t in threads {
+            let got = t.join().unwrap();
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{isa}");
+        }
     }
 }

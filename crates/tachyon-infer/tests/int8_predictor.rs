@@ -5,12 +5,35 @@
 const WIDTHS: [ActivationBits; 2] = [ActivationBits::Eight, ActivationBits::Twelve];
 
 use tachyon_infer::quant::compare;
-use tachyon_infer::{ActivationBits, Calibration, DenseNetwork, Int8Kernel, Int8Predictor, Predictor, QuantError};
+use tachyon_infer::Activation;
+use tachyon_infer::{ActivationBits, Calibration, CompiledModel, DenseNetwork, Int8Kernel, Precision, QuantError};
 use tachyon_simd::Isa;
 use tachyon_testkit::SplitMix64;
-use tachyon_train::Activation;
 
 tachyon_testkit::install_counting_allocator!();
+
+/// The outputs of one row (a fresh scratch each time: tests that time or count allocations use their own).
+fn predict(q: &CompiledModel, row: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; q.outputs()];
+    q.predict(row, &mut q.scratch(), &mut out).unwrap();
+    out
+}
+
+/// The activation width of an int8 model.
+fn bits_of(q: &CompiledModel) -> ActivationBits {
+    match q.precision() {
+        Precision::Int8 { bits, .. } => bits,
+        Precision::F32 => panic!("not an int8 model"),
+    }
+}
+
+/// Every row's outputs from the f32 model on the scalar path.
+fn f32_outputs(net: &DenseNetwork, x: &[f32]) -> Vec<f32> {
+    let f = CompiledModel::compile(net, Isa::Scalar).unwrap();
+    let mut out = vec![0.0; x.len() / net.inputs * net.outputs()];
+    f.predict_batch(x, &mut f.scratch(), &mut out).unwrap();
+    out
+}
 
 /// Raw feature rows around the network's means, `spread` standard deviations wide, with a few heavy tails.
 fn rows(net: &DenseNetwork, n: usize, spread: f64, seed: u64) -> Vec<f32> {
@@ -50,19 +73,20 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
             let x = rows(&net, 300, 2.5, 2); // wider than calibration: clamping paths run too
             let mut reference: Option<Vec<f32>> = None;
             for isa in Isa::supported() {
-                let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
-                kernels.insert(q.kernel());
+                let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+                let Precision::Int8 { kernel, .. } = q.precision() else { panic!("an int8 model") };
+                kernels.insert(kernel);
                 let mut out = vec![0.0; 300 * net.outputs()];
-                q.predict_batch(&x, &mut out).unwrap();
+                q.predict_batch(&x, &mut q.scratch(), &mut out).unwrap();
                 let mut parallel = vec![0.0; out.len()];
-                q.predict_batch_parallel(&x, &mut parallel).unwrap();
+                q.predict_batch_parallel(&x, &mut [q.scratch(), q.scratch()], &mut parallel).unwrap();
                 assert_eq!(parallel, out, "{isa}: parallel batch");
                 // The batch kernel (rows in groups) and its remainder rows equal single-row calls.
                 let first = 7;
                 let mut few = vec![0.0; first * net.outputs()];
-                q.predict_batch(&x[..first * net.inputs], &mut few).unwrap();
+                q.predict_batch(&x[..first * net.inputs], &mut q.scratch(), &mut few).unwrap();
                 for (i, row) in x.chunks_exact(net.inputs).take(first).enumerate() {
-                    let one = q.predict(row).unwrap().to_vec();
+                    let one = predict(&q, row);
                     assert_eq!(one, few[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs batch");
                     assert_eq!(one, out[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs 300");
                 }
@@ -91,8 +115,8 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
 fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
     for activation in [Activation::Relu, Activation::Tanh] {
         let net = network(&[44, 64, 64, 1], activation, 11);
-        let (mut q, report) =
-            Int8Predictor::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4)).unwrap();
+        let (q, report) =
+            CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), Isa::best()).unwrap();
         assert!(report.correlation >= 0.999 && report.correlation <= 1.0, "{report:?}");
         assert!(
             report.mean_abs_error < 0.05 * report.f32_std && report.max_abs_error >= report.mean_abs_error,
@@ -101,12 +125,12 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
         assert_eq!(report.rows, 2000);
         // The report is what a direct comparison on the same rows gives.
         let x = rows(&net, 2000, 1.0, 4);
-        let mut f = Predictor::new(&net).unwrap();
+        let f = CompiledModel::compile(&net, Isa::best()).unwrap();
         let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
-        f.predict_batch(&x, &mut a).unwrap();
-        q.predict_batch(&x, &mut b).unwrap();
+        f.predict_batch(&x, &mut f.scratch(), &mut a).unwrap();
+        q.predict_batch(&x, &mut q.scratch(), &mut b).unwrap();
         assert_eq!(compare(&b, &a, report.bits), report);
-        assert_eq!(q.activation_bits(), report.bits);
+        assert_eq!(bits_of(&q), report.bits);
     }
 }
 
@@ -114,7 +138,8 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
 fn quantisation_is_refused_when_calibration_misses_the_data() {
     let net = network(&[20, 32, 1], Activation::Relu, 5);
     // Calibrated on a sliver around the mean, checked on rows 50x wider: every input clamps.
-    let err = Int8Predictor::quantize(&net, &rows(&net, 500, 0.02, 6), &rows(&net, 500, 1.0, 7)).unwrap_err();
+    let err =
+        CompiledModel::quantize(&net, &rows(&net, 500, 0.02, 6), &rows(&net, 500, 1.0, 7), Isa::best()).unwrap_err();
     match &err {
         QuantError::Inaccurate { report } => assert!(report.correlation < 0.999),
         other => panic!("expected a refusal, got {other:?}"),
@@ -122,11 +147,12 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
     let text = err.to_string();
     assert!(text.contains("refusing to quantise") && text.contains("0.999"), "{text}");
     assert!(matches!(
-        Int8Predictor::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1)),
+        CompiledModel::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1), Isa::best()),
         Err(QuantError::TooFewRows { calibration: 1, check: 5 })
     ));
     let wide = DenseNetwork::seeded(&[5000, 1], Activation::Relu, 1);
-    let err = Int8Predictor::quantize(&wide, &rows(&wide, 3, 1.0, 1), &rows(&wide, 3, 1.0, 2)).unwrap_err();
+    let err =
+        CompiledModel::quantize(&wide, &rows(&wide, 3, 1.0, 1), &rows(&wide, 3, 1.0, 2), Isa::best()).unwrap_err();
     assert!(err.to_string().contains("overflow"), "{err}");
 }
 
@@ -147,11 +173,11 @@ fn largest_magnitudes_are_summed_exactly() {
         let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
         assert_eq!(calibration.activation_scales, vec![64.0 / bits.unsigned_levels()]);
         for isa in Isa::supported() {
-            let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
+            let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
             // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
-            let y = q.predict(&x).unwrap()[0];
+            let y = predict(&q, &x)[0];
             assert!((f64::from(y) - 4096.0).abs() <= 4096.0 * 1e-6, "{isa} {bits:?}: {y}");
-            let y = q.predict(&vec![-1.0f32; 64]).unwrap()[0];
+            let y = predict(&q, &[-1.0f32; 64])[0];
             assert_eq!(y, 0.0, "{isa} {bits:?}: ReLU of negative sums");
         }
     }
@@ -162,8 +188,8 @@ fn largest_magnitudes_are_summed_exactly() {
         let outs: Vec<Vec<u32>> = Isa::supported()
             .into_iter()
             .map(|isa| {
-                let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
-                [1.0f32, -1.0].iter().map(|&v| q.predict(&vec![v; 64]).unwrap()[0].to_bits()).collect()
+                let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+                [1.0f32, -1.0].iter().map(|&v| predict(&q, &[v; 64])[0].to_bits()).collect()
             })
             .collect();
         let y = f32::from_bits(outs[0][0]);
@@ -177,8 +203,9 @@ fn largest_magnitudes_are_summed_exactly() {
 fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
     let net = network(&[44, 64, 64, 1], Activation::Relu, 11);
     // Rows like the check rows: 8 bits pass.
-    let (q, report) = Int8Predictor::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4)).unwrap();
-    assert_eq!((report.bits, q.activation_bits()), (ActivationBits::Eight, ActivationBits::Eight), "{report:?}");
+    let (q, report) =
+        CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), Isa::best()).unwrap();
+    assert_eq!((report.bits, bits_of(&q)), (ActivationBits::Eight, ActivationBits::Eight), "{report:?}");
     // One calibration row 40 standard deviations out stretches the input scale: 8-bit steps become 0.3 standard
     // deviations wide and fail the check, 12-bit ones (0.02) pass.
     let mut calibration = rows(&net, 2000, 1.0, 3);
@@ -186,14 +213,14 @@ fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
         *v = (m + 40.0 * s) as f32;
     }
     let eight = Calibration::fit_bits(&net, &calibration, ActivationBits::Eight);
-    let mut q8 = Int8Predictor::with_calibration(&net, eight, Isa::Scalar).unwrap();
+    let q8 = CompiledModel::with_calibration(&net, eight, Isa::Scalar).unwrap();
     let check = rows(&net, 2000, 1.0, 4);
-    let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
-    Predictor::with_isa(&net, Isa::Scalar).unwrap().predict_batch(&check, &mut a).unwrap();
-    q8.predict_batch(&check, &mut b).unwrap();
+    let a = f32_outputs(&net, &check);
+    let mut b = vec![0.0; 2000];
+    q8.predict_batch(&check, &mut q8.scratch(), &mut b).unwrap();
     assert!(compare(&b, &a, ActivationBits::Eight).correlation < 0.999);
-    let (q, report) = Int8Predictor::quantize(&net, &calibration, &check).unwrap();
-    assert_eq!((report.bits, q.activation_bits()), (ActivationBits::Twelve, ActivationBits::Twelve), "{report:?}");
+    let (q, report) = CompiledModel::quantize(&net, &calibration, &check, Isa::best()).unwrap();
+    assert_eq!((report.bits, bits_of(&q)), (ActivationBits::Twelve, ActivationBits::Twelve), "{report:?}");
     assert!(report.correlation >= 0.999, "{report:?}");
 }
 
@@ -204,10 +231,22 @@ fn predict_allocates_nothing() {
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &rows(&net, 200, 1.0, 1), bits);
         for isa in Isa::supported() {
-            let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
-            q.predict(&x[..44]).unwrap();
+            let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+            let mut s = q.scratch();
+            let mut workers = [q.scratch(), q.scratch()];
+            let mut y = [0.0f32];
+            let mut out = vec![0.0f32; 100];
+            q.predict(&x[..44], &mut s, &mut y).unwrap();
+            q.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
             let (sum, allocations) = tachyon_testkit::count_thread_allocations(|| {
-                x.chunks_exact(44).map(|row| q.predict(row).unwrap()[0]).sum::<f32>()
+                let mut sum = 0.0;
+                for row in x.chunks_exact(44) {
+                    q.predict(row, &mut s, &mut y).unwrap();
+                    sum += y[0];
+                }
+                q.predict_batch(&x, &mut s, &mut out).unwrap();
+                q.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
+                sum
             });
             assert!(sum.is_finite());
             assert_eq!(allocations, 0, "{isa} {bits:?}");
@@ -225,8 +264,8 @@ fn nan_features_give_the_same_output_on_every_path() {
         let outs: Vec<u32> = Isa::supported()
             .into_iter()
             .map(|isa| {
-                let mut q = Int8Predictor::with_calibration(&net, calibration.clone(), isa).unwrap();
-                q.predict(&x).unwrap()[0].to_bits()
+                let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+                predict(&q, &x)[0].to_bits()
             })
             .collect();
         assert!(outs.windows(2).all(|w| w[0] == w[1]), "{bits:?}: {outs:?}");

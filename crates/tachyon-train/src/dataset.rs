@@ -98,45 +98,69 @@ impl Split {
     }
 }
 
-/// Per-feature mean and standard deviation, fitted on training rows; stored in every model file.
+/// What a model was fitted on: each source file's name and row count, and the split rule, so that a later
+/// evaluation can tell the rows the model saw (training and validation parts) from the rows it never saw.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Standardizer {
-    /// Means.
-    pub mean: Vec<f64>,
-    /// Standard deviations (1 where a feature is constant, so it maps to 0 rather than to NaN).
-    pub std: Vec<f64>,
+pub struct TrainingSources {
+    /// File name (without its folder) and rows read, per source.
+    pub files: Vec<(String, u64)>,
+    /// The split each file was cut by.
+    pub spec: SplitSpec,
 }
 
-impl Standardizer {
-    /// Fits on `data` (two passes in f64).
-    pub fn fit(data: &Dataset) -> Standardizer {
-        let n = data.rows().max(1) as f64;
-        let mut mean = vec![0.0; NUM_FEATURES];
-        for i in 0..data.rows() {
-            for (m, &v) in mean.iter_mut().zip(data.row(i)) {
-                *m += f64::from(v);
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n);
-        let mut var = vec![0.0; NUM_FEATURES];
-        for i in 0..data.rows() {
-            for ((s, &v), m) in var.iter_mut().zip(data.row(i)).zip(&mean) {
-                let d = f64::from(v) - m;
-                *s += d * d;
-            }
-        }
-        let std =
-            var.into_iter().map(|s| (s / n).sqrt()).map(|s| if s > 0.0 && s.is_finite() { s } else { 1.0 }).collect();
-        Standardizer { mean, std }
+/// Text entry of the model file holding [`TrainingSources::files`]: one `name<TAB>rows` line per file.
+const SOURCES_KEY: &str = "train.sources";
+/// Array of the model file holding the split rule: train fraction, validation fraction, embargo rows.
+const SPLIT_KEY: &str = "meta.split";
+
+impl TrainingSources {
+    /// The sources of `matrices`, split by `spec`.
+    pub fn of(matrices: &[FeatureMatrix], spec: &SplitSpec) -> TrainingSources {
+        let files = matrices.iter().map(|m| (file_name(m), m.rows_read)).collect();
+        TrainingSources { files, spec: *spec }
     }
 
-    /// `(x - mean) / std` of every row, as an f64 row-major matrix.
-    pub fn transform(&self, data: &Dataset) -> Vec<f64> {
-        let mut out = Vec::with_capacity(data.x.len());
-        for i in 0..data.rows() {
-            out.extend(data.row(i).iter().zip(&self.mean).zip(&self.std).map(|((&v, m), s)| (f64::from(v) - m) / s));
-        }
-        out
+    /// Records the sources in a model file.
+    pub fn record(&self, model: &mut tachyon_model::ModelFile) {
+        let lines: Vec<String> = self.files.iter().map(|(name, rows)| format!("{name}\t{rows}")).collect();
+        model.text.push((SOURCES_KEY.into(), lines.join("\n")));
+        let spec = &self.spec;
+        model.arrays.push((SPLIT_KEY.into(), vec![spec.train, spec.validation, spec.embargo_rows as f64]));
+    }
+
+    /// The sources a model file records (`None` for files that record none, such as version 1 files).
+    pub fn from_model(model: &tachyon_model::ModelFile) -> Option<TrainingSources> {
+        let files = model
+            .text(SOURCES_KEY)?
+            .lines()
+            .map(|line| {
+                let (name, rows) = line.rsplit_once('\t')?;
+                Some((name.to_string(), rows.parse().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let &[train, validation, embargo] = model.array(SPLIT_KEY)? else { return None };
+        let valid = train > 0.0 && validation >= 0.0 && train + validation < 1.0 && embargo >= 0.0;
+        valid
+            .then_some(TrainingSources { files, spec: SplitSpec { train, validation, embargo_rows: embargo as usize } })
+    }
+
+    /// Whether `m` is one of the sources (same file name and row count).
+    pub fn contains(&self, m: &FeatureMatrix) -> bool {
+        let name = file_name(m);
+        self.files.iter().any(|(n, rows)| *n == name && *rows == m.rows_read)
+    }
+}
+
+fn file_name(m: &FeatureMatrix) -> String {
+    m.source.file_name().map_or_else(|| m.source.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+impl Dataset {
+    /// Appends every row of `other`.
+    pub fn append(&mut self, other: &Dataset) {
+        self.x.extend_from_slice(&other.x);
+        self.y.extend_from_slice(&other.y);
+        self.class.extend_from_slice(&other.class);
     }
 }
 
@@ -179,20 +203,31 @@ mod tests {
     }
 
     #[test]
-    fn standardizer_centres_and_scales_and_survives_constant_features() {
-        let d = Dataset {
-            x: (0..4 * NUM_FEATURES)
-                .map(|i| if i % NUM_FEATURES == 0 { (i / NUM_FEATURES) as f32 } else { 7.0 })
-                .collect(),
-            y: vec![0.0; 4],
-            class: vec![1; 4],
+    fn training_sources_round_trip_through_a_model_file_and_recognise_their_files() {
+        let mut a = matrix(10);
+        a.source = "/data/AAPL_message_1.csv".into();
+        a.rows_read = 10;
+        let mut b = a.clone();
+        b.source = "/elsewhere/GOOG_message_10.csv.gz".into();
+        let spec = SplitSpec { train: 0.5, validation: 0.25, embargo_rows: 3 };
+        let sources = TrainingSources::of(&[a.clone(), b.clone()], &spec);
+        let mut model = tachyon_model::ModelFile {
+            kind: tachyon_model::ModelKind::Ridge,
+            schema_hash: 1,
+            features: 0,
+            feature_names: vec![],
+            text: vec![],
+            arrays: vec![],
         };
-        let s = Standardizer::fit(&d);
-        assert_eq!(s.mean[0], 1.5);
-        assert!((s.std[0] - 1.25f64.sqrt()).abs() < 1e-15);
-        assert_eq!(s.std[1], 1.0);
-        let z = s.transform(&d);
-        assert_eq!(z[NUM_FEATURES + 1], 0.0);
-        assert!((z[0] + 1.5 / 1.25f64.sqrt()).abs() < 1e-15);
+        assert_eq!(TrainingSources::from_model(&model), None);
+        sources.record(&mut model);
+        let back = TrainingSources::from_model(&tachyon_model::ModelFile::from_bytes(&model.to_bytes()).unwrap());
+        assert_eq!(back.as_ref(), Some(&sources));
+        // The same file in another folder is recognised; a file of another length is not.
+        let mut moved = a.clone();
+        moved.source = "/copy/AAPL_message_1.csv".into();
+        assert!(sources.contains(&moved));
+        a.rows_read = 11;
+        assert!(!sources.contains(&a));
     }
 }

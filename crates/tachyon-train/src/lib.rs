@@ -9,9 +9,9 @@
 //! - [`trainer`]: the training loop for ridge (SGD), logistic regression and MLPs, with early stopping.
 //! - [`parallel`]: data-parallel steps over both cores with a deterministic reduction order.
 //! - [`metrics`]: MSE, R^2, accuracy, macro-F1, log-loss, information coefficient, hit rate.
-//! - [`artifact`]: the versioned, checksummed model file, written atomically and checked on load.
+//!
+//! Models are written as [`tachyon_model::ModelFile`]s, with the feature set of [`FEATURES`].
 
-pub mod artifact;
 pub mod dataset;
 pub mod logistic;
 pub mod metrics;
@@ -21,12 +21,16 @@ pub mod parallel;
 pub mod ridge;
 pub mod trainer;
 
-pub use artifact::{ArtifactError, ModelFile, ModelKind};
-pub use dataset::{Dataset, Split, SplitSpec, Standardizer};
+pub use dataset::{Dataset, Split, SplitSpec, TrainingSources};
 pub use logistic::{train as train_logistic, Logistic, LogisticReport};
 pub use metrics::{ClassMetrics, Metrics, RegressionMetrics};
-pub use mlp::{forward, forward_backward, Activation, Head, Mlp, MlpSpec, Targets, Workspace};
+pub use mlp::{forward, forward_backward, Mlp, MlpSpec, Targets, Workspace};
 pub use optim::{LrSchedule, Method, NonFinite, Optimizer};
 pub use parallel::DataParallel;
-pub use ridge::{train as train_ridge, FitError, Ridge, RidgePredictor, RidgeReport};
+pub use ridge::{train as train_ridge, FitError, Ridge, RidgeReport};
+pub use tachyon_model::{Activation, DenseNetwork, FeatureSet, Head, ModelError, ModelFile, ModelKind, Standardizer};
 pub use trainer::{network_from_file, network_to_file, predict_all, train_network, EpochLog, TrainReport, TrainSpec};
+
+/// The features every model trained here takes: the feature engine's schema ([`tachyon_features::SCHEMA`]).
+pub const FEATURES: FeatureSet<'static> =
+    FeatureSet { hash: tachyon_features::SCHEMA.hash(), names: &tachyon_features::FEATURE_NAMES };

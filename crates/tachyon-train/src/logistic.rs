@@ -13,10 +13,10 @@
 use tachyon_linalg::{gemm, MatMut, MatRef, Parallelism};
 
 use crate::metrics::{softmax3, Metrics};
-use crate::mlp::{Activation, Head, Mlp, MlpSpec};
+use crate::mlp::{Mlp, MlpSpec};
 use crate::ridge::{cholesky_in_place, cholesky_solve, FitError};
 use crate::trainer::network_to_file;
-use crate::{Dataset, ModelFile, ModelKind, Split, Standardizer};
+use crate::{Activation, Dataset, Head, ModelFile, ModelKind, Split, Standardizer};
 
 /// Penalty on every parameter that only fixes the classes' common shift.
 pub const SHIFT_EPS: f64 = 1e-9;
@@ -216,20 +216,20 @@ pub struct LogisticReport {
 }
 
 /// Standardises on the training rows, fits, and scores every part of `split` on the class labels.
-pub fn train(split: &Split, lambda: f64, schema_hash: u64) -> Result<LogisticReport, FitError> {
+pub fn train(split: &Split, lambda: f64) -> Result<LogisticReport, FitError> {
     let d = tachyon_features::NUM_FEATURES;
-    let standardizer = Standardizer::fit(&split.train);
-    let fit = Logistic::fit(&standardizer.transform(&split.train), &split.train.class, d, lambda)?;
+    let standardizer = Standardizer::fit(&split.train.x, d);
+    let fit = Logistic::fit(&standardizer.transform(&split.train.x), &split.train.class, d, lambda)?;
     let net = Mlp::<f64> {
         spec: MlpSpec { inputs: d, hidden: vec![], activation: Activation::Relu, head: Head::Softmax3 },
         weights: vec![fit.weights.clone()],
         biases: vec![fit.biases.to_vec()],
     };
-    let mut model = network_to_file(&net, &standardizer, ModelKind::Logistic, schema_hash);
-    model.arrays.push(("meta.lambda".into(), vec![lambda]));
-    model.arrays.push(("meta.train_rows".into(), vec![split.train.rows() as f64]));
+    let extra = vec![("meta.lambda".into(), vec![lambda]), ("meta.train_rows".into(), vec![split.train.rows() as f64])];
+    let model = network_to_file(&net, &standardizer, ModelKind::Logistic, extra);
     let score = |data: &Dataset| {
-        let logits: Vec<f64> = standardizer.transform(data).chunks_exact(d).flat_map(|row| fit.logits(row)).collect();
+        let logits: Vec<f64> =
+            standardizer.transform(&data.x).chunks_exact(d).flat_map(|row| fit.logits(row)).collect();
         Metrics::compute(Head::Softmax3, &logits, data)
     };
     Ok(LogisticReport {

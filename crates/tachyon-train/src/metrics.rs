@@ -2,8 +2,8 @@
 //! (correlation of the prediction with the realised return) and the hit rate (how often the predicted sign is
 //! right). A classifier's signal is `p(up) - p(down)`.
 
-use crate::mlp::Head;
 use crate::Dataset;
+use crate::Head;
 
 /// Metrics of predictions against labels.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -10,35 +10,9 @@
 
 use tachyon_linalg::{gemm, Gemm, GemmFloat, MatMut, MatRef, Parallelism};
 
+use tachyon_model::{Activation, DenseLayer, DenseNetwork, Head, ModelError, SplitMix64, Standardizer};
+
 use crate::metrics::softmax3;
-
-/// Hidden-layer activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    /// `max(0, x)`.
-    Relu,
-    /// `tanh(x)` (our vector kernel, <= 3 ulp).
-    Tanh,
-}
-
-/// Output layer and loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Head {
-    /// One output, squared error.
-    Regression,
-    /// Three outputs (down, flat, up), softmax cross-entropy.
-    Softmax3,
-}
-
-impl Head {
-    /// Outputs of the last layer.
-    pub fn outputs(self) -> usize {
-        match self {
-            Head::Regression => 1,
-            Head::Softmax3 => 3,
-        }
-    }
-}
 
 /// Shape of a network.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,19 +48,10 @@ pub struct Mlp<T> {
     pub biases: Vec<Vec<T>>,
 }
 
-/// SplitMix64 step: deterministic initialisation without a dependency.
-fn next_random(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-}
-
 impl<T: GemmFloat> Mlp<T> {
     /// Weights drawn uniformly with the variance He (ReLU) or Glorot (tanh) initialisation asks for; biases 0.
     pub fn new(spec: MlpSpec, seed: u64) -> Self {
-        let mut state = seed;
+        let mut rng = SplitMix64(seed);
         let (mut weights, mut biases) = (Vec::new(), Vec::new());
         for (out, inp) in spec.layers() {
             let var = match spec.activation {
@@ -94,15 +59,57 @@ impl<T: GemmFloat> Mlp<T> {
                 Activation::Tanh => 2.0 / (inp + out) as f64,
             };
             let limit = (3.0 * var).sqrt();
-            weights.push((0..out * inp).map(|_| T::from_f64((2.0 * next_random(&mut state) - 1.0) * limit)).collect());
+            weights.push((0..out * inp).map(|_| T::from_f64((2.0 * rng.next_f64() - 1.0) * limit)).collect());
             biases.push(vec![T::ZERO; out]);
         }
         Mlp { spec, weights, biases }
     }
 
+    /// The network these weights and `standardizer` make, for the features of [`crate::FEATURES`].
+    pub fn to_network(&self, standardizer: &Standardizer) -> DenseNetwork {
+        let layers = self
+            .spec
+            .layers()
+            .into_iter()
+            .enumerate()
+            .map(|(l, (outputs, inputs))| DenseLayer {
+                outputs,
+                inputs,
+                weights: self.weights[l].iter().map(|w| w.to_f64()).collect(),
+                bias: self.biases[l].iter().map(|b| b.to_f64()).collect(),
+            })
+            .collect();
+        DenseNetwork {
+            inputs: self.spec.inputs,
+            mean: standardizer.mean.clone(),
+            std: standardizer.std.clone(),
+            layers,
+            activation: self.spec.activation,
+            head: self.spec.head,
+            schema_hash: crate::FEATURES.hash,
+            feature_names: crate::FEATURES.names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
     /// Trainable parameters.
     pub fn parameters(&self) -> usize {
         self.weights.iter().map(Vec::len).sum::<usize>() + self.biases.iter().map(Vec::len).sum::<usize>()
+    }
+}
+
+impl Mlp<f32> {
+    /// The weights of `net` (rounded to f32) and its standardisation.
+    pub fn from_network(net: &DenseNetwork) -> Result<(Mlp<f32>, Standardizer), ModelError> {
+        net.validate()?;
+        let hidden = net.layers[..net.layers.len() - 1].iter().map(|l| l.outputs).collect();
+        let spec = MlpSpec { inputs: net.inputs, hidden, activation: net.activation, head: net.head };
+        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        let mlp = Mlp {
+            spec,
+            weights: net.layers.iter().map(|l| narrow(&l.weights)).collect(),
+            biases: net.layers.iter().map(|l| narrow(&l.bias)).collect(),
+        };
+        Ok((mlp, Standardizer { mean: net.mean.clone(), std: net.std.clone() }))
     }
 }
 
@@ -315,8 +322,8 @@ mod tests {
     use crate::Optimizer;
 
     fn data(rows: usize, inputs: usize, seed: u64) -> (Vec<f64>, Vec<f64>, Vec<i8>) {
-        let mut s = seed;
-        let x: Vec<f64> = (0..rows * inputs).map(|_| 2.0 * next_random(&mut s) - 1.0).collect();
+        let mut rng = SplitMix64(seed);
+        let x: Vec<f64> = (0..rows * inputs).map(|_| 2.0 * rng.next_f64() - 1.0).collect();
         let y: Vec<f64> = x
             .chunks(inputs)
             .map(|r| r.iter().enumerate().map(|(j, v)| v * (j as f64 - 1.5)).sum::<f64>().sin())

@@ -185,7 +185,8 @@ impl<T: GemmFloat> Optimizer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mlp::{forward_backward, Activation, Head, MlpSpec, Targets};
+    use crate::mlp::{forward_backward, MlpSpec, Targets};
+    use crate::{Activation, Head};
 
     #[test]
     fn schedules_start_at_one_and_end_where_asked() {

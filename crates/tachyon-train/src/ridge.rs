@@ -226,26 +226,32 @@ pub struct RidgeReport {
 }
 
 /// Standardises on the training rows, fits ridge with penalty `lambda`, and scores every part of the split.
-pub fn train(split: &crate::Split, lambda: f64, schema_hash: u64) -> Result<RidgeReport, FitError> {
+pub fn train(split: &crate::Split, lambda: f64) -> Result<RidgeReport, FitError> {
     use tachyon_features::NUM_FEATURES;
-    let standardizer = crate::Standardizer::fit(&split.train);
-    let z = standardizer.transform(&split.train);
+    let standardizer = crate::Standardizer::fit(&split.train.x, NUM_FEATURES);
+    let z = standardizer.transform(&split.train.x);
     let ridge = Ridge::fit(&z, &split.train.y, NUM_FEATURES, lambda)?;
-    let model = crate::ModelFile {
-        kind: crate::ModelKind::Ridge,
-        schema_hash,
-        features: NUM_FEATURES as u32,
-        arrays: vec![
-            ("mean".into(), standardizer.mean.clone()),
-            ("std".into(), standardizer.std.clone()),
-            ("weights".into(), ridge.weights.clone()),
-            ("bias".into(), vec![ridge.bias]),
-            ("meta.lambda".into(), vec![lambda]),
-            ("meta.train_rows".into(), vec![split.train.rows() as f64]),
-        ],
+    let network = tachyon_model::DenseNetwork {
+        inputs: NUM_FEATURES,
+        mean: standardizer.mean.clone(),
+        std: standardizer.std.clone(),
+        layers: vec![tachyon_model::DenseLayer {
+            outputs: 1,
+            inputs: NUM_FEATURES,
+            weights: ridge.weights.clone(),
+            bias: vec![ridge.bias],
+        }],
+        activation: crate::Activation::Relu,
+        head: crate::Head::Regression,
+        schema_hash: crate::FEATURES.hash,
+        feature_names: crate::FEATURES.names.iter().map(|n| n.to_string()).collect(),
     };
+    let model = network.to_model_file(
+        crate::ModelKind::Ridge,
+        vec![("meta.lambda".into(), vec![lambda]), ("meta.train_rows".into(), vec![split.train.rows() as f64])],
+    );
     let score = |data: &crate::Dataset| {
-        let z = standardizer.transform(data);
+        let z = standardizer.transform(&data.x);
         let pred: Vec<f64> = z.chunks_exact(NUM_FEATURES).map(|row| ridge.predict(row)).collect();
         crate::RegressionMetrics::compute(&pred, &data.y)
     };
@@ -255,39 +261,4 @@ pub fn train(split: &crate::Split, lambda: f64, schema_hash: u64) -> Result<Ridg
         test: score(&split.test),
         model,
     })
-}
-
-/// A ridge model loaded from a model file, predicting from raw (unstandardised) features.
-#[derive(Clone, Debug)]
-pub struct RidgePredictor {
-    /// Weights with the standardisation folded in: `w_j / std_j`.
-    scaled_weights: Vec<f64>,
-    /// `bias - sum_j w_j mean_j / std_j`.
-    offset: f64,
-}
-
-impl RidgePredictor {
-    /// Builds from a ridge model file (checked for kind and array sizes).
-    pub fn from_file(file: &crate::ModelFile) -> Result<RidgePredictor, String> {
-        if file.kind != crate::ModelKind::Ridge {
-            return Err(format!("a {:?} model is not a ridge model", file.kind));
-        }
-        let d = file.features as usize;
-        let get = |name: &str, len: usize| -> Result<&[f64], String> {
-            let a = file.array(name).ok_or(format!("the model has no `{name}` array"))?;
-            if a.len() != len {
-                return Err(format!("`{name}` has {} values, expected {len}", a.len()));
-            }
-            Ok(a)
-        };
-        let (mean, std, w, bias) = (get("mean", d)?, get("std", d)?, get("weights", d)?, get("bias", 1)?[0]);
-        let scaled_weights: Vec<f64> = w.iter().zip(std).map(|(w, s)| w / s).collect();
-        let offset = bias - scaled_weights.iter().zip(mean).map(|(w, m)| w * m).sum::<f64>();
-        Ok(RidgePredictor { scaled_weights, offset })
-    }
-
-    /// Prediction for one row of raw features.
-    pub fn predict(&self, features: &[f32]) -> f64 {
-        self.offset + self.scaled_weights.iter().zip(features).map(|(w, &x)| w * f64::from(x)).sum::<f64>()
-    }
 }

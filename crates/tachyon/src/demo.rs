@@ -112,10 +112,10 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
     };
     let start = Instant::now();
     let split = Split::new(matrices, &SplitSpec::default());
-    let report = train_ridge(&split, 1e-3, tachyon_features::SCHEMA.hash())?;
+    let report = train_ridge(&split, 1e-3)?;
     let path = std::env::temp_dir().join(format!("tachyon-demo-ridge-{}.tcy", std::process::id()));
     report.model.save(&path)?;
-    ModelFile::load(&path, tachyon_features::SCHEMA.hash())?;
+    ModelFile::load(&path, &tachyon_train::FEATURES)?;
     let _ = std::fs::remove_file(&path);
     println!(
         "ridge baseline (lambda 1e-3, X^T X on our GEMM + Cholesky, f64): {} train / {} validation / {} test rows, {:.2} s; model file saved, reloaded and checked",
@@ -127,7 +127,7 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
     print_parts(&[report.train, report.validation, report.test].map(Metrics::Regression));
 
     let start = Instant::now();
-    let logistic = train_logistic(&split, 1e-3, tachyon_features::SCHEMA.hash())?;
+    let logistic = train_logistic(&split, 1e-3)?;
     println!(
         "logistic regression, down / flat / up at +-0.5 bps (lambda 1e-3, Newton on our GEMM, f64): {} iterations \
          to a gradient of {:.0e}, {:.2} s",
@@ -140,7 +140,7 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
     let start = Instant::now();
     let spec =
         TrainSpec { epochs: 5, schedule: LrSchedule::Cosine { total_steps: 5, floor: 0.0 }, ..Default::default() };
-    let mlp = train_network(&split, &spec, tachyon_features::SCHEMA.hash(), &mut |_| {})?;
+    let mlp = train_network(&split, &spec, &mut |_| {})?;
     println!(
         "MLP 44 -> 64 -> 64 -> 1 (ReLU, Adam, cosine schedule, batch 256, up to {} epochs, early stopping on validation loss): kept epoch {}, {:.2} s",
         spec.epochs,
@@ -155,17 +155,18 @@ fn ridge_baseline(matrices: &[tachyon_features::FeatureMatrix]) -> Result<()> {
 /// on the test rows, and prints their per-call latency.
 fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) -> Result<()> {
     use tachyon_infer::latency::{measure, CacheState, LatencyReport};
-    use tachyon_infer::{DenseNetwork, Int8Predictor, Predictor};
+    use tachyon_infer::{CompiledModel, DenseNetwork, Precision};
     use tachyon_train::{network_from_file, predict_all, RegressionMetrics, Workspace};
 
     let net = DenseNetwork::from_model_file(model)?;
-    let mut f32_predictor = Predictor::new(&net)?;
+    let isa = tachyon_simd::isa::active();
+    let f32_model = CompiledModel::compile(&net, isa)?;
     let test = &split.test;
     let mut served = vec![0.0f32; test.rows()];
-    f32_predictor.predict_batch(&test.x, &mut served)?;
+    f32_model.predict_batch(&test.x, &mut f32_model.scratch(), &mut served)?;
     // The training side: standardise in f64, then the batched GEMM forward pass.
-    let (mlp, standardizer) = network_from_file(model).map_err(anyhow::Error::msg)?;
-    let z: Vec<f32> = standardizer.transform(test).into_iter().map(|v| v as f32).collect();
+    let (mlp, standardizer) = network_from_file(model)?;
+    let z: Vec<f32> = standardizer.transform(&test.x).into_iter().map(|v| v as f32).collect();
     let trained = predict_all(&mlp, &mut Workspace::new(&mlp, 256), &z, &mut Vec::new());
     let typical = trained.iter().map(|v| v.abs()).sum::<f64>() / trained.len().max(1) as f64;
     let worst =
@@ -175,7 +176,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     println!(
         "predictor (f32, {}): {} test rows, largest difference from the training forward pass {worst:.1e} \
          (relative); test IC {:.4}",
-        f32_predictor.isa(),
+        isa,
         test.rows(),
         ic(&served)
     );
@@ -183,15 +184,15 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     let stride = split.train.rows().div_ceil(50_000).max(1);
     let calibration: Vec<f32> =
         (0..split.train.rows()).step_by(stride).flat_map(|i| split.train.row(i).to_vec()).collect();
-    let mut int8 = match Int8Predictor::quantize(&net, &calibration, &split.validation.x) {
+    let int8 = match CompiledModel::quantize(&net, &calibration, &split.validation.x, isa) {
         Ok((q, r)) => {
             let mut quantised = vec![0.0f32; test.rows()];
-            let mut q = q;
-            q.predict_batch(&test.x, &mut quantised)?;
+            q.predict_batch(&test.x, &mut q.scratch(), &mut quantised)?;
+            let Precision::Int8 { kernel, .. } = q.precision() else { unreachable!("quantize makes int8 models") };
             println!(
                 "predictor (int8, {} kernel, {}-bit activations): calibrated on {} training rows; on {} validation \
                  rows correlation with f32 {:.5}, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
-                q.kernel().name(),
+                kernel.name(),
                 r.bits.bits(),
                 calibration.len() / net.inputs,
                 r.rows,
@@ -224,25 +225,17 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
         "single-sample latency, ns (every call timed alone; timer cost subtracted; `tachyon bench infer` for more):"
     );
     println!("  {:<12} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}", "predictor", "calls", "p50", "p90", "p99", "p99.9", "max");
-    let r = measure(300_000, CacheState::Warm, |i| {
-        std::hint::black_box(f32_predictor.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
-    });
-    line("f32 warm", &r);
-    if let Some(q) = int8.as_mut() {
-        let r = measure(300_000, CacheState::Warm, |i| {
-            std::hint::black_box(q.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
-        });
-        line("int8 warm", &r);
-    }
-    let r = measure(20_000, evict, |i| {
-        std::hint::black_box(f32_predictor.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
-    });
-    line("f32 cold", &r);
-    if let Some(q) = int8.as_mut() {
-        let r = measure(20_000, evict, |i| {
-            std::hint::black_box(q.predict(&rows[at(i)..at(i) + d]).map(|y| y[0]).unwrap_or(f32::NAN));
-        });
-        line("int8 cold", &r);
+    let models = [Some(("f32", &f32_model)), int8.as_ref().map(|q| ("int8", q))];
+    for (cache, calls, state) in [("warm", 300_000, CacheState::Warm), ("cold", 20_000, evict)] {
+        for (name, model) in models.iter().flatten() {
+            let mut scratch = model.scratch();
+            let mut y = vec![0.0f32; model.outputs()];
+            let r = measure(calls, state, |i| {
+                model.predict(&rows[at(i)..at(i) + d], &mut scratch, &mut y).expect("width");
+                std::hint::black_box(y[0]);
+            });
+            line(&format!("{name} {cache}"), &r);
+        }
     }
     Ok(())
 }

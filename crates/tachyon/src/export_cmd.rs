@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
-use tachyon_infer::{DenseNetwork, Int8Predictor, Predictor};
-use tachyon_train::{Activation, ModelFile};
+use tachyon_infer::{Activation, CompiledModel, DenseNetwork, ModelFile};
 
 use crate::bench::infer::{standard_network, synthetic_rows};
 
@@ -30,21 +29,22 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> Result<()> {
     let net = match &args.model {
         Some(path) => {
-            let file = ModelFile::load(path, tachyon_features::SCHEMA.hash())?;
+            let file = ModelFile::load(path, &tachyon_train::FEATURES)?;
             DenseNetwork::from_model_file(&file).with_context(|| path.display().to_string())?
         }
         None => standard_network(),
     };
     let probes = args.probes.max(2);
     let rows = synthetic_rows(&net, probes, 99);
-    let mut f32_predictor = Predictor::new(&net)?;
+    let isa = tachyon_simd::isa::active();
+    let f32_model = CompiledModel::compile(&net, isa)?;
     let mut f32_out = vec![0.0f32; probes * net.outputs()];
-    f32_predictor.predict_batch(&rows, &mut f32_out)?;
+    f32_model.predict_batch(&rows, &mut f32_model.scratch(), &mut f32_out)?;
     let calibration = synthetic_rows(&net, 2048, 7);
-    let int8_out = match Int8Predictor::quantize(&net, &calibration, &rows) {
-        Ok((mut q, _)) => {
+    let int8_out = match CompiledModel::quantize(&net, &calibration, &rows, isa) {
+        Ok((q, _)) => {
             let mut out = vec![0.0f32; probes * net.outputs()];
-            q.predict_batch(&rows, &mut out)?;
+            q.predict_batch(&rows, &mut q.scratch(), &mut out)?;
             Some(out)
         }
         Err(e) => {
@@ -69,7 +69,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             "rows": chunk(&rows, net.inputs),
             "f32": chunk(&f32_out, net.outputs()),
             "int8": int8_out.map(|o| chunk(&o, net.outputs())),
-            "isa": f32_predictor.isa().name(),
+            "isa": isa.name(),
         },
     });
     std::fs::write(&args.out, serde_json::to_vec(&doc)?).with_context(|| args.out.display().to_string())?;

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use tachyon_features::{Horizon, SCHEMA};
+use tachyon_features::{FeatureMatrix, Horizon, SCHEMA};
+use tachyon_infer::CompiledModel;
 use tachyon_train::{
-    network_from_file, predict_all, train_logistic, train_network, train_ridge, Activation, Dataset, Head, LrSchedule,
-    Method, Metrics, ModelFile, ModelKind, RegressionMetrics, RidgePredictor, Split, SplitSpec, TrainSpec, Workspace,
+    train_logistic, train_network, train_ridge, Activation, Dataset, DenseNetwork, Head, LrSchedule, Method, Metrics,
+    ModelFile, ModelKind, Split, SplitSpec, TrainSpec, TrainingSources, FEATURES,
 };
 
 use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
@@ -277,19 +278,19 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let train_spec = if exact { None } else { Some(args.train_spec()?) };
     let start = Instant::now();
     let matrices = extract_inputs(&args.input, Some(spec))?;
-    let split =
-        Split::new(&matrices, &SplitSpec { train: args.train_frac, validation: args.val_frac, embargo_rows: embargo });
+    let split_spec = SplitSpec { train: args.train_frac, validation: args.val_frac, embargo_rows: embargo };
+    let split = Split::new(&matrices, &split_spec);
     if split.train.rows() < 2 {
         bail!("only {} labelled training rows: give longer files or a shorter horizon", split.train.rows());
     }
     let fit_start = Instant::now();
     let (mut model, metrics, epochs) = match &train_spec {
         None if args.model == ModelChoice::Ridge => {
-            let r = train_ridge(&split, args.lambda, SCHEMA.hash())?;
+            let r = train_ridge(&split, args.lambda)?;
             (r.model, [r.train, r.validation, r.test].map(Metrics::Regression), Vec::new())
         }
         None => {
-            let r = train_logistic(&split, args.lambda, SCHEMA.hash())?;
+            let r = train_logistic(&split, args.lambda)?;
             println!(
                 "  Newton: {} iterations, largest gradient component at the solution {:.1e}",
                 r.fit.iterations, r.fit.gradient_max
@@ -304,7 +305,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
                 indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} [{elapsed}]")
                     .expect("valid template"),
             );
-            let r = train_network(&split, train_spec, SCHEMA.hash(), &mut |e| {
+            let r = train_network(&split, train_spec, &mut |e| {
                 bar.suspend(|| {
                     println!(
                         "  epoch {:>3}: train loss {:.4}  validation loss {:.4}  validation IC {:.4}  lr {:.2e}  ({:.2} s)",
@@ -325,10 +326,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     };
     model.arrays.push((kind.into(), vec![value]));
     model.arrays.push(("meta.flat_bps".into(), vec![spec.flat_bps]));
+    TrainingSources::of(&matrices, &split_spec).record(&mut model);
     model.save(&args.out)?;
     println!(
-        "{:?} on {} train / {} validation / {} test rows (embargo {embargo}) in {:.2} s -> {}",
-        model.kind,
+        "{} on {} train / {} validation / {} test rows (embargo {embargo}) in {:.2} s -> {}",
+        model.kind.name(),
         split.train.rows(),
         split.validation.rows(),
         split.test.rows(),
@@ -347,7 +349,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             })
             .collect();
         let json = serde_json::json!({
-            "model": format!("{:?}", model.kind).to_lowercase(), "schema_hash": format!("{:016x}", SCHEMA.hash()),
+            "model": model.kind.name(), "schema_hash": format!("{:016x}", SCHEMA.hash()),
             "train": metrics_json(&metrics[0]), "validation": metrics_json(&metrics[1]),
             "test": metrics_json(&metrics[2]), "epochs": epochs, "fit_seconds": fit_seconds,
         });
@@ -357,15 +359,16 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs `tachyon eval`.
+/// Runs `tachyon eval`: scores through the compiled f32 model (what serves), separately on the rows the model
+/// never saw and on the rows it was fitted on (training and validation parts of its training files).
 pub fn eval(args: &EvalArgs) -> Result<()> {
-    let file = ModelFile::load(&args.model, SCHEMA.hash())?;
+    let file = ModelFile::load(&args.model, &FEATURES)?;
     let spec = args.labels.spec()?;
     let trained = file.array("meta.horizon_events").map(|v| Horizon::Events(v[0] as usize));
     let trained = trained.or(file.array("meta.horizon_ns").map(|v| Horizon::Time(v[0] as i64)));
     if let Some(trained) = trained {
         if trained != spec.horizon {
-            eprintln!("warning: the model was trained for horizon {trained:?}, evaluating against {:?}", spec.horizon);
+            eprintln!("warning: the model was trained for horizon {trained}, evaluating against {}", spec.horizon);
         }
     }
     if let Some(&trained) = file.array("meta.flat_bps").and_then(|v| v.first()) {
@@ -373,23 +376,59 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
             eprintln!("warning: the model was trained with --flat-bps {trained}, evaluating against {}", spec.flat_bps);
         }
     }
+    let net = DenseNetwork::from_model_file(&file).with_context(|| args.model.display().to_string())?;
+    let model = CompiledModel::compile(&net, tachyon_simd::isa::active())?;
     let matrices = extract_inputs(&args.input, Some(spec))?;
-    let data = Dataset::labelled(&matrices);
-    let bad = |e: String| anyhow::anyhow!("{}: {e}", args.model.display());
-    let metrics = match file.kind {
-        ModelKind::Ridge => {
-            let predictor = RidgePredictor::from_file(&file).map_err(bad)?;
-            let pred: Vec<f64> = (0..data.rows()).map(|i| predictor.predict(data.row(i))).collect();
-            Metrics::Regression(RegressionMetrics::compute(&pred, &data.y))
-        }
-        ModelKind::Logistic | ModelKind::Mlp => {
-            let (mlp, standardizer) = network_from_file(&file).map_err(bad)?;
-            let z: Vec<f32> = standardizer.transform(&data).into_iter().map(|v| v as f32).collect();
-            let mut ws = Workspace::new(&mlp, 1024);
-            Metrics::compute(mlp.spec.head, &predict_all(&mlp, &mut ws, &z, &mut Vec::new()), &data)
-        }
+    let sources = TrainingSources::from_model(&file);
+    let (unseen, seen) = partition_by_training(&matrices, sources.as_ref());
+    let score = |data: &Dataset| -> Result<Metrics> {
+        let mut out = vec![0.0f32; data.rows() * model.outputs()];
+        let mut scratches: Vec<_> = (0..rayon::current_num_threads()).map(|_| model.scratch()).collect();
+        model.predict_batch_parallel(&data.x, &mut scratches, &mut out)?;
+        let out: Vec<f64> = out.iter().map(|&v| f64::from(v)).collect();
+        Ok(Metrics::compute(model.head(), &out, data))
     };
-    println!("{} ({:?} model) on every labelled row:", args.model.display(), file.kind);
-    print_metrics("all", &metrics);
+    println!(
+        "{} ({} model, compiled f32 for {}) on every labelled row:",
+        args.model.display(),
+        file.kind.name(),
+        model.isa()
+    );
+    match sources {
+        None => {
+            println!("  (the model file does not record what it was fitted on: rows are not told apart)");
+            print_metrics("all", &score(&unseen)?);
+        }
+        Some(_) => {
+            if unseen.rows() > 0 {
+                print_metrics("unseen", &score(&unseen)?);
+            }
+            if seen.rows() > 0 {
+                print_metrics("fitted on", &score(&seen)?);
+                println!(
+                    "  (`fitted on`: the training and validation parts of the files the model was trained on; \
+                     `unseen`: their test parts and every other file)"
+                );
+            }
+        }
+    }
     Ok(())
+}
+
+/// The labelled rows of `matrices` the model never saw, and those it was fitted on (the training and validation
+/// parts of its training files, cut by the split it was trained with).
+fn partition_by_training(matrices: &[FeatureMatrix], sources: Option<&TrainingSources>) -> (Dataset, Dataset) {
+    let (mut unseen, mut seen) = (Dataset::default(), Dataset::default());
+    for m in matrices {
+        match sources.filter(|s| s.contains(m)) {
+            Some(sources) => {
+                let split = Split::new(std::slice::from_ref(m), &sources.spec);
+                seen.append(&split.train);
+                seen.append(&split.validation);
+                unseen.append(&split.test);
+            }
+            None => unseen.append(&Dataset::labelled(std::slice::from_ref(m))),
+        }
+    }
+    (unseen, seen)
 }

@@ -236,7 +236,21 @@ fn train_mlp_logs_every_epoch_and_eval_reads_it() {
     assert_eq!(json["epochs"].as_array().unwrap().len(), 2, "{json}");
     let out = tachyon(&["eval", "--model", m, i], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("Mlp model"), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("mlp model"), "{stdout}");
+    // Evaluated on its own training file, the test part is unseen and the rest was fitted on; the two add up to
+    // every labelled row (118,497 updates less the 100 whose horizon passes the end, less two embargoes of 100).
+    let rows_of = |part: &str| -> u64 {
+        let line = stdout.lines().find(|l| l.trim_start().starts_with(part)).unwrap_or_else(|| panic!("{stdout}"));
+        line.trim_start()[part.len()..].split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert_eq!(rows_of("unseen") + rows_of("fitted on"), 118_497 - 100 - 200, "{stdout}");
+    assert!(rows_of("unseen") * 4 < rows_of("fitted on"), "{stdout}");
+    // A model file written before the format recorded its sources is scored on all rows alike.
+    let v1 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tachyon-model/tests/data/mlp-v1.tcy");
+    let out = tachyon(&["eval", "--model", v1.to_str().unwrap(), i], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("does not record what it was fitted on"), "{}", text(&out.stdout));
     // The trained file compiles into both predictors.
     let out = tachyon(&["bench", "infer", "--model", m, "--json", "--smoke"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -1,9 +1,9 @@
 //! The f32 forward pass, written once over [`Lanes`] and instantiated per instruction set by the predictor's
 //! dispatch. Reads the layout of [`super::pack`]; bias and activation are fused into the register epilogue.
 
+use tachyon_model::Activation;
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::math;
-use tachyon_train::Activation;
 
 use super::pack::{Form, PackedNetwork, Scratch, MAX_PANEL_REGS};
 

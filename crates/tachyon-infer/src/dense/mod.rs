@@ -1,15 +1,14 @@
-//! The f32 predictor: a [`DenseNetwork`] packed for one instruction set ([`pack`]), the forward pass written once
-//! over lanes ([`kernel`]), and the dispatch that picks the instruction set once, at compile time of the
-//! predictor (this file).
+//! The f32 path of a [`crate::CompiledModel`]: a network packed for one instruction set ([`pack`]), the forward
+//! pass written once over lanes ([`kernel`]), and the dispatch on the instruction set the model was compiled for
+//! (this file).
 
 pub(crate) mod kernel;
 pub(crate) mod pack;
 
-use tachyon_simd::isa::{self, Isa, IsaError};
+use tachyon_simd::isa::{self, Isa};
 use tachyon_simd::lanes::scalar::Scalar;
 
-use crate::network::{batch_rows, split_batch, DenseNetwork, NetworkError};
-use pack::{PackedNetwork, Scratch};
+pub(crate) use pack::{PackedNetwork, Scratch};
 
 /// Runs [`kernel::forward`] for `isa` on every row of `rows`, copying each row's outputs into `out`.
 ///
@@ -18,7 +17,7 @@ use pack::{PackedNetwork, Scratch};
 /// # Safety
 /// `isa` must be supported by this CPU and `net` packed for its lane count; `rows` holds whole rows of
 /// `net.inputs` and `out` the matching rows of `net.outputs()`.
-unsafe fn run(isa: Isa, net: &PackedNetwork, scratch: &mut Scratch, rows: &[f32], out: &mut [f32]) {
+pub(crate) unsafe fn run(isa: Isa, net: &PackedNetwork, scratch: &mut Scratch, rows: &[f32], out: &mut [f32]) {
     #[inline(always)]
     fn rows_with<L: tachyon_simd::lanes::Lanes<f32>>(
         s: L,
@@ -71,114 +70,5 @@ unsafe fn run(isa: Isa, net: &PackedNetwork, scratch: &mut Scratch, rows: &[f32]
         }
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("only the scalar path exists on this target"),
-    }
-}
-
-/// Errors making a predictor.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum PredictorError {
-    /// The network is not valid.
-    #[error(transparent)]
-    Network(#[from] NetworkError),
-    /// The instruction set asked for cannot run here.
-    #[error(transparent)]
-    Isa(#[from] IsaError),
-}
-
-/// A network compiled for one instruction set, with every buffer it needs: [`predict`](Predictor::predict)
-/// allocates nothing, takes no lock and makes no system call.
-#[derive(Clone, Debug)]
-pub struct Predictor {
-    isa: Isa,
-    net: PackedNetwork,
-    scratch: Scratch,
-    /// One scratch per worker of [`predict_batch_parallel`](Predictor::predict_batch_parallel), made on first use.
-    workers: Vec<Scratch>,
-    /// The outputs of the last [`predict`](Predictor::predict).
-    output: Vec<f32>,
-    /// MACs per sample, for reports.
-    macs: usize,
-}
-
-impl Predictor {
-    /// Compiles `net` for the active instruction set ([`tachyon_simd::isa::active`]).
-    pub fn new(net: &DenseNetwork) -> Result<Predictor, PredictorError> {
-        Predictor::with_isa(net, isa::active())
-    }
-
-    /// Compiles `net` for `isa`; an instruction set this CPU lacks is an error.
-    pub fn with_isa(net: &DenseNetwork, isa: Isa) -> Result<Predictor, PredictorError> {
-        net.validate()?;
-        let isa = isa::IsaRequest::Exactly(isa).resolve()?;
-        let packed = PackedNetwork::new(net, isa.lanes(4));
-        let scratch = Scratch::new(&packed);
-        Ok(Predictor {
-            isa,
-            output: vec![0.0; net.outputs()],
-            net: packed,
-            scratch,
-            workers: Vec::new(),
-            macs: net.macs(),
-        })
-    }
-
-    /// The instruction set this predictor runs.
-    pub fn isa(&self) -> Isa {
-        self.isa
-    }
-
-    /// Raw features per row.
-    pub fn inputs(&self) -> usize {
-        self.net.inputs
-    }
-
-    /// Outputs per row.
-    pub fn outputs(&self) -> usize {
-        self.net.outputs()
-    }
-
-    /// Multiply-adds per sample.
-    pub fn macs(&self) -> usize {
-        self.macs
-    }
-
-    /// Outputs for one row of raw features (`inputs()` values). Zero allocations.
-    #[inline]
-    pub fn predict(&mut self, features: &[f32]) -> Result<&[f32], NetworkError> {
-        if features.len() != self.net.inputs {
-            return Err(NetworkError::Width { expected: self.net.inputs, got: features.len() });
-        }
-        // SAFETY: `isa` was checked at construction and `net` packed for it; `features` is one whole row and
-        // `output` holds one row of outputs.
-        unsafe { run(self.isa, &self.net, &mut self.scratch, features, &mut self.output) };
-        Ok(&self.output)
-    }
-
-    /// Outputs for `rows` (whole rows of `inputs()` values) into `out` (`outputs()` per row), on this thread.
-    pub fn predict_batch(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
-        self.check_batch(rows, out)?;
-        // SAFETY: as in `predict`; the shapes were just checked.
-        unsafe { run(self.isa, &self.net, &mut self.scratch, rows, out) };
-        Ok(())
-    }
-
-    /// [`predict_batch`](Predictor::predict_batch) split into contiguous chunks over the current rayon pool (one
-    /// chunk per thread). Results are identical to the one-thread batch: rows are independent.
-    pub fn predict_batch_parallel(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
-        self.check_batch(rows, out)?;
-        let threads = rayon::current_num_threads().max(1);
-        if self.workers.len() != threads {
-            self.workers = vec![self.scratch.clone(); threads];
-        }
-        let (isa, net) = (self.isa, &self.net);
-        split_batch(&mut self.workers, rows, out, (net.inputs, net.outputs()), &|scratch, rows, out| {
-            // SAFETY: `isa` was checked at construction and `net` packed for it; the chunks are whole rows.
-            unsafe { run(isa, net, scratch, rows, out) }
-        });
-        Ok(())
-    }
-
-    fn check_batch(&self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
-        batch_rows(self.net.inputs, self.net.outputs(), rows.len(), out.len()).map(|_| ())
     }
 }

@@ -17,10 +17,10 @@
 //! features whose mean is thousands of standard deviations from zero (a price level): the test with such features
 //! measured errors of 1e-4 relative with a one-part mean, 1e-7 with two.
 
+use tachyon_model::Activation;
 use tachyon_simd::mem::AlignedVec;
-use tachyon_train::Activation;
 
-use crate::network::DenseNetwork;
+use tachyon_model::DenseNetwork;
 
 /// Most registers of outputs in one panel: 8 accumulators plus the broadcast fit the 16 AVX2 registers.
 pub const MAX_PANEL_REGS: usize = 8;

@@ -9,9 +9,9 @@
 //! Hence the tanh here is not the vector kernel's (which uses FMA) but a Taylor-series version with separate
 //! multiplies and adds; its error (< 1e-6 absolute) is far below the 1/2047 quantisation step.
 
+use tachyon_model::Activation;
 use tachyon_simd::lanes::scalar::Scalar;
 use tachyon_simd::lanes::Lanes;
-use tachyon_train::Activation;
 
 use super::pack::{QuantLayer, QuantNetwork, QuantScratch, OUT_LANES};
 use crate::dense::pack::Form;
@@ -149,9 +149,9 @@ pub(crate) use avx2::forward_avx2;
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use tachyon_model::Activation;
     use tachyon_simd::isa::Avx2;
     use tachyon_simd::lanes::Lanes;
-    use tachyon_train::Activation;
 
     use super::{epilogue, finish_one, stage, Sink};
     use crate::dense::pack::Form;
@@ -310,9 +310,9 @@ pub(crate) use vnni8::forward_vnni8;
 mod vnni_panel {
     use std::arch::x86_64::*;
 
+    use tachyon_model::Activation;
     use tachyon_simd::isa::{Avx2, Avx512};
     use tachyon_simd::lanes::Lanes;
-    use tachyon_train::Activation;
 
     use super::{epilogue, stage};
     use crate::quant::pack::{QuantLayer, QuantNetwork, OUT_LANES};

@@ -1,10 +1,10 @@
-//! The int8 predictor: post-training quantisation calibrated on data ([`pack`]), integer kernels bit-identical
-//! on every instruction set ([`kernel`]), and the accuracy check that refuses a quantisation which would cost
-//! more than it saves (this file).
+//! The int8 path of a [`crate::CompiledModel`]: post-training quantisation calibrated on data ([`pack`]), integer
+//! kernels bit-identical on every instruction set ([`kernel`]), and the accuracy figures that decide whether a
+//! quantisation is accepted (this file).
 //!
 //! Kernels: scalar, AVX2 (`vpmaddwd`) and, on an AVX-512 CPU with VNNI, `vpdpbusd` (u8 x i8 quads summed into i32
-//! in one instruction) for 8-bit activations or `vpdpwssd` (i16 pairs) for 12-bit ones. [`Int8Predictor::quantize`]
-//! keeps 8-bit activations where they pass the accuracy check and falls back to 12 bits (see [`pack`]). An AVX-512
+//! in one instruction) for 8-bit activations or `vpdpwssd` (i16 pairs) for 12-bit ones.
+//! [`crate::CompiledModel::quantize`] keeps 8-bit activations where they pass the accuracy check and falls back to 12 bits (see [`pack`]). An AVX-512
 //! CPU without VNNI runs the AVX2 kernel (the same results by construction).
 
 pub(crate) mod kernel;
@@ -14,11 +14,11 @@ pub use pack::{ActivationBits, Calibration};
 
 use tachyon_simd::isa::{self, Isa};
 
-use crate::dense::{Predictor, PredictorError};
-use crate::network::{batch_rows, split_batch, DenseNetwork, NetworkError};
-use pack::{QuantNetwork, QuantScratch};
+use crate::compiled::CompileError;
+pub(crate) use pack::{QuantNetwork, QuantScratch};
 
-/// Lowest correlation between int8 and f32 outputs on the check rows that [`Int8Predictor::quantize`] accepts.
+/// Lowest correlation between int8 and f32 outputs on the check rows that [`crate::CompiledModel::quantize`]
+/// accepts.
 pub const MIN_CORRELATION: f64 = 0.999;
 
 /// How much quantisation changed the outputs, on rows held out from calibration.
@@ -39,11 +39,11 @@ pub struct QuantReport {
 }
 
 /// Why a network was not quantised.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum QuantError {
     /// The network or instruction set is not usable.
     #[error(transparent)]
-    Predictor(#[from] PredictorError),
+    Compile(#[from] CompileError),
     /// Too few rows to calibrate or check on.
     #[error("quantisation needs at least 2 calibration rows and 2 check rows, got {calibration} and {check}")]
     TooFewRows {
@@ -65,150 +65,6 @@ pub enum QuantError {
     },
 }
 
-/// A network quantised to int8 weights and activations for one instruction set. [`predict`](Int8Predictor::predict)
-/// allocates nothing, takes no lock and makes no system call; its outputs are identical on every instruction set.
-#[derive(Clone, Debug)]
-pub struct Int8Predictor {
-    isa: Isa,
-    kernel: Int8Kernel,
-    net: QuantNetwork,
-    scratch: QuantScratch,
-    /// One scratch per worker of [`predict_batch_parallel`](Int8Predictor::predict_batch_parallel).
-    workers: Vec<QuantScratch>,
-    calibration: Calibration,
-}
-
-impl Int8Predictor {
-    /// Quantises `net` with scales calibrated on `calibration_rows`, then compares its outputs with the f32
-    /// predictor's on `check_rows` (both whole rows of raw features): 8-bit activations if their correlation
-    /// reaches [`MIN_CORRELATION`], else 12-bit ones if theirs does, else an error with the 12-bit figures. Runs on
-    /// the active instruction set.
-    pub fn quantize(
-        net: &DenseNetwork,
-        calibration_rows: &[f32],
-        check_rows: &[f32],
-    ) -> Result<(Int8Predictor, QuantReport), QuantError> {
-        Int8Predictor::quantize_for(net, calibration_rows, check_rows, isa::active())
-    }
-
-    /// [`quantize`](Int8Predictor::quantize) for a given instruction set (an error if this CPU lacks it).
-    pub fn quantize_for(
-        net: &DenseNetwork,
-        calibration_rows: &[f32],
-        check_rows: &[f32],
-        isa: Isa,
-    ) -> Result<(Int8Predictor, QuantReport), QuantError> {
-        let mut reference = Predictor::with_isa(net, isa)?;
-        let (calibration, check) = (calibration_rows.len() / net.inputs, check_rows.len() / net.inputs);
-        if calibration < 2 || check < 2 {
-            return Err(QuantError::TooFewRows { calibration, check });
-        }
-        let outputs = net.outputs();
-        let mut want = vec![0.0f32; check * outputs];
-        let mut got = vec![0.0f32; check * outputs];
-        reference.predict_batch(check_rows, &mut want).map_err(PredictorError::from)?;
-        let mut report = None;
-        for bits in [ActivationBits::Eight, ActivationBits::Twelve] {
-            let calibration = Calibration::fit_bits(net, calibration_rows, bits);
-            let mut q = Int8Predictor::with_calibration(net, calibration, isa)?;
-            q.predict_batch(check_rows, &mut got).map_err(PredictorError::from)?;
-            let r = compare(&got, &want, bits);
-            if r.correlation >= MIN_CORRELATION {
-                return Ok((q, r));
-            }
-            report = Some(r);
-        }
-        Err(QuantError::Inaccurate { report: report.expect("two widths were tried") })
-    }
-
-    /// Quantises with given scales, without the accuracy check (for tests and for scales stored elsewhere).
-    pub fn with_calibration(
-        net: &DenseNetwork,
-        calibration: Calibration,
-        isa: Isa,
-    ) -> Result<Int8Predictor, PredictorError> {
-        net.validate()?;
-        let isa = isa::IsaRequest::Exactly(isa).resolve()?;
-        if calibration.activation_scales.len() + 1 != net.layers.len() {
-            return Err(NetworkError::Malformed("calibration does not match the network's shape".into()).into());
-        }
-        let scales = std::iter::once(&calibration.input_scale).chain(&calibration.activation_scales);
-        if scales.into_iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(NetworkError::Malformed("calibration scales must be positive and finite".into()).into());
-        }
-        if let Some(l) = net.layers.iter().position(|l| l.inputs > pack::MAX_LAYER_INPUTS) {
-            return Err(NetworkError::Malformed(format!(
-                "layer {l} has {} inputs; int8 sums overflow beyond {}",
-                net.layers[l].inputs,
-                pack::MAX_LAYER_INPUTS
-            ))
-            .into());
-        }
-        let q = QuantNetwork::new(net, &calibration);
-        let scratch = QuantScratch::new(&q);
-        Ok(Int8Predictor { isa, kernel: Int8Kernel::for_isa(isa), net: q, scratch, workers: Vec::new(), calibration })
-    }
-
-    /// The instruction set asked for.
-    pub fn isa(&self) -> Isa {
-        self.isa
-    }
-
-    /// Width of the quantised activations.
-    pub fn activation_bits(&self) -> ActivationBits {
-        self.calibration.bits
-    }
-
-    /// The integer kernel that runs for that instruction set on this CPU.
-    pub fn kernel(&self) -> Int8Kernel {
-        self.kernel
-    }
-
-    /// The scales in use.
-    pub fn calibration(&self) -> &Calibration {
-        &self.calibration
-    }
-
-    /// Raw features per row.
-    pub fn inputs(&self) -> usize {
-        self.net.inputs
-    }
-
-    /// Outputs for one row of raw features. Zero allocations.
-    #[inline]
-    pub fn predict(&mut self, features: &[f32]) -> Result<&[f32], NetworkError> {
-        if features.len() != self.net.inputs {
-            return Err(NetworkError::Width { expected: self.net.inputs, got: features.len() });
-        }
-        // SAFETY: `isa` was checked at construction; `features` is one whole row; scratch made for `net`.
-        unsafe { run(self.kernel, &self.net, &mut self.scratch, features.as_ptr()) };
-        Ok(&self.scratch.output[..self.net.outputs()])
-    }
-
-    /// Outputs for whole rows of raw features into `out` (`outputs` per row), on this thread.
-    pub fn predict_batch(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
-        batch_rows(self.net.inputs, self.net.outputs(), rows.len(), out.len())?;
-        rows_into(self.kernel, &self.net, &mut self.scratch, rows, out);
-        Ok(())
-    }
-
-    /// [`predict_batch`](Int8Predictor::predict_batch) split into contiguous chunks over the current rayon pool
-    /// (one per thread); identical results.
-    pub fn predict_batch_parallel(&mut self, rows: &[f32], out: &mut [f32]) -> Result<(), NetworkError> {
-        let shape = (self.net.inputs, self.net.outputs());
-        batch_rows(shape.0, shape.1, rows.len(), out.len())?;
-        let threads = rayon::current_num_threads().max(1);
-        if self.workers.len() != threads {
-            self.workers = vec![self.scratch.clone(); threads];
-        }
-        let (kernel, net) = (self.kernel, &self.net);
-        split_batch(&mut self.workers, rows, out, shape, &|scratch, rows, out| {
-            rows_into(kernel, net, scratch, rows, out)
-        });
-        Ok(())
-    }
-}
-
 /// Which integer kernel runs: chosen once, when the predictor is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Int8Kernel {
@@ -222,7 +78,7 @@ pub enum Int8Kernel {
 
 impl Int8Kernel {
     /// The kernel for `isa` (supported by this CPU) on this CPU.
-    fn for_isa(isa: Isa) -> Int8Kernel {
+    pub(crate) fn for_isa(isa: Isa) -> Int8Kernel {
         match isa {
             Isa::Scalar => Int8Kernel::Scalar,
             Isa::Avx512 if isa::CpuFeatures::get().avx512vnni => Int8Kernel::Avx512Vnni,
@@ -241,7 +97,13 @@ impl Int8Kernel {
 }
 
 /// Every row of `rows` (whole rows, checked by the caller) into `out`.
-fn rows_into(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch, rows: &[f32], out: &mut [f32]) {
+pub(crate) fn rows_into(
+    kernel: Int8Kernel,
+    net: &QuantNetwork,
+    scratch: &mut QuantScratch,
+    rows: &[f32],
+    out: &mut [f32],
+) {
     let outputs = net.outputs();
     for (row, y) in rows.chunks_exact(net.inputs).zip(out.chunks_exact_mut(outputs)) {
         // SAFETY: the kernel's CPU features were checked when the predictor was made; the row is whole; scratch
@@ -257,7 +119,7 @@ fn rows_into(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch,
 /// This CPU has `kernel`'s features (as [`Int8Kernel::for_isa`] chose it for a supported instruction set); `x`
 /// holds `net.inputs` values; `scratch` was made for `net`.
 #[inline(always)]
-unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch, x: *const f32) {
+pub(crate) unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch, x: *const f32) {
     match kernel {
         // SAFETY: forwarded from the caller.
         Int8Kernel::Scalar => unsafe { kernel::forward_scalar(net, x, scratch) },

@@ -29,11 +29,11 @@
 //! activations are stored as unsigned bytes `q + b`, with `b` = 128 for signed ones (standardised inputs, tanh)
 //! and 0 after ReLU, and the constant `-b sum_i Wq[o, i]` ([`QuantLayer::byte_offset`]) restores the exact sum.
 
+use tachyon_model::Activation;
 use tachyon_simd::mem::AlignedVec;
-use tachyon_train::Activation;
 
 use crate::dense::pack::{panel_regs, round_up, two_part_mean, Form};
-use crate::network::DenseNetwork;
+use tachyon_model::DenseNetwork;
 
 /// Outputs per register of i32 accumulators.
 pub(crate) const OUT_LANES: usize = 8;

@@ -8,8 +8,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use tachyon_infer::latency::{measure, CacheState, LatencyReport};
-use tachyon_infer::{DenseNetwork, Int8Predictor, Predictor};
-use tachyon_train::{Activation, ModelFile};
+use tachyon_infer::{Activation, CompiledModel, DenseNetwork, ModelFile, Precision};
 
 use super::harness::{time, Timing};
 use super::{Row, Scale};
@@ -46,9 +45,18 @@ fn latency_row(case: &'static str, isa: &'static str, dtype: &'static str, r: &L
     row
 }
 
-/// `row` with the int8 predictor's activation width.
-fn int8_row(mut row: Row, q: &Int8Predictor) -> Row {
-    row.activation_bits = Some(q.activation_bits().bits());
+/// The instruction set or integer kernel a row names, and `row` with an int8 model's activation width.
+fn kernel_name(model: &CompiledModel) -> &'static str {
+    match model.precision() {
+        Precision::F32 => model.isa().name(),
+        Precision::Int8 { kernel, .. } => kernel.name(),
+    }
+}
+
+fn with_bits(mut row: Row, model: &CompiledModel) -> Row {
+    if let Precision::Int8 { bits, .. } = model.precision() {
+        row.activation_bits = Some(bits.bits());
+    }
     row
 }
 
@@ -56,7 +64,7 @@ fn int8_row(mut row: Row, q: &Int8Predictor) -> Row {
 pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let net = match model {
         Some(path) => {
-            let file = ModelFile::load(path, tachyon_features::SCHEMA.hash())?;
+            let file = ModelFile::load(path, &tachyon_train::FEATURES)?;
             DenseNetwork::from_model_file(&file).with_context(|| format!("{}", path.display()))?
         }
         None => standard_network(),
@@ -70,14 +78,14 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
     let evict_bytes = 2 * tachyon_simd::cache::CacheSizes::get().l2;
     let rows = synthetic_rows(&net, 4096, 7);
     let d = net.inputs;
-    let mut f32_predictor = Predictor::new(&net)?;
-    let isa = f32_predictor.isa().name();
-    let int8 = match Int8Predictor::quantize(&net, &rows[..2048 * d], &rows[2048 * d..]) {
+    let isa = tachyon_simd::isa::active();
+    let f32_model = CompiledModel::compile(&net, isa)?;
+    let int8 = match CompiledModel::quantize(&net, &rows[..2048 * d], &rows[2048 * d..], isa) {
         Ok((q, report)) => {
             eprintln!(
                 "int8 ({} kernel, {}-bit activations) vs f32 on {} synthetic check rows: correlation {:.6}, max |error| \
                  {:.3e}, mean |error| {:.3e} (f32 output std {:.3e})",
-                q.kernel().name(),
+                kernel_name(&q),
                 report.bits.bits(),
                 report.rows,
                 report.correlation,
@@ -93,32 +101,20 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
         }
     };
     let row_at = |i: u64| (i as usize % 4096) * d;
-
-    let r = measure(warm_calls, CacheState::Warm, |i| {
-        let k = row_at(i);
-        std::hint::black_box(f32_predictor.predict(&rows[k..k + d]).expect("width")[0]);
-    });
-    emit(latency_row("single_warm", isa, "f32", &r));
-    let mut int8 = int8;
-    if let Some(q) = int8.as_mut() {
-        let r = measure(warm_calls, CacheState::Warm, |i| {
-            let k = row_at(i);
-            std::hint::black_box(q.predict(&rows[k..k + d]).expect("width")[0]);
-        });
-        emit(int8_row(latency_row("single_warm", q.kernel().name(), "int8", &r), q));
-    }
-    let cold = CacheState::Cold { evict_bytes };
-    let r = measure(cold_calls, cold, |i| {
-        let k = row_at(i);
-        std::hint::black_box(f32_predictor.predict(&rows[k..k + d]).expect("width")[0]);
-    });
-    emit(latency_row("single_cold", isa, "f32", &r));
-    if let Some(q) = int8.as_mut() {
-        let r = measure(cold_calls, cold, |i| {
-            let k = row_at(i);
-            std::hint::black_box(q.predict(&rows[k..k + d]).expect("width")[0]);
-        });
-        emit(int8_row(latency_row("single_cold", q.kernel().name(), "int8", &r), q));
+    let models: Vec<&CompiledModel> = std::iter::once(&f32_model).chain(int8.as_ref()).collect();
+    for (case, cache, calls) in
+        [("single_warm", CacheState::Warm, warm_calls), ("single_cold", CacheState::Cold { evict_bytes }, cold_calls)]
+    {
+        for model in &models {
+            let mut scratch = model.scratch();
+            let mut y = vec![0.0f32; model.outputs()];
+            let r = measure(calls, cache, |i| {
+                let k = row_at(i);
+                model.predict(&rows[k..k + d], &mut scratch, &mut y).expect("width");
+                std::hint::black_box(y[0]);
+            });
+            emit(with_bits(latency_row(case, kernel_name(model), model.precision().name(), &r), model));
+        }
     }
 
     let batch = &rows[..BATCH * d];
@@ -129,22 +125,19 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
         p90_ns: t.p90_ns / BATCH as f64,
     };
     let threads = rayon::current_num_threads();
-    let batch_row = |dtype: &'static str, isa: &'static str, thr: usize, t: Timing| {
-        let mut row = Row::new("infer", "batch1024_row", isa, dtype, thr, per_row(t));
+    let batch_row = |model: &CompiledModel, thr: usize, t: Timing| {
+        let mut row = Row::new("infer", "batch1024_row", kernel_name(model), model.precision().name(), thr, per_row(t));
         row.size = Some(BATCH as u64);
         row.gflops = Some(2.0 * net.macs() as f64 / row.median_ns);
-        row
+        with_bits(row, model)
     };
-    let t = time(scale.budget(), || f32_predictor.predict_batch(batch, &mut out).expect("shape"));
-    emit(batch_row("f32", isa, 1, t));
-    let t = time(scale.budget(), || f32_predictor.predict_batch_parallel(batch, &mut out).expect("shape"));
-    emit(batch_row("f32", isa, threads, t));
-    if let Some(q) = int8.as_mut() {
-        let kernel = q.kernel().name();
-        let t = time(scale.budget(), || q.predict_batch(batch, &mut out).expect("shape"));
-        emit(int8_row(batch_row("int8", kernel, 1, t), q));
-        let t = time(scale.budget(), || q.predict_batch_parallel(batch, &mut out).expect("shape"));
-        emit(int8_row(batch_row("int8", kernel, threads, t), q));
+    for model in &models {
+        let mut scratch = model.scratch();
+        let mut workers: Vec<_> = (0..threads).map(|_| model.scratch()).collect();
+        let t = time(scale.budget(), || model.predict_batch(batch, &mut scratch, &mut out).expect("shape"));
+        emit(batch_row(model, 1, t));
+        let t = time(scale.budget(), || model.predict_batch_parallel(batch, &mut workers, &mut out).expect("shape"));
+        emit(batch_row(model, threads, t));
     }
     Ok(())
 }
