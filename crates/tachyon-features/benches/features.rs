@@ -8,15 +8,14 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::FeatureEngine;
-use tachyon_market::{LobsterPair, Snapshot, Tick, TickSource};
+use tachyon_market::{LobsterReplay, Snapshot, Tick, TickSource};
 
 fn load(message: &str) -> Vec<(Tick, Snapshot)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
-    let mut source = LobsterPair::open_message(&dir.join(message)).unwrap();
-    let mut book = Snapshot::default();
+    let mut source = LobsterReplay::open_message(&dir.join(message)).unwrap();
     let mut out = Vec::new();
-    while let Some(t) = source.next_tick(&mut book).unwrap() {
-        out.push((t, book.clone()));
+    while let Some(t) = source.next_tick().unwrap() {
+        out.push((t, source.book().to_snapshot()));
     }
     out
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use tachyon_market::tick::orderbook_path_for;
-use tachyon_market::{BadRowPolicy, LobsterPair, MarketError, QuotesCsv, QuotesCsvConfig, Snapshot, TickSource};
+use tachyon_market::{BadRowPolicy, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, TickSource};
 
 use crate::engine::FeatureEngine;
 use crate::labels::{LabelSpec, Labels};
@@ -17,7 +17,8 @@ use crate::schema::NUM_FEATURES;
 /// One input stream.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    /// A LOBSTER message file and its orderbook file.
+    /// A LOBSTER message file, replayed into our own book; its orderbook file seeds the book and supplies levels
+    /// that enter the window from beyond its depth.
     Lobster {
         /// Message file.
         message: PathBuf,
@@ -54,7 +55,7 @@ impl Input {
     /// Opens the stream.
     pub fn open(&self) -> Result<Box<dyn TickSource + Send>, MarketError> {
         Ok(match self {
-            Input::Lobster { message, orderbook } => Box::new(LobsterPair::open(message, orderbook)?),
+            Input::Lobster { message, orderbook } => Box::new(LobsterReplay::open(message, orderbook)?),
             Input::QuotesCsv { path, config } => Box::new(QuotesCsv::open(path, *config)?),
         })
     }
@@ -111,10 +112,9 @@ impl FeatureMatrix {
 /// Runs the engine over every tick of `source`.
 pub fn extract(source: &mut dyn TickSource, options: &ExtractOptions) -> Result<FeatureMatrix, MarketError> {
     let mut engine = FeatureEngine::new(source.ticks_per_unit());
-    let mut book = Snapshot::default();
     let mut m = FeatureMatrix { source: source.path().to_path_buf(), ..FeatureMatrix::default() };
     loop {
-        let tick = match source.next_tick(&mut book) {
+        let tick = match source.next_tick() {
             Ok(Some(tick)) => tick,
             Ok(None) => break,
             Err(error @ MarketError::Parse { .. }) if options.on_bad_row == BadRowPolicy::Skip => {
@@ -127,7 +127,7 @@ pub fn extract(source: &mut dyn TickSource, options: &ExtractOptions) -> Result<
             Err(error) => return Err(error),
         };
         m.rows_read += 1;
-        engine.update(&tick, &book);
+        engine.update(&tick, source.book());
         if !engine.ready() {
             m.rows_warmup += 1;
             continue;

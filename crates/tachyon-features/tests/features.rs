@@ -8,7 +8,10 @@ use tachyon_features::rolling::RollingMoments;
 use tachyon_features::{
     extract, extract_files, ExtractOptions, FeatureEngine, Horizon, Input, LabelSpec, Labels, NUM_FEATURES,
 };
-use tachyon_market::{BadRowPolicy, LobsterPair, MarketError, QuotesCsv, QuotesCsvConfig, Snapshot, Tick, TickSource};
+use tachyon_market::{
+    BadRowPolicy, LobsterPair, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, Snapshot, Tick, TickSource,
+    Trade,
+};
 use tachyon_testkit::{count_thread_allocations, SplitMix64};
 
 tachyon_testkit::install_counting_allocator!();
@@ -35,9 +38,8 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 fn load_ticks(source: &mut dyn TickSource) -> Vec<(Tick, Snapshot)> {
     let mut out = Vec::new();
-    let mut book = Snapshot::default();
-    while let Some(tick) = source.next_tick(&mut book).unwrap() {
-        out.push((tick, book.clone()));
+    while let Some(tick) = source.next_tick().unwrap() {
+        out.push((tick, source.book().to_snapshot()));
     }
     out
 }
@@ -97,14 +99,46 @@ fn truncated_pair(dir: &Path, rows: usize) -> (PathBuf, PathBuf) {
 }
 
 #[test]
+fn features_from_our_book_equal_features_from_the_orderbook_file_on_both_days() {
+    for msg in [AAPL_MSG, GOOG_MSG] {
+        // Ours: the messages replayed into our book. Theirs: every row of LOBSTER's orderbook file as the book.
+        let mut replay = LobsterReplay::open_message(&data(msg)).unwrap();
+        let mut pair = LobsterPair::open_message(&data(msg)).unwrap();
+        let (mut ours, mut theirs) = (FeatureEngine::new(10_000.0), FeatureEngine::new(10_000.0));
+        let mut row = Snapshot::default();
+        let mut rows = 0;
+        while let Some(tick) = replay.next_tick().unwrap() {
+            let event = pair.next_pair(&mut row).unwrap().expect("same length");
+            let file_tick =
+                Tick { time_ns: event.time_ns, event_id: pair.line() as u64, trade: Trade::from_event(&event) };
+            assert_eq!(tick, file_tick);
+            assert_eq!(replay.book(), (&row).into(), "{msg} line {}: book", pair.line());
+            let a = *ours.update(&tick, replay.book());
+            let b = theirs.update(&file_tick, &row);
+            let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "{msg} line {}: features differ", pair.line());
+            rows += 1;
+        }
+        assert!(pair.next_pair(&mut row).unwrap().is_none());
+        let stats = replay.stats();
+        println!("{msg}: {rows} rows, {stats:?}");
+        assert_eq!((stats.seeds, stats.messages), (1, rows - 1));
+        if msg == GOOG_MSG {
+            assert!(stats.reveals > 10_000, "levels enter the level-10 window from beyond it: {stats:?}");
+        }
+    }
+}
+
+#[test]
 fn features_never_look_ahead_and_labels_look_exactly_to_the_horizon() {
     let dir = temp_dir("prefix");
-    let full = extract(&mut LobsterPair::open(&data(AAPL_MSG), &data(AAPL_BOOK)).unwrap(), &ExtractOptions::default())
-        .unwrap();
+    let full =
+        extract(&mut LobsterReplay::open(&data(AAPL_MSG), &data(AAPL_BOOK)).unwrap(), &ExtractOptions::default())
+            .unwrap();
     for rows in [1usize, 2, 1000, 5003] {
         let (m, b) = truncated_pair(&dir, rows);
         let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
-        let prefix = extract(&mut LobsterPair::open(&m, &b).unwrap(), &options).unwrap();
+        let prefix = extract(&mut LobsterReplay::open(&m, &b).unwrap(), &options).unwrap();
         // The rows of the prefix equal the first rows of the whole day: nothing later changed them.
         assert_eq!(prefix.rows(), full.rows().min(rows - full.rows_warmup as usize));
         assert!(prefix.features.iter().zip(&full.features).all(|(a, b)| a.to_bits() == b.to_bits()));
@@ -134,7 +168,7 @@ fn features_never_look_ahead_and_labels_look_exactly_to_the_horizon() {
 
 #[test]
 fn an_update_allocates_nothing_after_warm_up() {
-    let ticks = load_ticks(&mut LobsterPair::open(&data(AAPL_MSG), &data(AAPL_BOOK)).unwrap());
+    let ticks = load_ticks(&mut LobsterReplay::open(&data(AAPL_MSG), &data(AAPL_BOOK)).unwrap());
     let mut engine = FeatureEngine::new(10_000.0);
     let (warm, rest) = ticks.split_at(2_000);
     for (t, b) in warm {
@@ -150,24 +184,23 @@ fn an_update_allocates_nothing_after_warm_up() {
     assert!(checksum.is_finite());
     assert_eq!(allocations, 0, "{} updates", rest.len());
 
-    // The whole serving loop, reading included, after its buffers have grown.
-    let mut source = LobsterPair::open(&data(GOOG_MSG), &data(&GOOG_MSG.replace("message", "orderbook"))).unwrap();
-    let mut book = Snapshot::default();
+    // The whole serving loop, reading and our book included, after its buffers have grown.
+    let mut source = LobsterReplay::open_message(&data(GOOG_MSG)).unwrap();
     let mut engine = FeatureEngine::new(10_000.0);
     for _ in 0..1000 {
-        let t = source.next_tick(&mut book).unwrap().unwrap();
-        engine.update(&t, &book);
+        let t = source.next_tick().unwrap().unwrap();
+        engine.update(&t, source.book());
     }
     let (n, allocations) = count_thread_allocations(|| {
         let mut n = 0;
-        while let Some(t) = source.next_tick(&mut book).unwrap() {
-            engine.update(&t, &book);
+        while let Some(t) = source.next_tick().unwrap() {
+            engine.update(&t, source.book());
             n += 1;
         }
         n
     });
     assert!(n > 100_000);
-    assert_eq!(allocations, 0, "read + update of {n} GOOG level-10 events");
+    assert_eq!(allocations, 0, "read + book + update of {n} GOOG level-10 events");
 }
 
 #[test]
@@ -305,13 +338,13 @@ fn a_lobster_pair_with_different_row_counts_or_a_truncated_gzip_is_an_error() {
     let dir = temp_dir("pairs");
     let m = write(&dir, "Y_message_1.csv", "34200.1,1,1,100,5000000,1\n34200.2,1,2,50,5010000,-1\n");
     let b = write(&dir, "Y_orderbook_1.csv", "5020000,10,5000000,100\n");
-    let e = extract(&mut LobsterPair::open(&m, &b).unwrap(), &ExtractOptions::default()).unwrap_err();
+    let e = extract(&mut LobsterReplay::open(&m, &b).unwrap(), &ExtractOptions::default()).unwrap_err();
     assert!(matches!(e, MarketError::RowCountMismatch { messages: 2, snapshots: 1, .. }), "{e}");
 
     let gz = std::fs::read(data(GOOG_MSG)).unwrap();
     let cut = write(&dir, "Z_message_10.csv.gz", "");
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
     let book = data(&GOOG_MSG.replace("message", "orderbook"));
-    let e = extract(&mut LobsterPair::open(&cut, &book).unwrap(), &ExtractOptions::default()).unwrap_err();
+    let e = extract(&mut LobsterReplay::open(&cut, &book).unwrap(), &ExtractOptions::default()).unwrap_err();
     assert!(e.to_string().contains("Z_message_10.csv.gz"), "{e}");
 }

@@ -1,8 +1,11 @@
-//! A price-level order book rebuilt from LOBSTER messages, and L-level snapshots.
+//! The price-level order book Tachyon rebuilds from messages, and L-level snapshots.
 //!
-//! Prices are integer ticks in LOBSTER's unit (USD x 10000); sizes are shares.
-
-use std::collections::BTreeMap;
+//! Each side is a flat array of occupied levels, best first (asks by rising price, bids by falling price): the
+//! feature engine reads the best levels as a slice with no copy, and an update finds its level by binary search
+//! and shifts the levels behind it (a few cache lines for the depths markets show). Nothing is allocated per
+//! event once the arrays have grown to the deepest book seen.
+//!
+//! Prices are integer ticks (USD x 10000 for LOBSTER); sizes are shares.
 
 use crate::event::{Event, EventKind};
 
@@ -13,6 +16,16 @@ pub enum Side {
     Bid,
     /// Sell orders.
     Ask,
+}
+
+impl Side {
+    /// Lower-case name for reports: `bid`, `ask`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Bid => "bid",
+            Side::Ask => "ask",
+        }
+    }
 }
 
 /// One occupied price level.
@@ -34,8 +47,7 @@ pub struct Snapshot {
 }
 
 /// The best levels of both sides, borrowed (best first, no empty levels): what the feature engine reads, from a
-/// [`Snapshot`] or straight from levels stored elsewhere (a replay buffer, a feed handler's arrays) without
-/// copying them into one.
+/// [`Book`], a [`Snapshot`] or levels stored elsewhere, without copying them into one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BookView<'a> {
     /// Asks, lowest price first.
@@ -50,11 +62,17 @@ impl<'a> From<&'a Snapshot> for BookView<'a> {
     }
 }
 
-/// Aggregated visible size per price, per side.
-#[derive(Clone, Debug, Default)]
-pub struct Book {
-    bids: BTreeMap<i64, u64>,
-    asks: BTreeMap<i64, u64>,
+impl BookView<'_> {
+    /// The levels, copied into a [`Snapshot`].
+    pub fn to_snapshot(&self) -> Snapshot {
+        Snapshot { asks: self.asks.to_vec(), bids: self.bids.to_vec() }
+    }
+}
+
+impl<'a> From<&'a Book> for BookView<'a> {
+    fn from(book: &'a Book) -> Self {
+        book.view()
+    }
 }
 
 /// What applying a message did.
@@ -62,9 +80,34 @@ pub struct Book {
 pub enum Applied {
     /// The book changed (or the event leaves it unchanged by definition: hidden executions, halts).
     Ok,
-    /// The message removes more shares than the book holds at that price (orders placed before the file
+    /// The message removes more shares than the book holds at that price (orders placed before the data
     /// started, or at prices the book has not seen): the level was cleared.
     Underflow,
+}
+
+/// Aggregated visible size per price, per side, in flat arrays best first.
+#[derive(Clone, Debug, Default)]
+pub struct Book {
+    bids: Vec<Level>,
+    asks: Vec<Level>,
+}
+
+/// Index of `price` in `levels` (best first on `side`), or where it would be inserted.
+#[inline]
+fn find(levels: &[Level], side: Side, price: i64) -> Result<usize, usize> {
+    match side {
+        Side::Ask => levels.binary_search_by(|l| l.price.cmp(&price)),
+        Side::Bid => levels.binary_search_by(|l| price.cmp(&l.price)),
+    }
+}
+
+/// Whether `a` is a worse price than `b` on `side`.
+#[inline]
+fn worse(side: Side, a: i64, b: i64) -> bool {
+    match side {
+        Side::Ask => a > b,
+        Side::Bid => a < b,
+    }
 }
 
 impl Book {
@@ -73,62 +116,222 @@ impl Book {
         Self::default()
     }
 
-    fn side_mut(&mut self, side: Side) -> &mut BTreeMap<i64, u64> {
+    /// An empty book with room for `levels` per side before it allocates.
+    pub fn with_capacity(levels: usize) -> Self {
+        Book { bids: Vec::with_capacity(levels), asks: Vec::with_capacity(levels) }
+    }
+
+    /// The levels of one side, best first.
+    pub fn side(&self, side: Side) -> &[Level] {
+        match side {
+            Side::Bid => &self.bids,
+            Side::Ask => &self.asks,
+        }
+    }
+
+    fn side_mut(&mut self, side: Side) -> &mut Vec<Level> {
         match side {
             Side::Bid => &mut self.bids,
             Side::Ask => &mut self.asks,
         }
     }
 
-    /// Applies one LOBSTER message: submissions add size at the price, cancellations, deletions and visible
-    /// executions remove it; hidden executions, cross trades and halts leave the visible book unchanged.
-    pub fn apply(&mut self, event: &Event) -> Applied {
-        let levels = self.side_mut(event.side);
-        match event.kind {
-            EventKind::Submit => {
-                *levels.entry(event.price).or_insert(0) += event.size;
+    /// Both sides, best first.
+    #[inline]
+    pub fn view(&self) -> BookView<'_> {
+        BookView { asks: &self.asks, bids: &self.bids }
+    }
+
+    /// Adds `size` at `price` on `side`.
+    #[inline]
+    pub fn add(&mut self, side: Side, price: i64, size: u64) {
+        let levels = self.side_mut(side);
+        match find(levels, side, price) {
+            Ok(i) => levels[i].size += size,
+            Err(i) => levels.insert(i, Level { price, size }),
+        }
+    }
+
+    /// Removes `size` at `price` on `side`; a level that empties is removed. More than the level holds (or no
+    /// level at the price) clears it and is reported as [`Applied::Underflow`].
+    #[inline]
+    pub fn remove(&mut self, side: Side, price: i64, size: u64) -> Applied {
+        let levels = self.side_mut(side);
+        match find(levels, side, price) {
+            Ok(i) if levels[i].size > size => {
+                levels[i].size -= size;
                 Applied::Ok
             }
-            EventKind::Cancel | EventKind::Delete | EventKind::ExecuteVisible => match levels.get_mut(&event.price) {
-                Some(size) if *size > event.size => {
-                    *size -= event.size;
+            Ok(i) => {
+                let exact = levels[i].size == size;
+                levels.remove(i);
+                if exact {
                     Applied::Ok
-                }
-                Some(size) if *size == event.size => {
-                    levels.remove(&event.price);
-                    Applied::Ok
-                }
-                _ => {
-                    levels.remove(&event.price);
+                } else {
                     Applied::Underflow
                 }
-            },
+            }
+            Err(_) => Applied::Underflow,
+        }
+    }
+
+    /// Sets the size at `price` on `side` (0 removes the level): the update of a feed that sends level totals
+    /// rather than orders.
+    #[inline]
+    pub fn set(&mut self, side: Side, price: i64, size: u64) {
+        let levels = self.side_mut(side);
+        match (find(levels, side, price), size) {
+            (Ok(i), 0) => {
+                levels.remove(i);
+            }
+            (Ok(i), _) => levels[i].size = size,
+            (Err(_), 0) => {}
+            (Err(i), _) => levels.insert(i, Level { price, size }),
+        }
+    }
+
+    /// Applies one LOBSTER message: submissions add size at the price, cancellations, deletions and visible
+    /// executions remove it; hidden executions, cross trades and halts leave the visible book unchanged.
+    #[inline]
+    pub fn apply(&mut self, event: &Event) -> Applied {
+        match event.kind {
+            EventKind::Submit => {
+                self.add(event.side, event.price, event.size);
+                Applied::Ok
+            }
+            EventKind::Cancel | EventKind::Delete | EventKind::ExecuteVisible => {
+                self.remove(event.side, event.price, event.size)
+            }
             EventKind::ExecuteHidden | EventKind::CrossTrade | EventKind::Halt => Applied::Ok,
         }
     }
 
-    /// Replaces the best `depth` levels of each side with `snapshot`'s, and forgets every level beyond it.
+    /// Replaces both sides with `snapshot`'s levels.
     pub fn reset_to(&mut self, snapshot: &Snapshot) {
-        self.bids = snapshot.bids.iter().map(|l| (l.price, l.size)).collect();
-        self.asks = snapshot.asks.iter().map(|l| (l.price, l.size)).collect();
+        self.bids.clear();
+        self.bids.extend_from_slice(&snapshot.bids);
+        self.asks.clear();
+        self.asks.extend_from_slice(&snapshot.asks);
     }
 
     /// The best `depth` levels of each side into `out` (reusing its buffers).
     pub fn snapshot_into(&self, depth: usize, out: &mut Snapshot) {
         out.asks.clear();
         out.bids.clear();
-        out.asks.extend(self.asks.iter().take(depth).map(|(&price, &size)| Level { price, size }));
-        out.bids.extend(self.bids.iter().rev().take(depth).map(|(&price, &size)| Level { price, size }));
+        out.asks.extend_from_slice(&self.asks[..self.asks.len().min(depth)]);
+        out.bids.extend_from_slice(&self.bids[..self.bids.len().min(depth)]);
     }
 
     /// Drops the levels beyond the best `depth` of each side: a level-`depth` message file reports nothing about
     /// them, so what we knew may be stale.
+    #[inline]
     pub fn truncate(&mut self, depth: usize) {
-        while self.asks.len() > depth {
-            self.asks.pop_last();
+        self.asks.truncate(depth);
+        self.bids.truncate(depth);
+    }
+
+    /// Takes from `row` (the window's `depth` best levels of each side, as a snapshot of the same moment shows
+    /// them) every level worse than this book's worst on that side, up to `depth` levels: the levels that entered
+    /// the window from beyond it, which no message reports. Returns how many levels were taken.
+    #[inline]
+    pub fn reveal_from(&mut self, row: BookView<'_>, depth: usize) -> usize {
+        let mut revealed = 0;
+        for (side, shown) in [(Side::Ask, row.asks), (Side::Bid, row.bids)] {
+            let levels = self.side_mut(side);
+            if levels.len() >= depth || shown.len() <= levels.len() {
+                continue;
+            }
+            let from = match levels.last() {
+                Some(worst) => shown.partition_point(|l| !worse(side, l.price, worst.price)),
+                None => 0,
+            };
+            let take = (depth - levels.len()).min(shown.len() - from.min(shown.len()));
+            levels.extend_from_slice(&shown[from..from + take]);
+            revealed += take;
         }
-        while self.bids.len() > depth {
-            self.bids.pop_first();
+        revealed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn l(price: i64, size: u64) -> Level {
+        Level { price, size }
+    }
+
+    #[test]
+    fn sides_stay_sorted_best_first_and_match_a_tree_map() {
+        // A reference book in BTreeMaps, driven by the same pseudo-random adds and removes.
+        let mut book = Book::new();
+        let mut reference: [BTreeMap<i64, u64>; 2] = [BTreeMap::new(), BTreeMap::new()];
+        let mut state = 7u64;
+        let mut next = |m: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % m
+        };
+        for _ in 0..20_000 {
+            let side = if next(2) == 0 { Side::Bid } else { Side::Ask };
+            let r = &mut reference[usize::from(side == Side::Ask)];
+            let price = 100 + next(60) as i64;
+            let size = 1 + next(5);
+            match next(3) {
+                0 => {
+                    let held = r.get(&price).copied().unwrap_or(0);
+                    let expect = if held >= size && held > 0 { Applied::Ok } else { Applied::Underflow };
+                    if held > size {
+                        r.insert(price, held - size);
+                    } else {
+                        r.remove(&price);
+                    }
+                    assert_eq!(book.remove(side, price, size), expect);
+                }
+                1 => {
+                    book.set(side, price, size - 1);
+                    if size == 1 {
+                        r.remove(&price);
+                    } else {
+                        r.insert(price, size - 1);
+                    }
+                }
+                _ => {
+                    *r.entry(price).or_insert(0) += size;
+                    book.add(side, price, size);
+                }
+            }
+            let bids: Vec<Level> = reference[0].iter().rev().map(|(&p, &s)| l(p, s)).collect();
+            let asks: Vec<Level> = reference[1].iter().map(|(&p, &s)| l(p, s)).collect();
+            assert_eq!((book.side(Side::Bid), book.side(Side::Ask)), (&bids[..], &asks[..]));
         }
+    }
+
+    #[test]
+    fn revealed_levels_are_the_ones_beyond_the_worst_known() {
+        let mut book = Book::new();
+        book.reset_to(&Snapshot { asks: vec![l(101, 5), l(103, 2)], bids: vec![l(99, 1)] });
+        // The window (depth 3) shows one more ask and two more bids; the shown best levels are not taken again.
+        let row = Snapshot { asks: vec![l(101, 5), l(103, 2), l(104, 9)], bids: vec![l(99, 1), l(98, 4), l(97, 3)] };
+        assert_eq!(book.reveal_from((&row).into(), 3), 3);
+        assert_eq!(book.view(), BookView::from(&row));
+        assert_eq!(book.reveal_from((&row).into(), 3), 0, "a full window reveals nothing");
+        // An empty side takes the whole window.
+        let mut empty = Book::new();
+        assert_eq!(empty.reveal_from((&row).into(), 2), 4);
+        assert_eq!(empty.side(Side::Ask), &row.asks[..2]);
+    }
+
+    #[test]
+    fn lobster_messages_add_and_remove_size() {
+        let e = |kind, side, price, size| Event { time_ns: 0, kind, order_id: 1, size, price, side };
+        let mut book = Book::new();
+        assert_eq!(book.apply(&e(EventKind::Submit, Side::Bid, 100, 10)), Applied::Ok);
+        assert_eq!(book.apply(&e(EventKind::Submit, Side::Bid, 101, 5)), Applied::Ok);
+        assert_eq!(book.apply(&e(EventKind::ExecuteHidden, Side::Bid, 101, 5)), Applied::Ok);
+        assert_eq!(book.side(Side::Bid), &[l(101, 5), l(100, 10)]);
+        assert_eq!(book.apply(&e(EventKind::ExecuteVisible, Side::Bid, 101, 5)), Applied::Ok);
+        assert_eq!(book.apply(&e(EventKind::Cancel, Side::Bid, 100, 11)), Applied::Underflow);
+        assert!(book.side(Side::Bid).is_empty());
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! - [`event`]: order-book events as LOBSTER numbers them (1..7), nanosecond timestamps, integer prices.
 //! - [`lobster`]: streaming readers of LOBSTER message and orderbook files (`.csv`, `.csv.gz`).
-//! - [`book`]: the price-level book rebuilt from messages; L-level snapshots.
-//! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from a LOBSTER pair or
-//!   the generic quotes/trades CSV.
+//! - [`book`]: the price-level book rebuilt from messages (flat arrays, best first); L-level snapshots.
+//! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from LOBSTER messages
+//!   replayed into our book, or the generic quotes/trades CSV.
 //! - [`binary`]: a compact binary event file, written atomically, replayed zero-copy from a memory map.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
 
@@ -17,9 +17,9 @@ pub mod quotes_csv;
 pub mod tick;
 pub mod verify;
 
-pub use book::{Book, BookView, Level, Side, Snapshot};
+pub use book::{Applied, Book, BookView, Level, Side, Snapshot};
 pub use error::MarketError;
 pub use event::{Event, EventKind};
 pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
-pub use tick::{LobsterPair, Tick, TickSource, Trade};
-pub use verify::{verify_book, verify_book_with, BadRowPolicy, VerifyReport};
+pub use tick::{replay_step, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade};
+pub use verify::{verify_book, BadRowPolicy, VerifyMode, VerifyOptions, VerifyReport};

@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use crate::book::{Level, Snapshot};
+use crate::book::{BookView, Level};
 use crate::error::MarketError;
 use crate::lobster::{parse_time_ns, Lines};
 use crate::tick::{Tick, TickSource, Trade};
@@ -185,7 +185,7 @@ impl QuotesCsv {
 }
 
 impl TickSource for QuotesCsv {
-    fn next_tick(&mut self, book: &mut Snapshot) -> Result<Option<Tick>, MarketError> {
+    fn next_tick(&mut self) -> Result<Option<Tick>, MarketError> {
         if !self.lines.advance()? {
             return Ok(None);
         }
@@ -249,11 +249,11 @@ impl TickSource for QuotesCsv {
             return Err(self.error("type", format!("{:?} is neither quote nor trade", String::from_utf8_lossy(kind))));
         };
         self.last_time = time_ns;
-        book.asks.clear();
-        book.bids.clear();
-        book.asks.extend(self.ask);
-        book.bids.extend(self.bid);
         Ok(Some(Tick { time_ns, event_id: self.lines.line as u64, trade }))
+    }
+
+    fn book(&self) -> BookView<'_> {
+        BookView { asks: self.ask.as_slice(), bids: self.bid.as_slice() }
     }
 
     fn path(&self) -> &Path {

@@ -1,13 +1,15 @@
 //! The input of the feature engine: one market update at a time, as a time, an optional trade and the book after
 //! it, whichever format it came from.
 //!
-//! A [`TickSource`] yields these from a LOBSTER pair ([`LobsterPair`]: the message says what happened, the
-//! orderbook row says what the book is after it, so no level is ever guessed) or from the generic quotes/trades CSV
-//! ([`crate::quotes_csv::QuotesCsv`]).
+//! A [`TickSource`] yields these from LOBSTER message files ([`LobsterReplay`]: our own [`Book`] rebuilt from the
+//! messages, the orderbook file read only to seed it and to take levels that enter the window from beyond its
+//! depth) or from the generic quotes/trades CSV ([`crate::quotes_csv::QuotesCsv`]). [`LobsterPair`] is the one
+//! reader of a message file in step with its orderbook file, under both the replay and the book check
+//! ([`crate::verify`]).
 
 use std::path::{Path, PathBuf};
 
-use crate::book::{Side, Snapshot};
+use crate::book::{Applied, Book, BookView, Side, Snapshot};
 use crate::error::MarketError;
 use crate::event::{Event, EventKind};
 use crate::lobster::{MessageReader, OrderbookReader};
@@ -50,8 +52,11 @@ pub struct Tick {
 
 /// Something that yields ticks and the book after each.
 pub trait TickSource {
-    /// The next tick, writing the book after it into `book` (buffers reused); `Ok(None)` at the end.
-    fn next_tick(&mut self, book: &mut Snapshot) -> Result<Option<Tick>, MarketError>;
+    /// The next tick (`Ok(None)` at the end); [`book`](TickSource::book) then shows the book after it.
+    fn next_tick(&mut self) -> Result<Option<Tick>, MarketError>;
+
+    /// The book after the last tick, best levels first.
+    fn book(&self) -> BookView<'_>;
 
     /// The file being read (for messages).
     fn path(&self) -> &Path;
@@ -60,7 +65,8 @@ pub trait TickSource {
     fn ticks_per_unit(&self) -> f64;
 }
 
-/// A LOBSTER message file read in step with its orderbook file.
+/// A LOBSTER message file read in step with its orderbook file: message k and orderbook row k (the book right after
+/// message k) come together, or a clear error says which file ended first and how many rows each has.
 pub struct LobsterPair {
     message_path: PathBuf,
     orderbook_path: PathBuf,
@@ -94,42 +100,41 @@ impl LobsterPair {
         Self::open(message_path, &orderbook)
     }
 
-    /// Levels per side of the orderbook file (known after the first tick).
+    /// Levels per side of the orderbook file (known after the first row).
     pub fn depth(&self) -> Option<usize> {
         self.orderbook.levels()
     }
-}
 
-/// The orderbook file LOBSTER pairs with a message file, if the name follows LOBSTER's convention.
-pub fn orderbook_path_for(message_path: &Path) -> Option<PathBuf> {
-    let name = message_path.file_name()?.to_str()?;
-    let at = name.rfind("_message_")?;
-    let book_name = format!("{}_orderbook_{}", &name[..at], &name[at + "_message_".len()..]);
-    Some(message_path.with_file_name(book_name))
-}
+    /// The message file.
+    pub fn message_path(&self) -> &Path {
+        &self.message_path
+    }
 
-impl TickSource for LobsterPair {
-    fn next_tick(&mut self, book: &mut Snapshot) -> Result<Option<Tick>, MarketError> {
-        // Read both rows before judging either, so that a skipped malformed row leaves the files in step.
+    /// The line of the last pair read (1-based; the same in both files).
+    pub fn line(&self) -> usize {
+        self.messages.line()
+    }
+
+    /// The next message, with its orderbook row written into `row`; `Ok(None)` at the end of both files. Both
+    /// rows are read before either is judged, so that a malformed row (an error the caller may skip) leaves the
+    /// files in step.
+    pub fn next_pair(&mut self, row: &mut Snapshot) -> Result<Option<Event>, MarketError> {
         let event = self.messages.next_event();
-        let has_row = self.orderbook.next_snapshot(book);
-        let (event, has_row) = (event?, has_row?);
-        match (event, has_row) {
-            (Some(event), true) => {
-                self.rows += 1;
-                Ok(Some(Tick {
-                    time_ns: event.time_ns,
-                    event_id: self.messages.line() as u64,
-                    trade: Trade::from_event(&event),
-                }))
+        let has_row = self.orderbook.next_snapshot(row);
+        self.rows += 1;
+        match (event?, has_row?) {
+            (Some(event), true) => Ok(Some(event)),
+            (None, false) => {
+                self.rows -= 1;
+                Ok(None)
             }
-            (None, false) => Ok(None),
             (event, has_row) => {
-                let (mut m, mut s) = (self.rows + u64::from(event.is_some()), self.rows + u64::from(has_row));
+                let done = self.rows - 1;
+                let (mut m, mut s) = (done + u64::from(event.is_some()), done + u64::from(has_row));
                 while self.messages.next_event()?.is_some() {
                     m += 1;
                 }
-                while self.orderbook.next_snapshot(book)? {
+                while self.orderbook.next_snapshot(row)? {
                     s += 1;
                 }
                 Err(MarketError::RowCountMismatch {
@@ -141,9 +146,127 @@ impl TickSource for LobsterPair {
             }
         }
     }
+}
+
+/// The orderbook file LOBSTER pairs with a message file, if the name follows LOBSTER's convention.
+pub fn orderbook_path_for(message_path: &Path) -> Option<PathBuf> {
+    let name = message_path.file_name()?.to_str()?;
+    let at = name.rfind("_message_")?;
+    let book_name = format!("{}_orderbook_{}", &name[..at], &name[at + "_message_".len()..]);
+    Some(message_path.with_file_name(book_name))
+}
+
+/// How a replayed message changed the book, beyond applying it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStep {
+    /// The message removed more than the book held at its price (the level was cleared).
+    pub underflow: bool,
+    /// Levels that entered the window from beyond the file's depth, taken from the orderbook row (no message
+    /// can tell them).
+    pub revealed: usize,
+}
+
+/// One message of a level-`depth` LOBSTER file applied to `book`: the message, then the cut to the window (what
+/// lies beyond it is unknown to the file, so what we knew there may be stale), then the levels the orderbook `row`
+/// reveals from beyond the window.
+#[inline]
+pub fn replay_step(book: &mut Book, event: &Event, row: BookView<'_>, depth: usize) -> ReplayStep {
+    let underflow = book.apply(event) == Applied::Underflow;
+    book.truncate(depth);
+    let revealed = book.reveal_from(row, depth);
+    ReplayStep { underflow, revealed }
+}
+
+/// Counts of a [`LobsterReplay`] so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Messages applied (the first row seeds the book instead).
+    pub messages: u64,
+    /// Times the book was seeded from an orderbook row: the first row, and the row after each skipped one.
+    pub seeds: u64,
+    /// Messages after which a level entered the window from beyond it (taken from the orderbook row).
+    pub reveals: u64,
+    /// Messages that removed more than the book held at their price.
+    pub underflows: u64,
+}
+
+/// LOBSTER messages replayed into our own [`Book`]: the ticks the feature engine reads, in training as in serving.
+/// The orderbook file seeds the book from its first row (the state after the first message, as a live feed starts
+/// from a snapshot) and supplies the levels that enter the window from beyond its depth; every other level is the
+/// messages' doing.
+pub struct LobsterReplay {
+    pair: LobsterPair,
+    book: Book,
+    row: Snapshot,
+    /// Seed from the next good row (at the start, and after a skipped malformed row whose effect is unknown).
+    reseed: bool,
+    stats: ReplayStats,
+}
+
+impl LobsterReplay {
+    /// Opens a message file and its orderbook file.
+    pub fn open(message_path: &Path, orderbook_path: &Path) -> Result<Self, MarketError> {
+        Ok(Self::new(LobsterPair::open(message_path, orderbook_path)?))
+    }
+
+    /// Opens a message file and the orderbook file LOBSTER names after it.
+    pub fn open_message(message_path: &Path) -> Result<Self, MarketError> {
+        Ok(Self::new(LobsterPair::open_message(message_path)?))
+    }
+
+    fn new(pair: LobsterPair) -> Self {
+        LobsterReplay {
+            pair,
+            book: Book::with_capacity(64),
+            row: Snapshot::default(),
+            reseed: true,
+            stats: Default::default(),
+        }
+    }
+
+    /// Levels per side of the orderbook file (known after the first tick).
+    pub fn depth(&self) -> Option<usize> {
+        self.pair.depth()
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> ReplayStats {
+        self.stats
+    }
+}
+
+impl TickSource for LobsterReplay {
+    fn next_tick(&mut self) -> Result<Option<Tick>, MarketError> {
+        let event = match self.pair.next_pair(&mut self.row) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // A skipped row's effect on the book is unknown: seed again from the next good row.
+                self.reseed = true;
+                return Err(e);
+            }
+        };
+        if self.reseed {
+            self.book.reset_to(&self.row);
+            self.reseed = false;
+            self.stats.seeds += 1;
+        } else {
+            let depth = self.pair.depth().expect("known after a row");
+            let step = replay_step(&mut self.book, &event, (&self.row).into(), depth);
+            self.stats.messages += 1;
+            self.stats.reveals += u64::from(step.revealed > 0);
+            self.stats.underflows += u64::from(step.underflow);
+        }
+        Ok(Some(Tick { time_ns: event.time_ns, event_id: self.pair.line() as u64, trade: Trade::from_event(&event) }))
+    }
+
+    #[inline]
+    fn book(&self) -> BookView<'_> {
+        self.book.view()
+    }
 
     fn path(&self) -> &Path {
-        &self.message_path
+        self.pair.message_path()
     }
 
     fn ticks_per_unit(&self) -> f64 {

@@ -1,27 +1,29 @@
-//! The external proof of the book: replay a LOBSTER message file and compare, row by row, with LOBSTER's own
-//! orderbook file.
+//! The external proof of the book: replay a LOBSTER message file into our [`Book`] and compare it, row by row,
+//! with LOBSTER's own orderbook file.
 //!
 //! The book is seeded from the first orderbook row (the state right after the first message). For every later
-//! row the message is applied, the book is cut to the file's depth N (a level-N message file says nothing
-//! about deeper levels, so anything we knew there may be stale), and each level 1..N of each side is compared:
+//! row the message is replayed as the feature path replays it ([`replay_step`]: apply, cut to the file's depth N,
+//! take the levels that enter the window from beyond it from the row), and each level 1..N of each side is
+//! compared:
 //!
-//! - equal on both sides: the level matches;
-//! - the file shows a level where the replayed book has none: the level entered the window from beyond depth N
-//!   without a message (LOBSTER only reports events inside the window), so its size cannot be determined from
-//!   the messages: the row counts as *undeterminable*;
-//! - anything else (different price or size, or a level the file does not have): a *mismatch*.
+//! - every level equal: the row *matches*;
+//! - every level equal, but a level entered the window from beyond depth N on this row: LOBSTER reports only events
+//!   inside the window, so no message can tell that level's size; it was taken from the orderbook row, and the row
+//!   counts as *undeterminable*;
+//! - any level different: a *mismatch*.
 //!
-//! After the comparison the book is resynchronised to the file's row, so one undeterminable level never
-//! propagates into later rows. Rows that follow a skipped malformed pair (see [`BadRowPolicy`]) reseed the book
-//! and are not counted as checked.
+//! Two modes ([`VerifyMode`]): *cumulative* never reseeds, so the book after row k is the messages' doing since the
+//! start (plus the revealed levels), which is what the features read; *reseed* resets the book to each row after
+//! comparing it, which checks one message at a time. Rows that follow a skipped malformed pair (see
+//! [`BadRowPolicy`]) reseed the book in both modes and are not counted as checked.
 
 use std::fmt;
 use std::path::Path;
 
-use crate::book::{Applied, Book, Level, Side, Snapshot};
+use crate::book::{Book, Level, Side, Snapshot};
 use crate::error::MarketError;
 use crate::event::Event;
-use crate::lobster::{MessageReader, OrderbookReader};
+use crate::tick::{replay_step, LobsterPair};
 
 /// One level that differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,17 +42,44 @@ pub struct Mismatch {
     pub replayed: Option<Level>,
 }
 
+/// How the replayed book is compared with the orderbook file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// Never reseed: the book is rebuilt from the messages alone since the first row (the default; what the
+    /// features read).
+    #[default]
+    Cumulative,
+    /// Reset the book to each orderbook row after comparing it: one message at a time.
+    Reseed,
+}
+
+/// How to verify.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Cumulative or reseeding.
+    pub mode: VerifyMode,
+    /// Mismatching levels and skipped rows to keep for the report.
+    pub max_examples: usize,
+    /// What to do with a malformed row.
+    pub on_bad_row: BadRowPolicy,
+}
+
 /// Result of [`verify_book`].
 #[derive(Clone, Debug, Default)]
 pub struct VerifyReport {
+    /// The mode the rows were checked in.
+    pub mode: VerifyMode,
     /// Levels per side in the orderbook file.
     pub depth: usize,
     /// Rows compared (all but the seed row).
     pub rows_checked: usize,
     /// Rows equal on every level.
     pub rows_matching: usize,
-    /// Rows where every determinable level matched but some level entered from beyond the depth.
+    /// Rows where every level matched but a level entered the window from beyond the depth (its size taken from
+    /// the orderbook row, since no message reports it).
     pub rows_undeterminable: usize,
+    /// Levels taken from orderbook rows because they entered the window from beyond the depth.
+    pub levels_revealed: usize,
     /// Rows with at least one determinable level that differs.
     pub rows_mismatching: usize,
     /// Messages that removed more shares than the replayed book held at the price.
@@ -82,13 +111,19 @@ impl VerifyReport {
 
 impl fmt::Display for VerifyReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.mode {
+            VerifyMode::Cumulative => "cumulative (the book rebuilt from the messages alone, never reseeded)",
+            VerifyMode::Reseed => "reseed (the book reset to each row after comparing it: one message at a time)",
+        };
+        writeln!(f, "mode:                  {mode}")?;
         writeln!(f, "depth:                 {} levels per side", self.depth)?;
         writeln!(f, "rows checked:          {}", self.rows_checked)?;
         writeln!(f, "rows matching:         {} (every level equal)", self.rows_matching)?;
         writeln!(
             f,
-            "rows undeterminable:   {} (a level entered from beyond the file's depth)",
-            self.rows_undeterminable
+            "rows undeterminable:   {} (every level equal, but a level entered the window from beyond the file's \
+             depth: no message reports its size, so it was taken from the orderbook row; {} levels in all)",
+            self.rows_undeterminable, self.levels_revealed
         )?;
         writeln!(f, "rows mismatching:      {}", self.rows_mismatching)?;
         if self.underflows > 0 {
@@ -103,140 +138,90 @@ impl fmt::Display for VerifyReport {
         for m in &self.first_mismatches {
             writeln!(
                 f,
-                "  line {}: {:?} level {}: file {:?}, replay {:?} (after {:?} {} @ {} on {:?})",
+                "  line {}: {} level {}: file {}, replay {} (after a type-{} message: {} @ {} on the {} side)",
                 m.line,
-                m.side,
+                m.side.name(),
                 m.level,
-                m.expected,
-                m.replayed,
-                m.event.kind,
+                level_text(m.expected),
+                level_text(m.replayed),
+                m.event.kind.code(),
                 m.event.size,
                 m.event.price,
-                m.event.side
+                m.event.side.name()
             )?;
         }
         Ok(())
     }
 }
 
-/// Outcome of comparing one row.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum RowOutcome {
-    Match,
-    Undeterminable,
-    Mismatch,
+fn level_text(level: Option<Level>) -> String {
+    level.map_or("none".into(), |l| format!("{} @ {}", l.size, l.price))
 }
 
-/// Replays `message_path` and compares the book with `orderbook_path` row by row; keeps up to `max_examples`
-/// mismatching levels for the report.
+/// Replays `message_path` into our book and compares it with `orderbook_path` row by row.
 pub fn verify_book(
     message_path: &Path,
     orderbook_path: &Path,
-    max_examples: usize,
+    options: &VerifyOptions,
 ) -> Result<VerifyReport, MarketError> {
-    verify_book_with(message_path, orderbook_path, max_examples, BadRowPolicy::Fail)
-}
-
-/// [`verify_book`] with a policy for malformed rows. With [`BadRowPolicy::Skip`], a pair with a malformed
-/// message or orderbook row is skipped (counted, the first few errors kept), and the book is reseeded from the
-/// next good orderbook row, since the skipped message's effect is unknown.
-pub fn verify_book_with(
-    message_path: &Path,
-    orderbook_path: &Path,
-    max_examples: usize,
-    policy: BadRowPolicy,
-) -> Result<VerifyReport, MarketError> {
-    let mut messages = MessageReader::open(message_path)?;
-    let mut orderbook = OrderbookReader::open(orderbook_path)?;
-    let mut report = VerifyReport::default();
-    let mut file_row = Snapshot::default();
-    let mut replayed = Snapshot::default();
+    let mut pair = LobsterPair::open(message_path, orderbook_path)?;
+    let mut report = VerifyReport { mode: options.mode, ..VerifyReport::default() };
+    let mut row = Snapshot::default();
     let mut book = Book::new();
-    let mut rows = 0usize;
     let mut reseed = true;
     loop {
-        // Read both rows before judging either, so that a skipped pair leaves both files in step.
-        let event = messages.next_event();
-        let has_row = orderbook.next_snapshot(&mut file_row);
-        let (event, has_row) = match (event, has_row) {
-            (Ok(event), Ok(has_row)) => (event, has_row),
-            (Err(error @ MarketError::Parse { .. }), _) | (_, Err(error @ MarketError::Parse { .. }))
-                if policy == BadRowPolicy::Skip =>
-            {
-                rows += 1;
+        let event = match pair.next_pair(&mut row) {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(error @ MarketError::Parse { .. }) if options.on_bad_row == BadRowPolicy::Skip => {
                 report.rows_skipped += 1;
-                if report.skipped_examples.len() < max_examples {
+                if report.skipped_examples.len() < options.max_examples {
                     report.skipped_examples.push(error.to_string());
                 }
                 reseed = true;
                 continue;
             }
-            (Err(error), _) | (_, Err(error)) => return Err(error),
+            Err(error) => return Err(error),
         };
-        let event = match (event, has_row) {
-            (None, false) => break,
-            (Some(event), true) => event,
-            (event, has_row) => {
-                // Count the rest of the longer file so the error gives both totals.
-                let (mut m, mut s) = (rows + usize::from(event.is_some()), rows + usize::from(has_row));
-                while messages.next_event()?.is_some() {
-                    m += 1;
-                }
-                while orderbook.next_snapshot(&mut file_row)? {
-                    s += 1;
-                }
-                return Err(MarketError::RowCountMismatch {
-                    message_path: message_path.to_path_buf(),
-                    messages: m,
-                    orderbook_path: orderbook_path.to_path_buf(),
-                    snapshots: s,
-                });
-            }
-        };
-        rows += 1;
-        let depth = orderbook.levels().expect("known after a row");
+        let depth = pair.depth().expect("known after a row");
         report.depth = depth;
         if reseed {
-            book.reset_to(&file_row);
+            book.reset_to(&row);
             reseed = false;
             continue;
         }
-        if book.apply(&event) == Applied::Underflow {
-            report.underflows += 1;
-        }
-        book.truncate(depth);
-        book.snapshot_into(depth, &mut replayed);
-        let mut outcome = RowOutcome::Match;
-        for (side, expected, got) in
-            [(Side::Ask, &file_row.asks, &replayed.asks), (Side::Bid, &file_row.bids, &replayed.bids)]
-        {
+        let step = replay_step(&mut book, &event, (&row).into(), depth);
+        report.underflows += usize::from(step.underflow);
+        report.levels_revealed += step.revealed;
+        let mut mismatch = false;
+        for (side, expected) in [(Side::Ask, &row.asks), (Side::Bid, &row.bids)] {
+            let got = book.side(side);
             for level in 0..depth {
                 let (e, g) = (expected.get(level).copied(), got.get(level).copied());
-                let this = match (e, g) {
-                    (e, g) if e == g => RowOutcome::Match,
-                    (Some(_), None) => RowOutcome::Undeterminable,
-                    _ => RowOutcome::Mismatch,
-                };
-                if this == RowOutcome::Mismatch && report.first_mismatches.len() < max_examples {
-                    report.first_mismatches.push(Mismatch {
-                        line: messages.line(),
-                        event,
-                        side,
-                        level: level + 1,
-                        expected: e,
-                        replayed: g,
-                    });
+                if e != g {
+                    mismatch = true;
+                    if report.first_mismatches.len() < options.max_examples {
+                        report.first_mismatches.push(Mismatch {
+                            line: pair.line(),
+                            event,
+                            side,
+                            level: level + 1,
+                            expected: e,
+                            replayed: g,
+                        });
+                    }
                 }
-                outcome = outcome.max(this);
             }
         }
         report.rows_checked += 1;
-        match outcome {
-            RowOutcome::Match => report.rows_matching += 1,
-            RowOutcome::Undeterminable => report.rows_undeterminable += 1,
-            RowOutcome::Mismatch => report.rows_mismatching += 1,
+        match (mismatch, step.revealed > 0) {
+            (true, _) => report.rows_mismatching += 1,
+            (false, true) => report.rows_undeterminable += 1,
+            (false, false) => report.rows_matching += 1,
         }
-        book.reset_to(&file_row);
+        if options.mode == VerifyMode::Reseed {
+            book.reset_to(&row);
+        }
     }
     Ok(report)
 }

@@ -3,41 +3,58 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tachyon_market::{verify_book, MarketError};
+use tachyon_market::{verify_book, BadRowPolicy, MarketError, VerifyMode, VerifyOptions, VerifyReport};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster").join(name)
 }
 
-#[test]
-fn aapl_level_1_book_matches_lobster_on_every_determinable_level() {
-    let report = verify_book(
-        &data("AAPL_2012-06-21_34200000_57600000_message_1.csv"),
-        &data("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv"),
-        5,
-    )
-    .unwrap();
-    println!("{report}");
-    assert_eq!(report.depth, 1);
-    assert_eq!(report.rows_checked, 118_497 - 1);
-    assert_eq!(report.rows_mismatching, 0, "{report}");
-    assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+fn options(mode: VerifyMode) -> VerifyOptions {
+    VerifyOptions { mode, max_examples: 5, on_bad_row: BadRowPolicy::Fail }
+}
+
+fn verify(messages: &Path, orderbook: &Path) -> Result<VerifyReport, MarketError> {
+    verify_book(messages, orderbook, &options(VerifyMode::Cumulative))
 }
 
 #[test]
-fn goog_level_10_book_matches_lobster_on_every_determinable_level() {
-    let report = verify_book(
-        &data("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"),
-        &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"),
-        5,
-    )
-    .unwrap();
-    println!("{report}");
-    assert_eq!(report.depth, 10);
-    assert_eq!(report.rows_checked, 147_916 - 1);
-    assert_eq!(report.rows_mismatching, 0, "{report}");
-    assert!(report.rows_undeterminable > 0, "levels do enter from beyond level 10 in this file");
-    assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+fn aapl_level_1_book_matches_lobster_on_every_determinable_level_in_both_modes() {
+    for mode in [VerifyMode::Cumulative, VerifyMode::Reseed] {
+        let report = verify_book(
+            &data("AAPL_2012-06-21_34200000_57600000_message_1.csv"),
+            &data("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv"),
+            &options(mode),
+        )
+        .unwrap();
+        println!("{report}");
+        assert_eq!(report.depth, 1);
+        assert_eq!(report.rows_checked, 118_497 - 1);
+        assert_eq!(report.rows_mismatching, 0, "{report}");
+        assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+    }
+}
+
+#[test]
+fn goog_level_10_book_matches_lobster_on_every_determinable_level_in_both_modes() {
+    let mut undeterminable = Vec::new();
+    for mode in [VerifyMode::Cumulative, VerifyMode::Reseed] {
+        let report = verify_book(
+            &data("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"),
+            &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"),
+            &options(mode),
+        )
+        .unwrap();
+        println!("{report}");
+        assert_eq!(report.depth, 10);
+        assert_eq!(report.rows_checked, 147_916 - 1);
+        assert_eq!(report.rows_mismatching, 0, "{report}");
+        assert!(report.rows_undeterminable > 0, "levels do enter from beyond level 10 in this file");
+        assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+        undeterminable.push(report.rows_undeterminable);
+    }
+    // With every row matching, the cumulative book is the file's book on every row, so the two modes reveal the
+    // same levels on the same rows.
+    assert_eq!(undeterminable[0], undeterminable[1]);
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -58,7 +75,7 @@ const GOOD_BOOK: &str = "5020000,10,5000000,100\n5010000,50,5000000,100\n5010000
 #[test]
 fn a_small_pair_replays_with_an_undeterminable_row() {
     let dir = temp_dir("small");
-    let report = verify_book(&write(&dir, "m.csv", GOOD_MESSAGES), &write(&dir, "o.csv", GOOD_BOOK), 5).unwrap();
+    let report = verify(&write(&dir, "m.csv", GOOD_MESSAGES), &write(&dir, "o.csv", GOOD_BOOK)).unwrap();
     // Row 2: the submission at 5010000 matches. Row 3: deleting the only bid level reveals 4990000 from below.
     assert_eq!(
         (report.rows_checked, report.rows_matching, report.rows_undeterminable, report.rows_mismatching),
@@ -70,9 +87,13 @@ fn a_small_pair_replays_with_an_undeterminable_row() {
 fn a_wrong_book_is_reported_with_the_line() {
     let dir = temp_dir("wrong");
     let book = "5020000,10,5000000,100\n5010000,49,5000000,100\n5010000,50,4990000,30\n";
-    let report = verify_book(&write(&dir, "m.csv", GOOD_MESSAGES), &write(&dir, "o.csv", book), 5).unwrap();
-    // Line 2 disagrees with the replay; line 3 too, since the replay resynchronises to the (wrong) line 2.
-    assert_eq!(report.rows_mismatching, 2);
+    let (m, o) = (write(&dir, "m.csv", GOOD_MESSAGES), write(&dir, "o.csv", book));
+    // Line 2 disagrees with the replay. Reseeding, line 3 disagrees too (the book was reset to the wrong line 2);
+    // cumulative, line 3 matches again (the replay never took line 2's sizes).
+    let reseed = verify_book(&m, &o, &options(VerifyMode::Reseed)).unwrap();
+    assert_eq!(reseed.rows_mismatching, 2);
+    let report = verify(&m, &o).unwrap();
+    assert_eq!((report.rows_mismatching, report.rows_undeterminable), (1, 1), "{report}");
     assert!(!report.passed());
     assert_eq!(report.first_mismatches[0].line, 2);
     assert!(report.to_string().contains("line 2"), "{report}");
@@ -80,7 +101,7 @@ fn a_wrong_book_is_reported_with_the_line() {
 
 fn error_of(messages: &str, book: &str) -> String {
     let dir = temp_dir("bad");
-    match verify_book(&write(&dir, "m.csv", messages), &write(&dir, "o.csv", book), 5) {
+    match verify(&write(&dir, "m.csv", messages), &write(&dir, "o.csv", book)) {
         Err(e) => e.to_string(),
         Ok(r) => panic!("expected an error, got {r}"),
     }
@@ -112,27 +133,27 @@ fn bad_input_names_file_line_and_field() {
 
 #[test]
 fn missing_and_truncated_files_are_errors() {
-    let err = verify_book(Path::new("/nonexistent/m.csv"), Path::new("/nonexistent/o.csv"), 1).unwrap_err();
+    let err = verify(Path::new("/nonexistent/m.csv"), Path::new("/nonexistent/o.csv")).unwrap_err();
     assert!(matches!(err, MarketError::Io { .. }) && err.to_string().contains("/nonexistent/m.csv"));
     // A gzip file cut short is an I/O error naming it, not a silent short read.
     let dir = temp_dir("gz");
     let full = std::fs::read(data("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz")).unwrap();
     let cut = dir.join("cut.csv.gz");
     std::fs::write(&cut, &full[..full.len() / 2]).unwrap();
-    let err = verify_book(&cut, &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"), 1).unwrap_err();
+    let err = verify(&cut, &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz")).unwrap_err();
     assert!(err.to_string().contains("cut.csv.gz"), "{err}");
 }
 
 #[test]
 fn skip_policy_counts_and_reports_bad_rows_and_keeps_the_files_in_step() {
-    use tachyon_market::{verify_book_with, BadRowPolicy};
     let dir = temp_dir("skip");
     let messages = "34200.1,1,1,100,5000000,1\n34200.2,1,2,50,5010000,-1\n34200.25,1,3,x,5010000,-1\n34200.3,1,4,10,5010000,-1\n34200.4,3,4,10,5010000,-1\n";
     let book = "5020000,10,5000000,100\n5010000,50,5000000,100\n5010000,55,5000000,100\n5010000,60,5000000,100\n5010000,50,5000000,100\n";
     let (m, o) = (write(&dir, "m.csv", messages), write(&dir, "o.csv", book));
-    let err = verify_book_with(&m, &o, 5, BadRowPolicy::Fail).unwrap_err();
+    let err = verify(&m, &o).unwrap_err();
     assert!(err.to_string().contains("m.csv:3: field `size`"), "{err}");
-    let report = verify_book_with(&m, &o, 5, BadRowPolicy::Skip).unwrap();
+    let skip = VerifyOptions { on_bad_row: BadRowPolicy::Skip, ..options(VerifyMode::Cumulative) };
+    let report = verify_book(&m, &o, &skip).unwrap();
     assert_eq!(report.rows_skipped, 1);
     assert!(report.skipped_examples[0].contains("m.csv:3: field `size`"));
     // Line 4 reseeds after the skip; lines 2 and 5 are checked and match.

@@ -86,10 +86,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         let messages = dir.join(format!("{stem}_message_{depth}.{ext}"));
         let orderbook = dir.join(format!("{stem}_orderbook_{depth}.{ext}"));
         let start = Instant::now();
-        let report = tachyon_market::verify_book(&messages, &orderbook, 3)
+        let options = tachyon_market::VerifyOptions { max_examples: 3, ..Default::default() };
+        let report = tachyon_market::verify_book(&messages, &orderbook, &options)
             .with_context(|| format!("checking the {ticker} book (pass --data DIR if the samples are elsewhere)"))?;
         println!(
-            "{ticker} level {depth}: {} rows checked in {:.2} s: {} match on every level, {} undeterminable (a level entered from beyond depth {depth}), {} mismatching",
+            "{ticker} level {depth}: {} rows checked in {:.2} s: {} match on every level, {} undeterminable (a level entered the window from beyond depth {depth}), {} mismatching (the book rebuilt from the messages alone)",
             report.rows_checked,
             start.elapsed().as_secs_f64(),
             report.rows_matching,

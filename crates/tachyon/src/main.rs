@@ -93,6 +93,19 @@ struct VerifyBookArgs {
     /// count it and report it.
     #[arg(long, value_enum, default_value_t = OnBadRow::Fail)]
     on_bad_row: OnBadRow,
+    /// How to compare the rebuilt book with the orderbook file.
+    #[arg(long, value_enum, default_value_t = VerifyModeChoice::Cumulative)]
+    mode: VerifyModeChoice,
+}
+
+/// `--mode` choices of `verify-book`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum VerifyModeChoice {
+    /// Rebuild the book from the messages alone and never reseed it (levels that enter the window from beyond
+    /// the file's depth are taken from the orderbook row, as the features take them): what the features read.
+    Cumulative,
+    /// Reset the book to each orderbook row after comparing it: checks one message at a time.
+    Reseed,
 }
 
 /// `--on-bad-row` choices.
@@ -143,9 +156,15 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::VerifyBook(args) => {
-            let policy = args.on_bad_row.policy();
-            let report =
-                tachyon_market::verify_book_with(&args.message_file, &args.orderbook_file, args.examples, policy)?;
+            let options = tachyon_market::VerifyOptions {
+                mode: match args.mode {
+                    VerifyModeChoice::Cumulative => tachyon_market::VerifyMode::Cumulative,
+                    VerifyModeChoice::Reseed => tachyon_market::VerifyMode::Reseed,
+                },
+                max_examples: args.examples,
+                on_bad_row: args.on_bad_row.policy(),
+            };
+            let report = tachyon_market::verify_book(&args.message_file, &args.orderbook_file, &options)?;
             print!("{report}");
             if !report.passed() {
                 eprintln!(

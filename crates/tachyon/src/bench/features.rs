@@ -1,12 +1,15 @@
 //! `tachyon bench features`: the feature engine per update over the shipped LOBSTER days (ticks preloaded, so
-//! only the engine is timed), end-to-end extraction (parse + book + features) per update, and the batch rolling
-//! statistics over a 10M-value series (compare `benches/peers/rolling_polars.py`, same series and windows).
+//! only the engine is timed), our book and the engine per message (messages preloaded: book update, window cut,
+//! revealed levels, then every feature), end-to-end extraction (parse + book + features) per update, and the batch
+//! rolling statistics over a 10M-value series (compare `benches/peers/rolling_polars.py`, same series and windows).
 
 use std::path::{Path, PathBuf};
 
 use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::{extract, ExtractOptions, FeatureEngine};
-use tachyon_market::{BookView, LobsterPair, Snapshot, Tick, TickSource};
+use tachyon_market::{
+    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Snapshot, Tick, TickSource, Trade,
+};
 
 use super::harness::{time, Timing};
 use super::{Row, Scale};
@@ -15,27 +18,46 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster").join(name)
 }
 
-/// Ticks of a file held in memory, the levels of every book in one flat array (as a replay buffer or a feed
-/// handler's arrays would hold them), handed to the engine as borrowed views: only the engine is timed. (Until the
-/// eighth session each book was copied into a reused `Snapshot` inside the timed loop, 8-10 ns per GOOG update.)
+/// Levels of many books in one flat array (as a replay buffer or a feed handler's arrays would hold them), each
+/// handed out as a borrowed view, so that a timed loop reads them as a live process would, without copies.
+#[derive(Default)]
+struct FlatBooks {
+    /// Per book: offset of its first level, bid levels, ask levels.
+    books: Vec<(u32, u32, u32)>,
+    levels: Vec<Level>,
+}
+
+impl FlatBooks {
+    fn push(&mut self, book: BookView<'_>) {
+        self.books.push((self.levels.len() as u32, book.bids.len() as u32, book.asks.len() as u32));
+        self.levels.extend_from_slice(book.bids);
+        self.levels.extend_from_slice(book.asks);
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> BookView<'_> {
+        let (at, bids, asks) = self.books[i];
+        let (at, bids, asks) = (at as usize, bids as usize, asks as usize);
+        BookView { bids: &self.levels[at..at + bids], asks: &self.levels[at + bids..at + bids + asks] }
+    }
+}
+
+/// Ticks of a file held in memory with the book after each (our book, replayed from the messages): only the
+/// engine is timed.
 pub struct RecordedTicks {
-    ticks: Vec<(Tick, u32, u32)>,
-    offsets: Vec<u32>,
-    levels: Vec<tachyon_market::Level>,
+    ticks: Vec<Tick>,
+    books: FlatBooks,
 }
 
 impl RecordedTicks {
     /// Reads up to `limit` ticks of a LOBSTER pair.
     pub fn load(message_file: &Path, limit: usize) -> anyhow::Result<RecordedTicks> {
-        let mut source = LobsterPair::open_message(message_file)?;
-        let mut book = Snapshot::default();
-        let mut out = RecordedTicks { ticks: Vec::new(), offsets: Vec::new(), levels: Vec::new() };
+        let mut source = LobsterReplay::open_message(message_file)?;
+        let mut out = RecordedTicks { ticks: Vec::new(), books: FlatBooks::default() };
         while out.ticks.len() < limit {
-            let Some(t) = source.next_tick(&mut book)? else { break };
-            out.offsets.push(out.levels.len() as u32);
-            out.levels.extend_from_slice(&book.bids);
-            out.levels.extend_from_slice(&book.asks);
-            out.ticks.push((t, book.bids.len() as u32, book.asks.len() as u32));
+            let Some(t) = source.next_tick()? else { break };
+            out.books.push(source.book());
+            out.ticks.push(t);
         }
         Ok(out)
     }
@@ -48,10 +70,52 @@ impl RecordedTicks {
     /// Tick `i` and its book.
     #[inline]
     pub fn get(&self, i: usize) -> (Tick, BookView<'_>) {
-        let (tick, bids, asks) = self.ticks[i];
-        let at = self.offsets[i] as usize;
-        let (bids, asks) = (bids as usize, asks as usize);
-        (tick, BookView { bids: &self.levels[at..at + bids], asks: &self.levels[at + bids..at + bids + asks] })
+        (self.ticks[i], self.books.get(i))
+    }
+}
+
+/// Messages of a LOBSTER file held in memory with the orderbook row of each (read only where a level enters the
+/// window from beyond its depth, as the replay reads it): our book and the engine are timed together.
+struct RecordedMessages {
+    depth: usize,
+    messages: Vec<(Event, Tick)>,
+    rows: FlatBooks,
+}
+
+impl RecordedMessages {
+    fn load(message_file: &Path, limit: usize) -> anyhow::Result<RecordedMessages> {
+        let mut pair = LobsterPair::open_message(message_file)?;
+        let mut row = Snapshot::default();
+        let mut out = RecordedMessages { depth: 0, messages: Vec::new(), rows: FlatBooks::default() };
+        while out.messages.len() < limit {
+            let Some(event) = pair.next_pair(&mut row)? else { break };
+            let tick = Tick { time_ns: event.time_ns, event_id: pair.line() as u64, trade: Trade::from_event(&event) };
+            out.messages.push((event, tick));
+            out.rows.push((&row).into());
+        }
+        out.depth = pair.depth().unwrap_or(0);
+        Ok(out)
+    }
+
+    /// Seeds a book from the first row, then replays every later message into it and updates every feature; the
+    /// checksum keeps the work observable.
+    fn replay(&self, book: &mut Book, engine: &mut FeatureEngine) -> f32 {
+        let first = self.rows.get(0);
+        book.reset_to(&first.to_snapshot());
+        let mut checksum = engine.update(&self.messages[0].1, book.view())[21];
+        for (i, (event, tick)) in self.messages.iter().enumerate().skip(1) {
+            replay_step(book, event, self.rows.get(i), self.depth);
+            checksum += engine.update(tick, book.view())[21];
+        }
+        checksum
+    }
+}
+
+fn book_case(case: &str) -> &'static str {
+    if case.ends_with("l1") {
+        "book_update_l1"
+    } else {
+        "book_update_l10"
     }
 }
 
@@ -153,6 +217,12 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
         let mut row = Row::new("features", case, "auto", "f32", 1, per_item(t, ticks.len()));
         row.size = Some(ticks.len() as u64);
         emit(row);
+        let messages = RecordedMessages::load(&data(file), ticks.len())?;
+        let mut book = Book::with_capacity(64);
+        let t = time(budget, || messages.replay(&mut book, &mut FeatureEngine::new(10_000.0)));
+        let mut row = Row::new("features", book_case(case), "auto", "f32", 1, per_item(t, messages.messages.len()));
+        row.size = Some(messages.messages.len() as u64);
+        emit(row);
         if let Some(t) = per_update_latency(&ticks, if scale == Scale::Full { 5 } else { 2 }) {
             let mut row = Row::new("features", latency_case(case), "auto", "f32", 1, t);
             row.size = Some(ticks.len() as u64);
@@ -161,7 +231,7 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
 
         if scale != Scale::Smoke {
             let t = time(budget, || {
-                let mut source = LobsterPair::open_message(&data(file)).expect("sample pair");
+                let mut source = LobsterReplay::open_message(&data(file)).expect("sample pair");
                 extract(&mut source, &ExtractOptions::default()).expect("sample pair").rows()
             });
             let mut row = Row::new("features", end_case, "auto", "f32", 1, per_item(t, ticks.len()));

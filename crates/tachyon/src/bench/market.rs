@@ -68,7 +68,9 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     drop(file);
     let _ = std::fs::remove_file(&binary);
 
-    let t = time(budget, || tachyon_market::verify_book(&messages, &orderbook, 0).expect("sample pair").rows_checked);
+    let t = time(budget, || {
+        tachyon_market::verify_book(&messages, &orderbook, &Default::default()).expect("sample pair").rows_checked
+    });
     let mut row = Row::new("market", "verify_book", "auto", "text", 1, t);
     row.size = Some(118_496);
     row.gb_per_s = Some((message_bytes + orderbook_bytes) / t.median_ns);
