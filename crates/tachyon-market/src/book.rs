@@ -92,12 +92,23 @@ pub struct Book {
     asks: Vec<Level>,
 }
 
+/// Levels up to which [`find`] counts instead of bisecting: a count without a branch per level beats the
+/// mispredicted branches of a binary search over the few levels a window holds.
+const SCAN_LEVELS: usize = 16;
+
 /// Index of `price` in `levels` (best first on `side`), or where it would be inserted.
-#[inline]
+#[inline(always)]
 fn find(levels: &[Level], side: Side, price: i64) -> Result<usize, usize> {
-    match side {
-        Side::Ask => levels.binary_search_by(|l| l.price.cmp(&price)),
-        Side::Bid => levels.binary_search_by(|l| price.cmp(&l.price)),
+    let at = match (side, levels.len() <= SCAN_LEVELS) {
+        (Side::Ask, true) => levels.iter().map(|l| usize::from(l.price < price)).sum(),
+        (Side::Bid, true) => levels.iter().map(|l| usize::from(l.price > price)).sum(),
+        (Side::Ask, false) => levels.partition_point(|l| l.price < price),
+        (Side::Bid, false) => levels.partition_point(|l| l.price > price),
+    };
+    if levels.get(at).is_some_and(|l| l.price == price) {
+        Ok(at)
+    } else {
+        Err(at)
     }
 }
 
@@ -230,24 +241,30 @@ impl Book {
         self.bids.truncate(depth);
     }
 
-    /// Takes from `row` (the window's `depth` best levels of each side, as a snapshot of the same moment shows
-    /// them) every level worse than this book's worst on that side, up to `depth` levels: the levels that entered
-    /// the window from beyond it, which no message reports. Returns how many levels were taken.
+    /// Takes from `row` (the window's best levels of each side at the same moment, as a snapshot shows them, or
+    /// only those beyond this book's worst) every level worse than this book's worst on that side, until the side
+    /// holds `depth` levels: the levels that entered the window from beyond it, which no message reports. Returns
+    /// how many levels each side took, asks first.
     #[inline]
-    pub fn reveal_from(&mut self, row: BookView<'_>, depth: usize) -> usize {
-        let mut revealed = 0;
-        for (side, shown) in [(Side::Ask, row.asks), (Side::Bid, row.bids)] {
+    pub fn reveal_from(&mut self, row: BookView<'_>, depth: usize) -> [usize; 2] {
+        let mut revealed = [0; 2];
+        if self.asks.len().min(self.bids.len()) >= depth {
+            return revealed;
+        }
+        for (taken, side, shown) in
+            revealed.iter_mut().zip([(Side::Ask, row.asks), (Side::Bid, row.bids)]).map(|(t, (s, r))| (t, s, r))
+        {
             let levels = self.side_mut(side);
-            if levels.len() >= depth || shown.len() <= levels.len() {
+            if levels.len() >= depth {
                 continue;
             }
             let from = match levels.last() {
                 Some(worst) => shown.partition_point(|l| !worse(side, l.price, worst.price)),
                 None => 0,
             };
-            let take = (depth - levels.len()).min(shown.len() - from.min(shown.len()));
+            let take = (depth - levels.len()).min(shown.len() - from);
             levels.extend_from_slice(&shown[from..from + take]);
-            revealed += take;
+            *taken = take;
         }
         revealed
     }
@@ -313,12 +330,18 @@ mod tests {
         book.reset_to(&Snapshot { asks: vec![l(101, 5), l(103, 2)], bids: vec![l(99, 1)] });
         // The window (depth 3) shows one more ask and two more bids; the shown best levels are not taken again.
         let row = Snapshot { asks: vec![l(101, 5), l(103, 2), l(104, 9)], bids: vec![l(99, 1), l(98, 4), l(97, 3)] };
-        assert_eq!(book.reveal_from((&row).into(), 3), 3);
+        let before = book.clone();
+        assert_eq!(book.reveal_from((&row).into(), 3), [1, 2]);
         assert_eq!(book.view(), BookView::from(&row));
-        assert_eq!(book.reveal_from((&row).into(), 3), 0, "a full window reveals nothing");
+        assert_eq!(book.reveal_from((&row).into(), 3), [0, 0], "a full window reveals nothing");
+        // Only the levels beyond the worst known, handed alone, reveal the same.
+        let mut again = before;
+        let beyond = Snapshot { asks: vec![l(104, 9)], bids: vec![l(98, 4), l(97, 3)] };
+        assert_eq!(again.reveal_from((&beyond).into(), 3), [1, 2]);
+        assert_eq!(again.view(), BookView::from(&row));
         // An empty side takes the whole window.
         let mut empty = Book::new();
-        assert_eq!(empty.reveal_from((&row).into(), 2), 4);
+        assert_eq!(empty.reveal_from((&row).into(), 2), [2, 2]);
         assert_eq!(empty.side(Side::Ask), &row.asks[..2]);
     }
 

@@ -161,9 +161,16 @@ pub fn orderbook_path_for(message_path: &Path) -> Option<PathBuf> {
 pub struct ReplayStep {
     /// The message removed more than the book held at its price (the level was cleared).
     pub underflow: bool,
-    /// Levels that entered the window from beyond the file's depth, taken from the orderbook row (no message
-    /// can tell them).
-    pub revealed: usize,
+    /// Levels that entered the window from beyond the file's depth, asks then bids, taken from the orderbook row
+    /// (no message can tell them): the last levels of each side.
+    pub revealed: [usize; 2],
+}
+
+impl ReplayStep {
+    /// Whether any level entered the window from beyond it.
+    pub fn revealed_any(&self) -> bool {
+        self.revealed != [0, 0]
+    }
 }
 
 /// One message of a level-`depth` LOBSTER file applied to `book`: the message, then the cut to the window (what
@@ -254,7 +261,7 @@ impl TickSource for LobsterReplay {
             let depth = self.pair.depth().expect("known after a row");
             let step = replay_step(&mut self.book, &event, (&self.row).into(), depth);
             self.stats.messages += 1;
-            self.stats.reveals += u64::from(step.revealed > 0);
+            self.stats.reveals += u64::from(step.revealed_any());
             self.stats.underflows += u64::from(step.underflow);
         }
         Ok(Some(Tick { time_ns: event.time_ns, event_id: self.pair.line() as u64, trade: Trade::from_event(&event) }))

@@ -192,7 +192,7 @@ pub fn verify_book(
         }
         let step = replay_step(&mut book, &event, (&row).into(), depth);
         report.underflows += usize::from(step.underflow);
-        report.levels_revealed += step.revealed;
+        report.levels_revealed += step.revealed[0] + step.revealed[1];
         let mut mismatch = false;
         for (side, expected) in [(Side::Ask, &row.asks), (Side::Bid, &row.bids)] {
             let got = book.side(side);
@@ -214,7 +214,7 @@ pub fn verify_book(
             }
         }
         report.rows_checked += 1;
-        match (mismatch, step.revealed > 0) {
+        match (mismatch, step.revealed_any()) {
             (true, _) => report.rows_mismatching += 1,
             (false, true) => report.rows_undeterminable += 1,
             (false, false) => report.rows_matching += 1,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::{extract, ExtractOptions, FeatureEngine};
 use tachyon_market::{
-    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Snapshot, Tick, TickSource, Trade,
+    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Side, Snapshot, Tick, TickSource, Trade,
 };
 
 use super::harness::{time, Timing};
@@ -74,48 +74,69 @@ impl RecordedTicks {
     }
 }
 
-/// Messages of a LOBSTER file held in memory with the orderbook row of each (read only where a level enters the
-/// window from beyond its depth, as the replay reads it): our book and the engine are timed together.
+/// Messages of a LOBSTER file held in memory, each with the levels it reveals from beyond the window (taken from
+/// its orderbook row by a replay at load time; usually none), so that the timed replay does what
+/// [`LobsterReplay`] does on a row it has just parsed, without streaming every preloaded row from memory.
 struct RecordedMessages {
     depth: usize,
     messages: Vec<(Event, Tick)>,
-    rows: FlatBooks,
+    first: Snapshot,
+    revealed: FlatBooks,
 }
 
 impl RecordedMessages {
     fn load(message_file: &Path, limit: usize) -> anyhow::Result<RecordedMessages> {
         let mut pair = LobsterPair::open_message(message_file)?;
         let mut row = Snapshot::default();
-        let mut out = RecordedMessages { depth: 0, messages: Vec::new(), rows: FlatBooks::default() };
+        let mut out = RecordedMessages {
+            depth: 0,
+            messages: Vec::new(),
+            first: Snapshot::default(),
+            revealed: FlatBooks::default(),
+        };
+        let mut book = Book::new();
         while out.messages.len() < limit {
             let Some(event) = pair.next_pair(&mut row)? else { break };
             let tick = Tick { time_ns: event.time_ns, event_id: pair.line() as u64, trade: Trade::from_event(&event) };
             out.messages.push((event, tick));
-            out.rows.push((&row).into());
+            out.depth = pair.depth().unwrap_or(0);
+            if out.messages.len() == 1 {
+                book.reset_to(&row);
+                out.first = row.clone();
+                out.revealed.push(BookView::default());
+                continue;
+            }
+            let [asks, bids] = replay_step(&mut book, &event, (&row).into(), out.depth).revealed;
+            let (a, b) = (book.side(Side::Ask), book.side(Side::Bid));
+            out.revealed.push(BookView { asks: &a[a.len() - asks..], bids: &b[b.len() - bids..] });
         }
-        out.depth = pair.depth().unwrap_or(0);
         Ok(out)
     }
 
-    /// Seeds a book from the first row, then replays every later message into it and updates every feature; the
-    /// checksum keeps the work observable.
-    fn replay(&self, book: &mut Book, engine: &mut FeatureEngine) -> f32 {
-        let first = self.rows.get(0);
-        book.reset_to(&first.to_snapshot());
-        let mut checksum = engine.update(&self.messages[0].1, book.view())[21];
-        for (i, (event, tick)) in self.messages.iter().enumerate().skip(1) {
-            replay_step(book, event, self.rows.get(i), self.depth);
-            checksum += engine.update(tick, book.view())[21];
+    /// Seeds a book from the first row, then replays every later message into it and, with an engine, updates
+    /// every feature; the checksum keeps the work observable.
+    fn replay(&self, book: &mut Book, mut engine: Option<&mut FeatureEngine>) -> f64 {
+        book.reset_to(&self.first);
+        let mut checksum = 0.0;
+        for (i, (event, tick)) in self.messages.iter().enumerate() {
+            if i > 0 {
+                replay_step(book, event, self.revealed.get(i), self.depth);
+            }
+            checksum += match engine.as_deref_mut() {
+                Some(engine) => f64::from(engine.update(tick, book.view())[21]),
+                None => book.view().bids.first().map_or(0.0, |l| l.size as f64),
+            };
         }
         checksum
     }
 }
 
-fn book_case(case: &str) -> &'static str {
+/// Cases of the book alone and of the book with every feature, per message.
+fn book_cases(case: &str) -> (&'static str, &'static str) {
     if case.ends_with("l1") {
-        "book_update_l1"
+        ("book_l1", "book_update_l1")
     } else {
-        "book_update_l10"
+        ("book_l10", "book_update_l10")
     }
 }
 
@@ -219,8 +240,13 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
         emit(row);
         let messages = RecordedMessages::load(&data(file), ticks.len())?;
         let mut book = Book::with_capacity(64);
-        let t = time(budget, || messages.replay(&mut book, &mut FeatureEngine::new(10_000.0)));
-        let mut row = Row::new("features", book_case(case), "auto", "f32", 1, per_item(t, messages.messages.len()));
+        let (book_only, book_and_features) = book_cases(case);
+        let t = time(budget, || messages.replay(&mut book, None));
+        let mut row = Row::new("features", book_only, "auto", "f32", 1, per_item(t, messages.messages.len()));
+        row.size = Some(messages.messages.len() as u64);
+        emit(row);
+        let t = time(budget, || messages.replay(&mut book, Some(&mut FeatureEngine::new(10_000.0))));
+        let mut row = Row::new("features", book_and_features, "auto", "f32", 1, per_item(t, messages.messages.len()));
         row.size = Some(messages.messages.len() as u64);
         emit(row);
         if let Some(t) = per_update_latency(&ticks, if scale == Scale::Full { 5 } else { 2 }) {
