@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tachyon_model::{DenseNetwork, Head, ModelError};
-use tachyon_simd::isa::{self, Isa, IsaError};
+use tachyon_simd::{Backend, Isa};
 
 use crate::dense::{self, PackedNetwork};
 use crate::quant::{
@@ -18,12 +18,9 @@ use crate::quant::{
 /// Why a network could not be compiled.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
-    /// The network is not valid.
+    /// The network is not valid, or cannot be compiled to the precision asked for.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// The instruction set asked for cannot run here.
-    #[error(transparent)]
-    Isa(#[from] IsaError),
 }
 
 /// A call whose buffers do not fit the model.
@@ -112,7 +109,7 @@ pub struct Scratch {
 /// Distinguishes compiled models, so that a scratch made for one is never used with another.
 static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A network compiled for one instruction set: weights packed into the layout its kernels read, standardisation
+/// A network compiled for one [`Backend`]: weights packed into the layout its kernels read, standardisation
 /// folded in. Immutable, `Send + Sync`: share it between threads (e.g. in an `Arc`); each thread predicts with
 /// its own [`Scratch`]. [`predict`](CompiledModel::predict) allocates nothing, takes no lock and makes no system
 /// call.
@@ -140,10 +137,10 @@ impl CompiledModel {
         }
     }
 
-    /// Compiles `net` to f32 for `isa` (an error if this CPU lacks it).
-    pub fn compile(net: &DenseNetwork, isa: Isa) -> Result<CompiledModel, CompileError> {
+    /// Compiles `net` to f32 for `backend`.
+    pub fn compile(net: &DenseNetwork, backend: &Backend) -> Result<CompiledModel, CompileError> {
         net.validate()?;
-        let isa = isa::IsaRequest::Exactly(isa).resolve()?;
+        let isa = backend.isa();
         Ok(CompiledModel::new(net, isa, Engine::F32(PackedNetwork::new(net, isa.lanes(4)))))
     }
 
@@ -154,9 +151,9 @@ impl CompiledModel {
         net: &DenseNetwork,
         calibration_rows: &[f32],
         check_rows: &[f32],
-        isa: Isa,
+        backend: &Backend,
     ) -> Result<(CompiledModel, QuantReport), QuantError> {
-        let reference = CompiledModel::compile(net, isa)?;
+        let reference = CompiledModel::compile(net, backend)?;
         let (calibration, check) = (calibration_rows.len() / net.inputs, check_rows.len() / net.inputs);
         if calibration < 2 || check < 2 {
             return Err(QuantError::TooFewRows { calibration, check });
@@ -169,7 +166,7 @@ impl CompiledModel {
         let mut report = None;
         for bits in [ActivationBits::Eight, ActivationBits::Twelve] {
             let calibration = Calibration::fit_bits(net, calibration_rows, bits);
-            let q = CompiledModel::with_calibration(net, calibration, isa)?;
+            let q = CompiledModel::with_calibration(net, calibration, backend)?;
             q.predict_batch(check_rows, &mut q.scratch(), &mut got).expect("shapes checked above");
             let r = compare(&got, &want, bits);
             if r.correlation >= MIN_CORRELATION {
@@ -184,10 +181,9 @@ impl CompiledModel {
     pub fn with_calibration(
         net: &DenseNetwork,
         calibration: Calibration,
-        isa: Isa,
+        backend: &Backend,
     ) -> Result<CompiledModel, CompileError> {
         net.validate()?;
-        let isa = isa::IsaRequest::Exactly(isa).resolve()?;
         let malformed = |what: String| CompileError::Model(ModelError::Malformed(what));
         if calibration.activation_scales.len() + 1 != net.layers.len() {
             return Err(malformed("calibration does not match the network's shape".into()));
@@ -203,9 +199,9 @@ impl CompiledModel {
                 pack::MAX_LAYER_INPUTS
             )));
         }
-        let engine =
-            Engine::Int8 { kernel: Int8Kernel::for_isa(isa), net: QuantNetwork::new(net, &calibration), calibration };
-        Ok(CompiledModel::new(net, isa, engine))
+        let kernel = Int8Kernel::for_backend(backend);
+        let engine = Engine::Int8 { kernel, net: QuantNetwork::new(net, &calibration), calibration };
+        Ok(CompiledModel::new(net, backend.isa(), engine))
     }
 
     /// Buffers for one thread's calls.
@@ -361,8 +357,9 @@ mod tests {
     fn compiled_models_are_shareable_and_scratch_is_checked() {
         assert_send_sync::<CompiledModel>();
         let net = DenseNetwork::seeded(&[5, 8, 1], Activation::Relu, 1);
-        let a = CompiledModel::compile(&net, Isa::Scalar).unwrap();
-        let b = CompiledModel::compile(&net, Isa::Scalar).unwrap();
+        let scalar = Backend::new(Isa::Scalar).unwrap();
+        let a = CompiledModel::compile(&net, &scalar).unwrap();
+        let b = CompiledModel::compile(&net, &scalar).unwrap();
         let mut out = [0.0f32; 1];
         let x = [0.5f32; 5];
         assert_eq!(a.predict(&x, &mut b.scratch(), &mut out), Err(PredictError::Scratch));

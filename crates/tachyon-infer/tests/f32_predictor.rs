@@ -4,7 +4,7 @@
 
 use tachyon_infer::Activation;
 use tachyon_infer::{CompiledModel, DenseNetwork, Scratch};
-use tachyon_simd::Isa;
+use tachyon_simd::{Backend, Isa};
 use tachyon_testkit::SplitMix64;
 
 tachyon_testkit::install_counting_allocator!();
@@ -64,7 +64,7 @@ fn every_path_matches_the_f64_reference() {
         for (k, widths) in SHAPES.iter().enumerate() {
             for activation in [Activation::Relu, Activation::Tanh] {
                 let net = network(widths, activation, k as u64);
-                let p = CompiledModel::compile(&net, isa).unwrap();
+                let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
                 let mut s = p.scratch();
                 let x = rows(50, &net.mean, &net.std, k as u64 + 10);
                 let mut got = Vec::new();
@@ -91,7 +91,7 @@ fn unaligned_rows_give_the_same_outputs() {
     let net = network(&[17, 40, 1], Activation::Relu, 1);
     let x = rows(1, &net.mean, &net.std, 2);
     for isa in Isa::supported() {
-        let p = CompiledModel::compile(&net, isa).unwrap();
+        let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
         let mut s = p.scratch();
         let want = predict(&p, &mut s, &x);
         let mut shifted = vec![0.0f32; x.len() + 3];
@@ -106,7 +106,7 @@ fn unaligned_rows_give_the_same_outputs() {
 fn predict_allocates_nothing() {
     for isa in Isa::supported() {
         let net = network(&[44, 64, 64, 1], Activation::Tanh, 2);
-        let p = CompiledModel::compile(&net, isa).unwrap();
+        let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
         let mut s = p.scratch();
         let mut workers = [p.scratch(), p.scratch()];
         let x = rows(100, &net.mean, &net.std, 9);
@@ -131,7 +131,7 @@ fn predict_allocates_nothing() {
 #[test]
 fn wrong_widths_are_errors() {
     let net = network(&[5, 8, 1], Activation::Relu, 1);
-    let p = CompiledModel::compile(&net, tachyon_simd::isa::active()).unwrap();
+    let p = CompiledModel::compile(&net, &Backend::active()).unwrap();
     let mut s = p.scratch();
     let mut out = vec![0.0; 2];
     assert!(p.predict(&[0.0; 4], &mut s, &mut out).unwrap_err().to_string().contains("expected 5"));
@@ -143,7 +143,7 @@ fn wrong_widths_are_errors() {
 fn nan_features_propagate() {
     let net = network(&[6, 16, 1], Activation::Relu, 1);
     for isa in Isa::supported() {
-        let p = CompiledModel::compile(&net, isa).unwrap();
+        let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
         let mut x = rows(1, &net.mean, &net.std, 1);
         x[3] = f32::NAN;
         assert!(predict(&p, &mut p.scratch(), &x)[0].is_nan(), "{isa}");
@@ -154,7 +154,7 @@ fn nan_features_propagate() {
 fn one_model_shared_by_two_threads_gives_bit_identical_outputs() {
     for isa in Isa::supported() {
         let net = network(&[44, 64, 64, 1], Activation::Relu, 4);
-        let p = std::sync::Arc::new(CompiledModel::compile(&net, isa).unwrap());
+        let p = std::sync::Arc::new(CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap());
         let x = std::sync::Arc::new(rows(2000, &net.mean, &net.std, 5));
         let mut want = vec![0.0; 2000];
         p.predict_batch(&x, &mut p.scratch(), &mut want).unwrap();

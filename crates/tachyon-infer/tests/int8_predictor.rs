@@ -7,7 +7,7 @@ const WIDTHS: [ActivationBits; 2] = [ActivationBits::Eight, ActivationBits::Twel
 use tachyon_infer::quant::compare;
 use tachyon_infer::Activation;
 use tachyon_infer::{ActivationBits, Calibration, CompiledModel, DenseNetwork, Int8Kernel, Precision, QuantError};
-use tachyon_simd::Isa;
+use tachyon_simd::{Backend, Isa};
 use tachyon_testkit::SplitMix64;
 
 tachyon_testkit::install_counting_allocator!();
@@ -29,7 +29,7 @@ fn bits_of(q: &CompiledModel) -> ActivationBits {
 
 /// Every row's outputs from the f32 model on the scalar path.
 fn f32_outputs(net: &DenseNetwork, x: &[f32]) -> Vec<f32> {
-    let f = CompiledModel::compile(net, Isa::Scalar).unwrap();
+    let f = CompiledModel::compile(net, &Backend::new(Isa::Scalar).unwrap()).unwrap();
     let mut out = vec![0.0; x.len() / net.inputs * net.outputs()];
     f.predict_batch(x, &mut f.scratch(), &mut out).unwrap();
     out
@@ -73,7 +73,8 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
             let x = rows(&net, 300, 2.5, 2); // wider than calibration: clamping paths run too
             let mut reference: Option<Vec<f32>> = None;
             for isa in Isa::supported() {
-                let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+                let q =
+                    CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
                 let Precision::Int8 { kernel, .. } = q.precision() else { panic!("an int8 model") };
                 kernels.insert(kernel);
                 let mut out = vec![0.0; 300 * net.outputs()];
@@ -116,7 +117,8 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
     for activation in [Activation::Relu, Activation::Tanh] {
         let net = network(&[44, 64, 64, 1], activation, 11);
         let (q, report) =
-            CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), Isa::best()).unwrap();
+            CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), &Backend::best())
+                .unwrap();
         assert!(report.correlation >= 0.999 && report.correlation <= 1.0, "{report:?}");
         assert!(
             report.mean_abs_error < 0.05 * report.f32_std && report.max_abs_error >= report.mean_abs_error,
@@ -125,7 +127,7 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
         assert_eq!(report.rows, 2000);
         // The report is what a direct comparison on the same rows gives.
         let x = rows(&net, 2000, 1.0, 4);
-        let f = CompiledModel::compile(&net, Isa::best()).unwrap();
+        let f = CompiledModel::compile(&net, &Backend::best()).unwrap();
         let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
         f.predict_batch(&x, &mut f.scratch(), &mut a).unwrap();
         q.predict_batch(&x, &mut q.scratch(), &mut b).unwrap();
@@ -138,8 +140,8 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
 fn quantisation_is_refused_when_calibration_misses_the_data() {
     let net = network(&[20, 32, 1], Activation::Relu, 5);
     // Calibrated on a sliver around the mean, checked on rows 50x wider: every input clamps.
-    let err =
-        CompiledModel::quantize(&net, &rows(&net, 500, 0.02, 6), &rows(&net, 500, 1.0, 7), Isa::best()).unwrap_err();
+    let err = CompiledModel::quantize(&net, &rows(&net, 500, 0.02, 6), &rows(&net, 500, 1.0, 7), &Backend::best())
+        .unwrap_err();
     match &err {
         QuantError::Inaccurate { report } => assert!(report.correlation < 0.999),
         other => panic!("expected a refusal, got {other:?}"),
@@ -147,12 +149,12 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
     let text = err.to_string();
     assert!(text.contains("refusing to quantise") && text.contains("0.999"), "{text}");
     assert!(matches!(
-        CompiledModel::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1), Isa::best()),
+        CompiledModel::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1), &Backend::best()),
         Err(QuantError::TooFewRows { calibration: 1, check: 5 })
     ));
     let wide = DenseNetwork::seeded(&[5000, 1], Activation::Relu, 1);
     let err =
-        CompiledModel::quantize(&wide, &rows(&wide, 3, 1.0, 1), &rows(&wide, 3, 1.0, 2), Isa::best()).unwrap_err();
+        CompiledModel::quantize(&wide, &rows(&wide, 3, 1.0, 1), &rows(&wide, 3, 1.0, 2), &Backend::best()).unwrap_err();
     assert!(err.to_string().contains("overflow"), "{err}");
 }
 
@@ -173,7 +175,7 @@ fn largest_magnitudes_are_summed_exactly() {
         let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
         assert_eq!(calibration.activation_scales, vec![64.0 / bits.unsigned_levels()]);
         for isa in Isa::supported() {
-            let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+            let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
             // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
             let y = predict(&q, &x)[0];
             assert!((f64::from(y) - 4096.0).abs() <= 4096.0 * 1e-6, "{isa} {bits:?}: {y}");
@@ -188,7 +190,8 @@ fn largest_magnitudes_are_summed_exactly() {
         let outs: Vec<Vec<u32>> = Isa::supported()
             .into_iter()
             .map(|isa| {
-                let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+                let q =
+                    CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
                 [1.0f32, -1.0].iter().map(|&v| predict(&q, &[v; 64])[0].to_bits()).collect()
             })
             .collect();
@@ -204,7 +207,7 @@ fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
     let net = network(&[44, 64, 64, 1], Activation::Relu, 11);
     // Rows like the check rows: 8 bits pass.
     let (q, report) =
-        CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), Isa::best()).unwrap();
+        CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), &Backend::best()).unwrap();
     assert_eq!((report.bits, bits_of(&q)), (ActivationBits::Eight, ActivationBits::Eight), "{report:?}");
     // One calibration row 40 standard deviations out stretches the input scale: 8-bit steps become 0.3 standard
     // deviations wide and fail the check, 12-bit ones (0.02) pass.
@@ -213,13 +216,13 @@ fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
         *v = (m + 40.0 * s) as f32;
     }
     let eight = Calibration::fit_bits(&net, &calibration, ActivationBits::Eight);
-    let q8 = CompiledModel::with_calibration(&net, eight, Isa::Scalar).unwrap();
+    let q8 = CompiledModel::with_calibration(&net, eight, &Backend::new(Isa::Scalar).unwrap()).unwrap();
     let check = rows(&net, 2000, 1.0, 4);
     let a = f32_outputs(&net, &check);
     let mut b = vec![0.0; 2000];
     q8.predict_batch(&check, &mut q8.scratch(), &mut b).unwrap();
     assert!(compare(&b, &a, ActivationBits::Eight).correlation < 0.999);
-    let (q, report) = CompiledModel::quantize(&net, &calibration, &check, Isa::best()).unwrap();
+    let (q, report) = CompiledModel::quantize(&net, &calibration, &check, &Backend::best()).unwrap();
     assert_eq!((report.bits, bits_of(&q)), (ActivationBits::Twelve, ActivationBits::Twelve), "{report:?}");
     assert!(report.correlation >= 0.999, "{report:?}");
 }
@@ -231,7 +234,7 @@ fn predict_allocates_nothing() {
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &rows(&net, 200, 1.0, 1), bits);
         for isa in Isa::supported() {
-            let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+            let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
             let mut s = q.scratch();
             let mut workers = [q.scratch(), q.scratch()];
             let mut y = [0.0f32];
@@ -264,7 +267,8 @@ fn nan_features_give_the_same_output_on_every_path() {
         let outs: Vec<u32> = Isa::supported()
             .into_iter()
             .map(|isa| {
-                let q = CompiledModel::with_calibration(&net, calibration.clone(), isa).unwrap();
+                let q =
+                    CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
                 predict(&q, &x)[0].to_bits()
             })
             .collect();

@@ -1,5 +1,7 @@
 //! Tachyon's kernel layer.
 //!
+//! - [`backend`]: [`Backend`], an instruction set with its optional capabilities (VNNI, BF16), resolved once and
+//!   handed to planners.
 //! - [`isa`]: which instruction set runs ([`Isa`]: scalar, AVX2+FMA, AVX-512), detected once, overridable by
 //!   `TACHYON_ISA` or [`isa::set_active`], with CPU-checked tokens as the only way into SIMD code.
 //! - [`vec`]: vector kernels (dot, sums, min/max with index, axpy, element-wise arithmetic, ReLU, exp, tanh,
@@ -13,6 +15,7 @@
 //! Floating-point environment: nothing here changes MXCSR or any global FPU mode; denormal inputs and results
 //! get full IEEE treatment on every path (they may run slower on some CPUs, never differently).
 
+pub mod backend;
 pub mod baseline;
 pub mod cache;
 pub mod float;
@@ -23,6 +26,7 @@ pub mod mem;
 mod table;
 pub mod vec;
 
+pub use backend::Backend;
 pub use float::Float;
 pub use isa::{Isa, IsaError, IsaRequest};
 /// Register-level exp, tanh and sigmoid over [`lanes::Lanes`], for kernels elsewhere (predictors) that fuse an

@@ -50,14 +50,10 @@ fn self_check<T: Float>(table: &KernelTable<T>, n: usize) -> (usize, Vec<String>
 /// Options of `tachyon demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Folder with the LOBSTER sample pairs (default: the repository's `data/lobster`).
-    #[arg(long)]
+    /// Folder with the LOBSTER sample pairs (default: TACHYON_DATA, else `data/lobster` under the working
+    /// directory or above the binary).
+    #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-}
-
-/// The repository's sample data folder.
-fn default_data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster")
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
@@ -80,7 +76,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         bail!("kernel self-check failed: {}", failures.join(", "));
     }
 
-    let dir = args.data.clone().unwrap_or_else(default_data);
+    let dir = crate::sample_data::sample_data(args.data.as_deref())?;
     for (ticker, depth, ext) in [("AAPL", 1, "csv"), ("GOOG", 10, "csv.gz")] {
         let stem = format!("{ticker}_2012-06-21_34200000_57600000");
         let messages = dir.join(format!("{stem}_message_{depth}.{ext}"));
@@ -160,8 +156,8 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     use tachyon_train::{network_from_file, predict_all, RegressionMetrics, Workspace};
 
     let net = DenseNetwork::from_model_file(model)?;
-    let isa = tachyon_simd::isa::active();
-    let f32_model = CompiledModel::compile(&net, isa)?;
+    let backend = tachyon_simd::Backend::active();
+    let f32_model = CompiledModel::compile(&net, &backend)?;
     let test = &split.test;
     let mut served = vec![0.0f32; test.rows()];
     f32_model.predict_batch(&test.x, &mut f32_model.scratch(), &mut served)?;
@@ -177,7 +173,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     println!(
         "predictor (f32, {}): {} test rows, largest difference from the training forward pass {worst:.1e} \
          (relative); test IC {:.4}",
-        isa,
+        backend.isa(),
         test.rows(),
         ic(&served)
     );
@@ -185,7 +181,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
     let stride = split.train.rows().div_ceil(50_000).max(1);
     let calibration: Vec<f32> =
         (0..split.train.rows()).step_by(stride).flat_map(|i| split.train.row(i).to_vec()).collect();
-    let int8 = match CompiledModel::quantize(&net, &calibration, &split.validation.x, isa) {
+    let int8 = match CompiledModel::quantize(&net, &calibration, &split.validation.x, &backend) {
         Ok((q, r)) => {
             let mut quantised = vec![0.0f32; test.rows()];
             q.predict_batch(&test.x, &mut q.scratch(), &mut quantised)?;

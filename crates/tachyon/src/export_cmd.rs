@@ -36,12 +36,12 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     };
     let probes = args.probes.max(2);
     let rows = synthetic_rows(&net, probes, 99);
-    let isa = tachyon_simd::isa::active();
-    let f32_model = CompiledModel::compile(&net, isa)?;
+    let backend = tachyon_simd::Backend::active();
+    let f32_model = CompiledModel::compile(&net, &backend)?;
     let mut f32_out = vec![0.0f32; probes * net.outputs()];
     f32_model.predict_batch(&rows, &mut f32_model.scratch(), &mut f32_out)?;
     let calibration = synthetic_rows(&net, 2048, 7);
-    let int8_out = match CompiledModel::quantize(&net, &calibration, &rows, isa) {
+    let int8_out = match CompiledModel::quantize(&net, &calibration, &rows, &backend) {
         Ok((q, _)) => {
             let mut out = vec![0.0f32; probes * net.outputs()];
             q.predict_batch(&rows, &mut q.scratch(), &mut out)?;
@@ -69,7 +69,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             "rows": chunk(&rows, net.inputs),
             "f32": chunk(&f32_out, net.outputs()),
             "int8": int8_out.map(|o| chunk(&o, net.outputs())),
-            "isa": isa.name(),
+            "isa": backend.isa().name(),
         },
     });
     std::fs::write(&args.out, serde_json::to_vec(&doc)?).with_context(|| args.out.display().to_string())?;

@@ -32,8 +32,15 @@ pub fn run() -> Result<()> {
         IsaSource::Api => "forced by --isa".to_string(),
     };
     println!("active isa:   {active} ({why})");
+    let backend = tachyon_simd::Backend::active();
+    println!("backend:      {} (what compiled models and GEMM plans use)", backend.describe());
     if active >= Isa::Avx512 || features.avx512vnni {
-        println!("int8 dot:     {}", if features.avx512vnni { "AVX-512 VNNI (vpdpbusd) available" } else { "no VNNI" });
+        let int8 = match (backend.int8_dot(), features.avx512vnni) {
+            (true, _) => "AVX-512 VNNI (vpdpbusd / vpdpwssd)",
+            (false, true) => "VNNI present, but the active level is below AVX-512: AVX2 vpmaddwd",
+            (false, false) => "no VNNI: AVX2 vpmaddwd",
+        };
+        println!("int8 dot:     {int8}");
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ mod demo;
 mod export_cmd;
 mod features_cmd;
 mod info;
+mod sample_data;
 mod train_cmd;
 
 use anyhow::Result;

@@ -377,7 +377,7 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
         }
     }
     let net = DenseNetwork::from_model_file(&file).with_context(|| args.model.display().to_string())?;
-    let model = CompiledModel::compile(&net, tachyon_simd::isa::active())?;
+    let model = CompiledModel::compile(&net, &tachyon_simd::Backend::active())?;
     let matrices = extract_inputs(&args.input, Some(spec))?;
     let sources = TrainingSources::from_model(&file);
     let (unseen, seen) = partition_by_training(&matrices, sources.as_ref());

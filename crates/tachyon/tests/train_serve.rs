@@ -2,7 +2,7 @@
 //! outputs of the training-side forward pass.
 
 use tachyon_infer::CompiledModel;
-use tachyon_simd::Isa;
+use tachyon_simd::{Backend, Isa};
 use tachyon_testkit::SplitMix64;
 use tachyon_train::{forward, Activation, Head, Mlp, MlpSpec, Standardizer, Workspace};
 
@@ -56,7 +56,7 @@ fn every_path_matches_the_training_forward_pass() {
         forward(&mlp, &mut ws, &z);
         let want: Vec<f64> = ws.outputs().iter().map(|&v| f64::from(v)).collect();
         for isa in Isa::supported() {
-            let p = CompiledModel::compile(&net, isa).unwrap();
+            let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
             let mut got = vec![0.0; n];
             p.predict_batch(&x, &mut p.scratch(), &mut got).unwrap();
             assert_close(&got, &want, 1e-5, &format!("{isa} {activation:?} vs training"));

@@ -12,7 +12,7 @@ pub(crate) mod pack;
 
 pub use pack::{ActivationBits, Calibration};
 
-use tachyon_simd::isa::{self, Isa};
+use tachyon_simd::{Backend, Isa};
 
 use crate::compiled::CompileError;
 pub(crate) use pack::{QuantNetwork, QuantScratch};
@@ -77,11 +77,11 @@ pub enum Int8Kernel {
 }
 
 impl Int8Kernel {
-    /// The kernel for `isa` (supported by this CPU) on this CPU.
-    pub(crate) fn for_isa(isa: Isa) -> Int8Kernel {
-        match isa {
+    /// The kernel for `backend`.
+    pub(crate) fn for_backend(backend: &Backend) -> Int8Kernel {
+        match backend.isa() {
             Isa::Scalar => Int8Kernel::Scalar,
-            Isa::Avx512 if isa::CpuFeatures::get().avx512vnni => Int8Kernel::Avx512Vnni,
+            Isa::Avx512 if backend.int8_dot() => Int8Kernel::Avx512Vnni,
             _ => Int8Kernel::Avx2,
         }
     }
@@ -116,7 +116,7 @@ pub(crate) fn rows_into(
 /// One row through `kernel`.
 ///
 /// # Safety
-/// This CPU has `kernel`'s features (as [`Int8Kernel::for_isa`] chose it for a supported instruction set); `x`
+/// This CPU has `kernel`'s features (as [`Int8Kernel::for_backend`] chose it for a backend); `x`
 /// holds `net.inputs` values; `scratch` was made for `net`.
 #[inline(always)]
 pub(crate) unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut QuantScratch, x: *const f32) {
@@ -126,7 +126,7 @@ pub(crate) unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut Q
         // SAFETY: AVX2 or AVX-512 (which implies AVX2 and FMA) was checked at construction.
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Avx2 => unsafe { kernel::forward_avx2(net, x, scratch) },
-        // SAFETY: AVX-512 was checked at construction and VNNI detected by `Int8Kernel::for_isa`.
+        // SAFETY: AVX-512 was checked at construction and VNNI detected by `Int8Kernel::for_backend`.
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Avx512Vnni => unsafe {
             match net.bits {

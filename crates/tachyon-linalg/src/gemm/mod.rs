@@ -34,6 +34,7 @@ pub(crate) use microkernel::prefetch;
 
 use tachyon_simd::cache::CacheSizes;
 use tachyon_simd::isa::{self, Isa, IsaError};
+use tachyon_simd::Backend;
 
 use crate::matrix::{axpby, MatMut, MatRef, ShapeError};
 use dispatch::{tile_kernel, TileKernel};
@@ -95,11 +96,17 @@ fn direct_max_a_bytes() -> usize {
 }
 
 impl<T: GemmFloat> Gemm<T> {
+    /// A plan for `backend`.
+    pub fn plan(backend: &Backend) -> Self {
+        let isa = backend.isa();
+        let kernel = tile_kernel::<T>(isa).expect("a backend's instruction set is supported");
+        let blocking = Blocking::derive(CacheSizes::get(), kernel.mr, kernel.nr, T::BYTES);
+        Gemm { kernel, vectors: T::vectors(isa), blocking }
+    }
+
     /// A plan for `isa`; an error if this CPU lacks it.
     pub fn new(isa: Isa) -> Result<Self, IsaError> {
-        let kernel = tile_kernel::<T>(isa)?;
-        let blocking = Blocking::derive(CacheSizes::get(), kernel.mr, kernel.nr, T::BYTES);
-        Ok(Gemm { kernel, vectors: T::vectors(isa), blocking })
+        Ok(Self::plan(&Backend::new(isa)?))
     }
 
     /// A plan for the active instruction set (made once per instruction set, then copied).

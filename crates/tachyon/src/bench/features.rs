@@ -3,7 +3,7 @@
 //! revealed levels, then every feature), end-to-end extraction (parse + book + features) per update, and the batch
 //! rolling statistics over a 10M-value series (compare `benches/peers/rolling_polars.py`, same series and windows).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::{extract, ExtractOptions, FeatureEngine};
@@ -13,10 +13,6 @@ use tachyon_market::{
 
 use super::harness::{time, Timing};
 use super::{Row, Scale};
-
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster").join(name)
-}
 
 /// Levels of many books in one flat array (as a replay buffer or a feed handler's arrays would hold them), each
 /// handed out as a borrowed view, so that a timed loop reads them as a live process would, without copies.
@@ -219,13 +215,13 @@ pub fn rolling_series(n: usize) -> Vec<f64> {
 }
 
 /// Runs the features workload. Engine rows: `median_ns` per update; rolling rows: per 10M-value series.
-pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
+pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let budget = scale.budget();
     for (case, end_case, file) in [
         ("update_l1", "extract_l1", "AAPL_2012-06-21_34200000_57600000_message_1.csv"),
         ("update_l10", "extract_l10", "GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"),
     ] {
-        let ticks = RecordedTicks::load(&data(file), if scale == Scale::Smoke { 1000 } else { usize::MAX })?;
+        let ticks = RecordedTicks::load(&data.join(file), if scale == Scale::Smoke { 1000 } else { usize::MAX })?;
         let t = time(budget, || {
             let mut engine = FeatureEngine::new(10_000.0);
             let mut checksum = 0.0f32;
@@ -238,7 +234,7 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
         let mut row = Row::new("features", case, "auto", "f32", 1, per_item(t, ticks.len()));
         row.size = Some(ticks.len() as u64);
         emit(row);
-        let messages = RecordedMessages::load(&data(file), ticks.len())?;
+        let messages = RecordedMessages::load(&data.join(file), ticks.len())?;
         let mut book = Book::with_capacity(64);
         let (book_only, book_and_features) = book_cases(case);
         let t = time(budget, || messages.replay(&mut book, None));
@@ -257,7 +253,7 @@ pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
 
         if scale != Scale::Smoke {
             let t = time(budget, || {
-                let mut source = LobsterReplay::open_message(&data(file)).expect("sample pair");
+                let mut source = LobsterReplay::open_message(&data.join(file)).expect("sample pair");
                 extract(&mut source, &ExtractOptions::default()).expect("sample pair").rows()
             });
             let mut row = Row::new("features", end_case, "auto", "f32", 1, per_item(t, ticks.len()));

@@ -78,9 +78,9 @@ pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> any
     let evict_bytes = 2 * tachyon_simd::cache::CacheSizes::get().l2;
     let rows = synthetic_rows(&net, 4096, 7);
     let d = net.inputs;
-    let isa = tachyon_simd::isa::active();
-    let f32_model = CompiledModel::compile(&net, isa)?;
-    let int8 = match CompiledModel::quantize(&net, &rows[..2048 * d], &rows[2048 * d..], isa) {
+    let backend = tachyon_simd::Backend::active();
+    let f32_model = CompiledModel::compile(&net, &backend)?;
+    let int8 = match CompiledModel::quantize(&net, &rows[..2048 * d], &rows[2048 * d..], &backend) {
         Ok((q, report)) => {
             eprintln!(
                 "int8 ({} kernel, {}-bit activations) vs f32 on {} synthetic check rows: correlation {:.6}, max |error| \

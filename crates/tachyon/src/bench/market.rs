@@ -1,7 +1,7 @@
 //! `tachyon bench market`: LOBSTER parsing throughput (MB/s of text) and the book check (rows/s), on the sample
 //! files shipped in `data/lobster/` (uncompressed AAPL, so that parsing is measured rather than inflation).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tachyon_market::lobster::{MessageReader, OrderbookReader};
 use tachyon_market::Snapshot;
@@ -9,15 +9,11 @@ use tachyon_market::Snapshot;
 use super::harness::time;
 use super::{Row, Scale};
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster").join(name)
-}
-
 /// Runs the market workload; rows report MB/s (1 MB = 1e6 bytes) in `gb_per_s` x 1000 terms.
-pub fn run(scale: Scale, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
+pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let budget = scale.budget();
-    let messages = data("AAPL_2012-06-21_34200000_57600000_message_1.csv");
-    let orderbook = data("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv");
+    let messages = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let orderbook = data.join("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv");
     let message_bytes = std::fs::metadata(&messages)?.len() as f64;
     let orderbook_bytes = std::fs::metadata(&orderbook)?.len() as f64;
 

@@ -58,6 +58,10 @@ pub struct BenchArgs {
     /// Model file for `infer` (default: the standard 32-64-64-1 network with seeded random weights).
     #[arg(long, value_name = "FILE")]
     pub model: Option<std::path::PathBuf>,
+    /// Folder with the LOBSTER sample pairs for `market` and `features` (default: TACHYON_DATA, else
+    /// `data/lobster` under the working directory or above the binary).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<std::path::PathBuf>,
     /// Tiny sizes and one sample per figure: checks that every workload runs (for tests), measures nothing.
     #[arg(long, hide = true)]
     pub smoke: bool,
@@ -274,6 +278,13 @@ impl Printer {
 /// Runs the chosen workload(s).
 pub fn run(args: &BenchArgs) -> Result<()> {
     let scale = args.scale();
+    // Found (or refused) before anything is measured.
+    let data = match args.workload {
+        Workload::All | Workload::Market | Workload::Features => {
+            Some(crate::sample_data::sample_data(args.data.as_deref())?)
+        }
+        _ => None,
+    };
     let mut printer = Printer { json: args.json, header_done: false };
     let mut probe_rows = Vec::new();
     let peaks = probes::run(scale, &mut probe_rows);
@@ -285,11 +296,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     if matches!(args.workload, Workload::All | Workload::Gemm) {
         gemm::run(scale, &peaks, &mut |row| printer.emit(&row));
     }
-    if matches!(args.workload, Workload::All | Workload::Market) {
-        market::run(scale, &mut |row| printer.emit(&row))?;
-    }
-    if matches!(args.workload, Workload::All | Workload::Features) {
-        features::run(scale, &mut |row| printer.emit(&row))?;
+    if let Some(data) = &data {
+        if matches!(args.workload, Workload::All | Workload::Market) {
+            market::run(scale, data, &mut |row| printer.emit(&row))?;
+        }
+        if matches!(args.workload, Workload::All | Workload::Features) {
+            features::run(scale, data, &mut |row| printer.emit(&row))?;
+        }
     }
     if matches!(args.workload, Workload::All | Workload::Train) {
         train::run(scale, &mut |row| printer.emit(&row))?;
