@@ -11,12 +11,7 @@ tachyon_testkit::install_counting_allocator!();
 
 /// Rows of raw features with the given per-feature means and scales (some features far from zero, as prices are).
 fn rows(n: usize, mean: &[f64], std: &[f64], seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64(seed);
-    (0..n)
-        .flat_map(|_| {
-            mean.iter().zip(std).map(|(m, s)| (m + s * (2.0 * rng.next_f64() - 1.0) * 2.0) as f32).collect::<Vec<_>>()
-        })
-        .collect()
+    tachyon_testkit::rows_around(n, mean, std, 2.0, seed)
 }
 
 fn network(widths: &[usize], activation: Activation, seed: u64) -> DenseNetwork {

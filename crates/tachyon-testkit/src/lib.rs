@@ -84,3 +84,14 @@ macro_rules! install_counting_allocator {
 
 /// Deterministic pseudo-random numbers (SplitMix64): the one generator Tachyon uses, tests included.
 pub use tachyon_model::SplitMix64;
+
+/// `n` rows of features drawn around per-feature means: feature j uniform in `mean[j] +- spread * std[j]`, from
+/// the seeded sequence (row-major, `mean.len()` values per row).
+pub fn rows_around(n: usize, mean: &[f64], std: &[f64], spread: f64, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64(seed);
+    let mut out = Vec::with_capacity(n * mean.len());
+    for _ in 0..n {
+        out.extend(mean.iter().zip(std).map(|(m, s)| (m + s * spread * rng.uniform(-1.0, 1.0)) as f32));
+    }
+    out
+}

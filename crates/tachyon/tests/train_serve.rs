@@ -8,12 +8,7 @@ use tachyon_train::{forward, Activation, Head, Mlp, MlpSpec, Standardizer, Works
 
 /// Rows of raw features with the given per-feature means and scales (some features far from zero, as prices are).
 fn rows(n: usize, mean: &[f64], std: &[f64], seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64(seed);
-    (0..n)
-        .flat_map(|_| {
-            mean.iter().zip(std).map(|(m, s)| (m + s * (2.0 * rng.next_f64() - 1.0) * 2.0) as f32).collect::<Vec<_>>()
-        })
-        .collect()
+    tachyon_testkit::rows_around(n, mean, std, 2.0, seed)
 }
 
 /// `|got - want| <= tol * scale`, where scale is the larger of |want| and the mean |output| of the set.
