@@ -9,7 +9,16 @@
 use tachyon_market::{BookView, Tick};
 
 use crate::rolling::{alpha_from_half_life, Ring, RollingExtremes, RollingMoments};
-use crate::schema::NUM_FEATURES;
+use crate::schema::{feature as f, NUM_FEATURES};
+
+// The groups the update writes as runs (`o[first + k]`) must stay contiguous and in this order in the schema.
+const _: () = {
+    assert!(f::IMBALANCE_CUM_L10 == f::IMBALANCE_L1 + 7);
+    assert!(f::RET_E1000_BPS == f::RET_E1_BPS + EVENT_HORIZONS.len() - 1);
+    assert!(f::RET_T60S_BPS == f::RET_T1S_BPS + TIME_HORIZONS_CELLS.len() - 1);
+    assert!(f::VOL_HL1000_BPS == f::VOL_HL10_BPS + VOL_HALF_LIVES.len() - 1);
+    assert!(f::SPREAD_BPS == f::MID + 4);
+};
 
 /// Book levels that enter the cumulative features (deeper levels are ignored).
 pub const MAX_LEVELS: usize = 10;
@@ -170,14 +179,14 @@ impl FeatureEngine {
             self.mid = 0.5 * (bp + ap);
             let micro = (ap * bs + bp * asz) / (bs + asz);
             let spread = ap - bp;
-            o[0] = self.mid;
-            o[1] = micro;
+            o[f::MID] = self.mid;
+            o[f::MICROPRICE] = micro;
             let bps = BPS / self.mid;
-            o[2] = (micro - self.mid) * bps;
-            o[3] = spread;
-            o[4] = spread * bps;
+            o[f::MICROPRICE_DEV_BPS] = (micro - self.mid) * bps;
+            o[f::SPREAD] = spread;
+            o[f::SPREAD_BPS] = spread * bps;
         } else if !self.mid.is_finite() {
-            o[..5].fill(f64::NAN);
+            o[f::MID..=f::SPREAD_BPS].fill(f64::NAN);
         }
         let mid = self.mid;
         // Every return and distance below is in basis points of the current mid: one division per update.
@@ -205,11 +214,11 @@ impl FeatureEngine {
         let num_b = [b[0], b[1], b[2], b[3], b[4], cum_b[2], cum_b[4], cum_b[9]];
         let num_a = [a[0], a[1], a[2], a[3], a[4], cum_a[2], cum_a[4], cum_a[9]];
         for k in 0..8 {
-            o[5 + k] = imbalance(num_b[k], num_a[k]);
+            o[f::IMBALANCE_L1 + k] = imbalance(num_b[k], num_a[k]);
         }
-        o[13] = wd_b;
-        o[14] = wd_a;
-        o[15] = imbalance(wd_b, wd_a);
+        o[f::WDEPTH_BID] = wd_b;
+        o[f::WDEPTH_ASK] = wd_a;
+        o[f::WDEPTH_IMBALANCE] = imbalance(wd_b, wd_a);
 
         // Order-flow imbalance (Cont, Kukanov & Stoikov 2014), in shares, exact integers.
         let top = Top {
@@ -237,9 +246,9 @@ impl FeatureEngine {
             (d8 * d2, d10)
         };
         self.ofi_decay_1s = self.ofi_decay_1s * decay_1s + e as f64;
-        o[16] = self.ofi_sum_10 as f64;
-        o[17] = self.ofi_sum_100 as f64;
-        o[18] = self.ofi_decay_1s;
+        o[f::OFI_E10] = self.ofi_sum_10 as f64;
+        o[f::OFI_E100] = self.ofi_sum_100 as f64;
+        o[f::OFI_T1S] = self.ofi_decay_1s;
 
         // Trades.
         self.intensity_1s = self.intensity_1s * decay_1s + 1.0;
@@ -255,18 +264,18 @@ impl FeatureEngine {
             self.last_trade_ns = Some(t);
             self.trade_intensity_10s += 1.0;
             // These two change only with a trade (they start at 0): two divisions saved on every other update.
-            o[19] = self.trade_sign_sum as f64 / self.trade_signs.len() as f64;
-            o[20] = if self.volume > 0.0 { self.signed_volume / self.volume } else { 0.0 };
+            o[f::TRADE_SIGN_IMB_100] = self.trade_sign_sum as f64 / self.trade_signs.len() as f64;
+            o[f::TRADE_VOL_IMB_HL50] = if self.volume > 0.0 { self.signed_volume / self.volume } else { 0.0 };
         }
 
         // Returns over events and time, in basis points of the earlier mid (0 while the earlier mid is unknown).
         self.mids.push(mid);
         for (k, h) in EVENT_HORIZONS.into_iter().enumerate() {
-            o[21 + k] = change_bps(mid, self.mids.back_or(h, f64::NAN), bps);
+            o[f::RET_E1_BPS + k] = change_bps(mid, self.mids.back_or(h, f64::NAN), bps);
         }
         for (k, cells) in TIME_HORIZONS_CELLS.into_iter().enumerate() {
             // The mid in effect at the start of the cell holding t - H: the end of the cell before it.
-            o[25 + k] = change_bps(mid, self.cells.back_or(cells, f64::NAN), bps);
+            o[f::RET_T1S_BPS + k] = change_bps(mid, self.cells.back_or(cells, f64::NAN), bps);
         }
 
         // Volatility and rolling statistics of one-update returns, and rolling extremes of the mid.
@@ -280,24 +289,24 @@ impl FeatureEngine {
         let squares =
             [self.vol_sq[0], self.vol_sq[1], self.vol_sq[2], self.ret_100.variance(), self.ret_1000.variance()];
         let roots = squares.map(|v| zero_if_nan(v.sqrt()));
-        o[28..31].copy_from_slice(&roots[..3]);
-        o[31] = self.ret_100.mean();
-        o[32] = roots[3];
-        o[33] = self.ret_1000.mean();
-        o[34] = roots[4];
+        o[f::VOL_HL10_BPS..=f::VOL_HL1000_BPS].copy_from_slice(&roots[..3]);
+        o[f::RET_MEAN_E100_BPS] = self.ret_100.mean();
+        o[f::RET_STD_E100_BPS] = roots[3];
+        o[f::RET_MEAN_E1000_BPS] = self.ret_1000.mean();
+        o[f::RET_STD_E1000_BPS] = roots[4];
         let (max_100, min_100) = self.range_100.push(mid);
         let (max_1000, min_1000) = self.range_1000.push(mid);
-        o[35] = change_bps(max_100, mid, bps);
-        o[36] = change_bps(mid, min_100, bps);
-        o[37] = change_bps(max_1000, mid, bps);
-        o[38] = change_bps(mid, min_1000, bps);
+        o[f::MID_MAX_E100_BPS] = change_bps(max_100, mid, bps);
+        o[f::MID_MIN_E100_BPS] = change_bps(mid, min_100, bps);
+        o[f::MID_MAX_E1000_BPS] = change_bps(max_1000, mid, bps);
+        o[f::MID_MIN_E1000_BPS] = change_bps(mid, min_1000, bps);
 
         // Time.
-        o[39] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 * (1.0 / NS_PER_S);
-        o[40] = self.intensity_1s;
-        o[41] = self.intensity_10s * 0.1;
-        o[42] = self.trade_intensity_10s * 0.1;
-        o[43] = t.rem_euclid(86_400_000_000_000) as f64 * (1.0 / 3.6e12);
+        o[f::TIME_SINCE_TRADE_S] = (t - self.last_trade_ns.unwrap_or(first_ns)) as f64 * (1.0 / NS_PER_S);
+        o[f::INTENSITY_T1S] = self.intensity_1s;
+        o[f::INTENSITY_T10S] = self.intensity_10s * 0.1;
+        o[f::TRADE_INTENSITY_T10S] = self.trade_intensity_10s * 0.1;
+        o[f::TIME_OF_DAY_H] = t.rem_euclid(86_400_000_000_000) as f64 * (1.0 / 3.6e12);
         for (narrow, &wide) in self.out.iter_mut().zip(&self.wide) {
             *narrow = wide as f32;
         }

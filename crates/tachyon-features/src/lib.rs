@@ -18,4 +18,4 @@ pub mod schema;
 pub use batch::{extract, extract_files, ExtractOptions, FeatureMatrix, Input};
 pub use engine::FeatureEngine;
 pub use labels::{Horizon, LabelSpec, Labels};
-pub use schema::{FeatureSchema, FEATURE_NAMES, NUM_FEATURES, SCHEMA};
+pub use schema::{feature, FeatureSchema, FEATURE_NAMES, NUM_FEATURES, SCHEMA};

@@ -177,7 +177,7 @@ fn an_update_allocates_nothing_after_warm_up() {
     let (checksum, allocations) = count_thread_allocations(|| {
         let mut s = 0.0f64;
         for (t, b) in rest {
-            s += f64::from(engine.update(t, b)[21]);
+            s += f64::from(engine.update(t, b)[tachyon_features::feature::RET_E1_BPS]);
         }
         s
     });

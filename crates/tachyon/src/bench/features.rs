@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
-use tachyon_features::{extract, ExtractOptions, FeatureEngine};
+use tachyon_features::{extract, feature, ExtractOptions, FeatureEngine};
+use tachyon_infer::latency::{measure, CacheState};
 use tachyon_market::{
     replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Side, Snapshot, Tick, TickSource, Trade,
 };
@@ -119,7 +120,7 @@ impl RecordedMessages {
                 replay_step(book, event, self.revealed.get(i), self.depth);
             }
             checksum += match engine.as_deref_mut() {
-                Some(engine) => f64::from(engine.update(tick, book.view())[21]),
+                Some(engine) => f64::from(engine.update(tick, book.view())[feature::RET_E1_BPS]),
                 None => book.view().bids.first().map_or(0.0, |l| l.size as f64),
             };
         }
@@ -144,56 +145,23 @@ fn latency_case(case: &str) -> &'static str {
     }
 }
 
-/// Reads the time-stamp counter after earlier instructions have completed.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn tsc() -> u64 {
-    use std::arch::x86_64::{_mm_lfence, _rdtsc};
-    // SAFETY: lfence and rdtsc exist on every x86-64 CPU (SSE2 is part of the base ISA) and touch no memory.
-    unsafe {
-        _mm_lfence();
-        _rdtsc()
-    }
-}
-
-/// Per-update latency distribution: each update timed alone with the time-stamp counter, the cost of an empty
-/// measurement (median) subtracted, cycles converted to ns by a TSC rate measured against the OS clock in the
-/// same run. Returns median, p10 and p90 over every update of the best of `passes` passes (by median).
-#[cfg(target_arch = "x86_64")]
-fn per_update_latency(ticks: &RecordedTicks, passes: usize) -> Option<Timing> {
-    let n = ticks.len();
-    let mut cycles = vec![0u64; n];
-    let mut empty = vec![0u64; 10_000];
-    for e in empty.iter_mut() {
-        let t0 = tsc();
-        *e = tsc() - t0;
-    }
-    empty.sort_unstable();
-    let overhead = empty[empty.len() / 2];
+/// Per-update latency distribution: each update timed alone by the latency harness of the predictors
+/// (`tachyon_infer::latency`: time-stamp counter, the empty bracket's cost subtracted, HDR histogram). Returns
+/// median, p10 and p90 over every update of the best of `passes` passes (by median).
+fn per_update_latency(ticks: &RecordedTicks, passes: usize) -> Timing {
     let mut best: Option<Timing> = None;
     for _ in 0..passes {
         let mut engine = FeatureEngine::new(10_000.0);
-        let (wall, c0) = (std::time::Instant::now(), tsc());
-        for (i, slot) in cycles.iter_mut().enumerate() {
-            let (tick, book) = ticks.get(i);
-            let t0 = tsc();
+        let r = measure(ticks.len() as u64, CacheState::Warm, |i| {
+            let (tick, book) = ticks.get(i as usize);
             std::hint::black_box(engine.update(&tick, book));
-            *slot = (tsc() - t0).saturating_sub(overhead);
-        }
-        let ns_per_cycle = wall.elapsed().as_nanos() as f64 / (tsc() - c0) as f64;
-        cycles.sort_unstable();
-        let at = |q: f64| cycles[((n - 1) as f64 * q) as usize] as f64 * ns_per_cycle;
-        let t = Timing { median_ns: at(0.5), p10_ns: at(0.1), p90_ns: at(0.9) };
+        });
+        let t = Timing { median_ns: r.p50_ns, p10_ns: r.p10_ns, p90_ns: r.p90_ns };
         if best.is_none_or(|b| t.median_ns < b.median_ns) {
             best = Some(t);
         }
     }
-    best
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn per_update_latency(_: &RecordedTicks, _: usize) -> Option<Timing> {
-    None
+    best.expect("at least one pass")
 }
 
 /// Timing of a call that processes `n` items, as time per item.
@@ -227,7 +195,7 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
             let mut checksum = 0.0f32;
             for i in 0..ticks.len() {
                 let (tick, book) = ticks.get(i);
-                checksum += engine.update(&tick, book)[21];
+                checksum += engine.update(&tick, book)[feature::RET_E1_BPS];
             }
             checksum
         });
@@ -245,11 +213,10 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
         let mut row = Row::new("features", book_and_features, "auto", "f32", 1, per_item(t, messages.messages.len()));
         row.size = Some(messages.messages.len() as u64);
         emit(row);
-        if let Some(t) = per_update_latency(&ticks, if scale == Scale::Full { 5 } else { 2 }) {
-            let mut row = Row::new("features", latency_case(case), "auto", "f32", 1, t);
-            row.size = Some(ticks.len() as u64);
-            emit(row);
-        }
+        let t = per_update_latency(&ticks, if scale == Scale::Full { 5 } else { 2 });
+        let mut row = Row::new("features", latency_case(case), "auto", "f32", 1, t);
+        row.size = Some(ticks.len() as u64);
+        emit(row);
 
         if scale != Scale::Smoke {
             let t = time(budget, || {
