@@ -7,6 +7,8 @@
 //! - [`vec`]: vector kernels (dot, sums, min/max with index, axpy, element-wise arithmetic, ReLU, exp, tanh,
 //!   sigmoid) for `f32` and `f64`; [`KernelTable`] holds one instruction set's entry points so that plans resolve
 //!   them once.
+//! - [`self_check`]: a millisecond check of one instruction set's kernels against f64 references, for a process
+//!   to run at start on a CPU it has never seen.
 //! - [`mem`]: 64-byte-aligned buffers and a scratch arena, so that hot paths allocate nothing.
 //!
 //! Layout of the code: `lanes/` holds the only intrinsics (one register's operations per instruction set),
@@ -23,6 +25,7 @@ pub mod isa;
 mod kernels;
 pub mod lanes;
 pub mod mem;
+pub mod self_check;
 mod table;
 pub mod vec;
 

@@ -18,7 +18,7 @@ pub type AdamFn<T> = fn(&crate::AdamStep<T>, &[T], &mut [T], &mut [T], &mut [T])
 ///
 /// Every entry panics if its slices' lengths differ (a caller bug, checked before any work). Outputs are written
 /// in full; nothing is allocated.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct KernelTable<T: 'static> {
     /// The instruction set these entries run.
     pub isa: Isa,

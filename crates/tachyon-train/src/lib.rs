@@ -6,6 +6,7 @@
 //! - [`logistic`]: multinomial logistic regression solved exactly (Newton, Hessian on our GEMM, Cholesky), f64.
 //! - [`mlp`]: dense networks (linear or multi-layer) with hand-written backprop on our GEMM and vector kernels.
 //! - [`optim`]: Adam / AdamW and SGD with momentum, learning-rate schedules, clipping, non-finite refusal.
+//! - [`fit`]: one entry point for every model kind ([`ModelSpec`] -> model file and metrics).
 //! - [`trainer`]: the training loop for ridge (SGD), logistic regression and MLPs, with early stopping.
 //! - [`parallel`]: data-parallel steps over both cores with a deterministic reduction order.
 //! - [`metrics`]: MSE, R^2, accuracy, macro-F1, log-loss, information coefficient, hit rate.
@@ -13,6 +14,7 @@
 //! Models are written as [`tachyon_model::ModelFile`]s, with the feature set of [`FEATURES`].
 
 pub mod dataset;
+pub mod fit;
 pub mod logistic;
 pub mod metrics;
 pub mod mlp;
@@ -22,6 +24,7 @@ pub mod ridge;
 pub mod trainer;
 
 pub use dataset::{Dataset, Split, SplitSpec, TrainingSources};
+pub use fit::{fit, FitFailure, FitReport, ModelSpec, Solved};
 pub use logistic::{train as train_logistic, Logistic, LogisticReport};
 pub use metrics::{ClassMetrics, Metrics, RegressionMetrics};
 pub use mlp::{forward, forward_backward, Mlp, MlpSpec, Targets, Workspace};

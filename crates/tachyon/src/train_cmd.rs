@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 use tachyon_features::{FeatureMatrix, Horizon, SCHEMA};
 use tachyon_infer::CompiledModel;
 use tachyon_train::{
-    train_logistic, train_network, train_ridge, Activation, Dataset, DenseNetwork, Head, LrSchedule, Method, Metrics,
-    ModelFile, ModelKind, Split, SplitSpec, TrainSpec, TrainingSources, FEATURES,
+    fit, Activation, Dataset, DenseNetwork, FitReport, Head, LrSchedule, Method, Metrics, ModelFile, ModelKind,
+    ModelSpec, Solved, Split, SplitSpec, TrainSpec, TrainingSources, FEATURES,
 };
 
 use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
@@ -274,8 +274,11 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             bail!("--embargo {embargo} is shorter than the label horizon ({h} updates): training labels would see validation prices");
         }
     }
-    let exact = args.model != ModelChoice::Mlp && args.solver == SolverChoice::Exact;
-    let train_spec = if exact { None } else { Some(args.train_spec()?) };
+    let model_spec = match (args.model, args.solver) {
+        (ModelChoice::Ridge, SolverChoice::Exact) => ModelSpec::Ridge { lambda: args.lambda },
+        (ModelChoice::Logistic, SolverChoice::Exact) => ModelSpec::Logistic { lambda: args.lambda },
+        _ => ModelSpec::Iterative(args.train_spec()?),
+    };
     let start = Instant::now();
     let matrices = extract_inputs(&args.input, Some(spec))?;
     let split_spec = SplitSpec { train: args.train_frac, validation: args.val_frac, embargo_rows: embargo };
@@ -284,41 +287,30 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         bail!("only {} labelled training rows: give longer files or a shorter horizon", split.train.rows());
     }
     let fit_start = Instant::now();
-    let (mut model, metrics, epochs) = match &train_spec {
-        None if args.model == ModelChoice::Ridge => {
-            let r = train_ridge(&split, args.lambda)?;
-            (r.model, [r.train, r.validation, r.test].map(Metrics::Regression), Vec::new())
-        }
-        None => {
-            let r = train_logistic(&split, args.lambda)?;
-            println!(
-                "  Newton: {} iterations, largest gradient component at the solution {:.1e}",
-                r.fit.iterations, r.fit.gradient_max
-            );
-            (r.model, [r.train, r.validation, r.test], Vec::new())
-        }
-        Some(train_spec) => {
-            if split.train.rows() < train_spec.batch {
-                bail!("{} training rows is less than one batch of {}", split.train.rows(), train_spec.batch);
-            }
-            let bar = indicatif::ProgressBar::new(train_spec.epochs as u64).with_style(
-                indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} [{elapsed}]")
-                    .expect("valid template"),
-            );
-            let r = train_network(&split, train_spec, &mut |e| {
-                bar.suspend(|| {
-                    println!(
-                        "  epoch {:>3}: train loss {:.4}  validation loss {:.4}  validation IC {:.4}  lr {:.2e}  ({:.2} s)",
-                        e.epoch, e.train_loss, e.validation_loss, e.validation_ic, e.lr, e.seconds
-                    )
-                });
-                bar.inc(1);
-            })?;
-            bar.finish_and_clear();
-            println!("  kept the weights of epoch {} (lowest validation loss)", r.best_epoch);
-            (r.model, [r.train, r.validation, r.test], r.log)
-        }
+    let bar = match &model_spec {
+        ModelSpec::Iterative(t) => indicatif::ProgressBar::new(t.epochs as u64).with_style(
+            indicatif::ProgressStyle::with_template("{bar:30} epoch {pos}/{len} [{elapsed}]").expect("valid template"),
+        ),
+        _ => indicatif::ProgressBar::hidden(),
     };
+    let report = fit(&model_spec, &split, &mut |e| {
+        bar.suspend(|| {
+            println!(
+                "  epoch {:>3}: train loss {:.4}  validation loss {:.4}  validation IC {:.4}  lr {:.2e}  ({:.2} s)",
+                e.epoch, e.train_loss, e.validation_loss, e.validation_ic, e.lr, e.seconds
+            )
+        });
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    let FitReport { mut model, metrics, log: epochs, solved } = report?;
+    match solved {
+        Solved::Exactly => {}
+        Solved::Newton { iterations, gradient_max } => {
+            println!("  Newton: {iterations} iterations, largest gradient component at the solution {gradient_max:.1e}")
+        }
+        Solved::Steps { best_epoch } => println!("  kept the weights of epoch {best_epoch} (lowest validation loss)"),
+    }
     let fit_seconds = fit_start.elapsed().as_secs_f64();
     let (kind, value) = match spec.horizon {
         Horizon::Events(h) => ("meta.horizon_events", h as f64),
