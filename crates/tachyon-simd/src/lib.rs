@@ -9,7 +9,7 @@
 //!   them once.
 //! - [`self_check`]: a millisecond check of one instruction set's kernels against f64 references, for a process
 //!   to run at start on a CPU it has never seen.
-//! - [`mem`]: 64-byte-aligned buffers and a scratch arena, so that hot paths allocate nothing.
+//! - [`mem`]: 64-byte-aligned buffers, so that hot paths allocate nothing and vector loads are aligned.
 //!
 //! Layout of the code: `lanes/` holds the only intrinsics (one register's operations per instruction set),
 //! `kernels/` the algorithms written once over those lanes, `table.rs` the per-instruction-set instantiation.

@@ -1,7 +1,6 @@
-//! Aligned memory for hot paths: owned 64-byte-aligned buffers and a scratch arena to borrow from.
+//! Aligned memory for hot paths: owned 64-byte-aligned buffers (per-call state lives in scratch objects the caller
+//! owns, such as `tachyon_infer::Scratch`).
 
 mod aligned;
-mod arena;
 
 pub use aligned::{AlignedVec, ALIGN};
-pub use arena::{ScratchArena, ScratchExhausted, ScratchFrame};
