@@ -3,6 +3,7 @@
 //! - [`event`]: order-book events as LOBSTER numbers them (1..7), nanosecond timestamps, integer prices.
 //! - [`lobster`]: streaming readers of LOBSTER message and orderbook files (`.csv`, `.csv.gz`).
 //! - [`book`]: the price-level book rebuilt from messages (flat arrays, best first); L-level snapshots.
+//! - [`orders`]: the order map of a feed with order IDs, kept in step with the book.
 //! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from LOBSTER messages
 //!   replayed into our book, or the generic quotes/trades CSV.
 //! - [`binary`]: a compact binary event file, written atomically, replayed zero-copy from a memory map.
@@ -13,6 +14,7 @@ pub mod book;
 pub mod error;
 pub mod event;
 pub mod lobster;
+pub mod orders;
 pub mod quotes_csv;
 pub mod tick;
 pub mod verify;
@@ -20,6 +22,7 @@ pub mod verify;
 pub use book::{Applied, Book, BookView, Level, Side, Snapshot};
 pub use error::MarketError;
 pub use event::{Event, EventKind};
+pub use orders::{Order, OrderApplied, OrderBook, OrderStats};
 pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
 pub use tick::{replay_step, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade};
 pub use verify::{verify_book, BadRowPolicy, VerifyMode, VerifyOptions, VerifyReport};
