@@ -18,43 +18,23 @@ fn verify(messages: &Path, orderbook: &Path) -> Result<VerifyReport, MarketError
 }
 
 #[test]
-fn aapl_level_1_book_matches_lobster_on_every_determinable_level_in_both_modes() {
-    for mode in [VerifyMode::Cumulative, VerifyMode::Reseed] {
-        let report = verify_book(
-            &data("AAPL_2012-06-21_34200000_57600000_message_1.csv"),
-            &data("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv"),
-            &options(mode),
-        )
-        .unwrap();
-        println!("{report}");
-        assert_eq!(report.depth, 1);
-        assert_eq!(report.rows_checked, 118_497 - 1);
-        assert_eq!(report.rows_mismatching, 0, "{report}");
-        assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+fn the_shipped_books_match_lobster_on_every_determinable_level_in_both_modes() {
+    for (stem, depth, ext, rows) in [("AAPL", 1, "csv", 118_497), ("GOOG", 10, "csv.gz", 147_916)] {
+        let pair = |kind: &str| data(&format!("{stem}_2012-06-21_34200000_57600000_{kind}_{depth}.{ext}"));
+        let mut undeterminable = Vec::new();
+        for mode in [VerifyMode::Cumulative, VerifyMode::Reseed] {
+            let report = verify_book(&pair("message"), &pair("orderbook"), &options(mode)).unwrap();
+            println!("{report}");
+            assert_eq!((report.depth, report.rows_checked), (depth, rows - 1));
+            assert_eq!(report.rows_mismatching, 0, "{report}");
+            assert!(report.rows_undeterminable > 0, "levels do enter from beyond the window in {stem}");
+            assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
+            undeterminable.push(report.rows_undeterminable);
+        }
+        // With every row matching, the cumulative book is the file's book on every row, so the two modes reveal
+        // the same levels on the same rows.
+        assert_eq!(undeterminable[0], undeterminable[1], "{stem}");
     }
-}
-
-#[test]
-fn goog_level_10_book_matches_lobster_on_every_determinable_level_in_both_modes() {
-    let mut undeterminable = Vec::new();
-    for mode in [VerifyMode::Cumulative, VerifyMode::Reseed] {
-        let report = verify_book(
-            &data("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"),
-            &data("GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"),
-            &options(mode),
-        )
-        .unwrap();
-        println!("{report}");
-        assert_eq!(report.depth, 10);
-        assert_eq!(report.rows_checked, 147_916 - 1);
-        assert_eq!(report.rows_mismatching, 0, "{report}");
-        assert!(report.rows_undeterminable > 0, "levels do enter from beyond level 10 in this file");
-        assert_eq!(report.rows_matching + report.rows_undeterminable, report.rows_checked);
-        undeterminable.push(report.rows_undeterminable);
-    }
-    // With every row matching, the cumulative book is the file's book on every row, so the two modes reveal the
-    // same levels on the same rows.
-    assert_eq!(undeterminable[0], undeterminable[1]);
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
