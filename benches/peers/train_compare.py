@@ -5,7 +5,7 @@ a PyTorch MLP, fitted on the rows, split and standardisation Tachyon used, compa
 1. `tachyon features INPUT --out data.parquet` exports the feature matrix and labels;
 2. `tachyon train` fits ridge (closed form), logistic regression (Newton) and the standard MLP, writing model files
    and JSON logs (with the fit's own time, feature extraction excluded);
-3. this script reads the model files (format: crates/tachyon-train/src/artifact.rs), rebuilds the split (first 60% of
+3. this script reads the model files (format: crates/tachyon-model/src/file.rs), rebuilds the split (first 60% of
    the file for training, 100-row embargo, 20% validation, 100-row embargo, the rest test; rows without a label
    dropped), standardises with the model's own mean / std, and fits the peers on those rows.
 
@@ -34,9 +34,21 @@ def read_model(path):
     data = open(path, "rb").read()
     assert data[:8] == b"TCYMODL\0", f"{path}: not a Tachyon model"
     assert zlib.crc32(data[:-4]) == struct.unpack("<I", data[-4:])[0], f"{path}: checksum mismatch"
+    version, features = struct.unpack("<I", data[8:12])[0], struct.unpack("<I", data[24:28])[0]
     count, payload = struct.unpack("<IQ", data[28:40])
     assert 64 + payload + 4 == len(data), f"{path}: length"
     arrays, at = {}, 64
+    if version >= 2:
+        # Feature names (u16 length + UTF-8 each), then text entries (u16 key length, key, u32 value length, value).
+        for _ in range(features):
+            (name_len,) = struct.unpack("<H", data[at : at + 2])
+            at += 2 + name_len
+        (entries,) = struct.unpack("<I", data[40:44])
+        for _ in range(entries):
+            (key_len,) = struct.unpack("<H", data[at : at + 2])
+            at += 2 + key_len
+            (value_len,) = struct.unpack("<I", data[at : at + 4])
+            at += 4 + value_len
     for _ in range(count):
         (name_len,) = struct.unpack("<H", data[at : at + 2])
         name = data[at + 2 : at + 2 + name_len].decode()

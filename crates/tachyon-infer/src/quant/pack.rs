@@ -13,7 +13,7 @@
 //! per i32 lane, against two i16 x i16 for `vpdpwssd`), but on the shipped real features (heavy-tailed:
 //! standardised maxima from 1.7 to 49 across features) they gave outputs correlated only 0.96-0.99 with f32
 //! (per-tensor or per-feature scales, any clipping quantile tried), which the 0.999 rule refuses; 12 bits keep the
-//! step at <= 0.025 standard deviations for every feature. `Int8Predictor::quantize` therefore tries 8 bits and
+//! step at <= 0.025 standard deviations for every feature. `CompiledModel::quantize` therefore tries 8 bits and
 //! keeps them only if they pass the check, else 12. The AVX2 and scalar kernels multiply i16 pairs either way.
 //!
 //! Overflow: a pair sum is at most `2 x 127 x 4095 = 1,040,130`, so i32 accumulators hold layers of up to
