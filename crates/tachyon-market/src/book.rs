@@ -251,9 +251,7 @@ impl Book {
         if self.asks.len().min(self.bids.len()) >= depth {
             return revealed;
         }
-        for (taken, side, shown) in
-            revealed.iter_mut().zip([(Side::Ask, row.asks), (Side::Bid, row.bids)]).map(|(t, (s, r))| (t, s, r))
-        {
+        for (i, (side, shown)) in [(Side::Ask, row.asks), (Side::Bid, row.bids)].into_iter().enumerate() {
             let levels = self.side_mut(side);
             if levels.len() >= depth {
                 continue;
@@ -264,7 +262,7 @@ impl Book {
             };
             let take = (depth - levels.len()).min(shown.len() - from);
             levels.extend_from_slice(&shown[from..from + take]);
-            *taken = take;
+            revealed[i] = take;
         }
         revealed
     }
