@@ -231,6 +231,8 @@ fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
 fn predict_allocates_nothing() {
     let net = network(&[44, 64, 64, 1], Activation::Tanh, 3);
     let x = rows(&net, 100, 1.0, 2);
+    // The counted calls run on a pool worker: see `predict_allocates_nothing` in f32_predictor.rs.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &rows(&net, 200, 1.0, 1), bits);
         for isa in Isa::supported() {
@@ -239,17 +241,19 @@ fn predict_allocates_nothing() {
             let mut workers = [q.scratch(), q.scratch()];
             let mut y = [0.0f32];
             let mut out = vec![0.0f32; 100];
-            q.predict(&x[..44], &mut s, &mut y).unwrap();
-            q.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
-            let (sum, allocations) = tachyon_testkit::count_thread_allocations(|| {
-                let mut sum = 0.0;
-                for row in x.chunks_exact(44) {
-                    q.predict(row, &mut s, &mut y).unwrap();
-                    sum += y[0];
-                }
-                q.predict_batch(&x, &mut s, &mut out).unwrap();
+            let (sum, allocations) = pool.install(|| {
+                q.predict(&x[..44], &mut s, &mut y).unwrap();
                 q.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
-                sum
+                tachyon_testkit::count_thread_allocations(|| {
+                    let mut sum = 0.0;
+                    for row in x.chunks_exact(44) {
+                        q.predict(row, &mut s, &mut y).unwrap();
+                        sum += y[0];
+                    }
+                    q.predict_batch(&x, &mut s, &mut out).unwrap();
+                    q.predict_batch_parallel(&x, &mut workers, &mut out).unwrap();
+                    sum
+                })
             });
             assert!(sum.is_finite());
             assert_eq!(allocations, 0, "{isa} {bits:?}");
