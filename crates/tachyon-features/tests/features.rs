@@ -10,7 +10,6 @@ use tachyon_features::{
 };
 use tachyon_market::{
     BadRowPolicy, LobsterPair, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, Snapshot, Tick, TickSource,
-    Trade,
 };
 use tachyon_testkit::{count_thread_allocations, SplitMix64};
 
@@ -109,8 +108,7 @@ fn features_from_our_book_equal_features_from_the_orderbook_file_on_both_days() 
         let mut rows = 0;
         while let Some(tick) = replay.next_tick().unwrap() {
             let event = pair.next_pair(&mut row).unwrap().expect("same length");
-            let file_tick =
-                Tick { time_ns: event.time_ns, event_id: pair.line() as u64, trade: Trade::from_event(&event) };
+            let file_tick = Tick::from_event(&event, pair.line());
             assert_eq!(tick, file_tick);
             assert_eq!(replay.book(), (&row).into(), "{msg} line {}: book", pair.line());
             let a = *ours.update(&tick, replay.book());

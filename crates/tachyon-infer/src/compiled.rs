@@ -264,13 +264,17 @@ impl CompiledModel {
         if out.len() < self.outputs {
             return Err(PredictError::Output { expected: self.outputs, got: out.len() });
         }
-        self.run_rows(features, scratch, &mut out[..self.outputs])
+        self.check_scratch(scratch)?;
+        self.run_rows(features, scratch, &mut out[..self.outputs]);
+        Ok(())
     }
 
     /// Outputs for `rows` (whole rows of `inputs()` values) into `out` (`outputs()` per row), on this thread.
     pub fn predict_batch(&self, rows: &[f32], scratch: &mut Scratch, out: &mut [f32]) -> Result<(), PredictError> {
         self.check_batch(rows, out)?;
-        self.run_rows(rows, scratch, out)
+        self.check_scratch(scratch)?;
+        self.run_rows(rows, scratch, out);
+        Ok(())
     }
 
     /// [`predict_batch`](CompiledModel::predict_batch) split into contiguous chunks, one per scratch in
@@ -286,11 +290,9 @@ impl CompiledModel {
         if scratches.is_empty() {
             return Err(PredictError::NoScratch);
         }
-        if scratches.iter().any(|s| s.model != self.id) {
-            return Err(PredictError::Scratch);
-        }
+        scratches.iter().try_for_each(|s| self.check_scratch(s))?;
         split_batch(scratches, rows, out, (self.inputs, self.outputs), &|scratch, rows, out| {
-            self.run_rows(rows, scratch, out).expect("scratch and shapes checked above")
+            self.run_rows(rows, scratch, out)
         });
         Ok(())
     }
@@ -304,20 +306,26 @@ impl CompiledModel {
         }
     }
 
-    /// Every row of `rows` into `out` (whole rows: checked by the caller).
-    #[inline(always)]
-    fn run_rows(&self, rows: &[f32], scratch: &mut Scratch, out: &mut [f32]) -> Result<(), PredictError> {
-        if scratch.model != self.id {
-            return Err(PredictError::Scratch);
+    /// A scratch made by this model (same id, so its buffers have this model's sizes).
+    fn check_scratch(&self, scratch: &Scratch) -> Result<(), PredictError> {
+        if scratch.model == self.id {
+            Ok(())
+        } else {
+            Err(PredictError::Scratch)
         }
+    }
+
+    /// Every row of `rows` into `out` (whole rows and a scratch of this model: checked by the caller).
+    #[inline(always)]
+    fn run_rows(&self, rows: &[f32], scratch: &mut Scratch, out: &mut [f32]) {
         match (&self.engine, &mut scratch.buffers) {
             // SAFETY: `isa` was checked when the model was compiled and `net` packed for it; the scratch was made
-            // for this model (same id); the caller checked that `rows` and `out` are whole rows.
+            // for this model (same id, checked by the caller); the caller checked that `rows` and `out` are whole
+            // rows.
             (Engine::F32(net), Buffers::F32(s)) => unsafe { dense::run(self.isa, net, s, rows, out) },
             (Engine::Int8 { kernel, net, .. }, Buffers::Int8(s)) => quant::rows_into(*kernel, net, s, rows, out),
-            _ => return Err(PredictError::Scratch),
+            _ => unreachable!("a scratch of this model has this model's buffers"),
         }
-        Ok(())
     }
 }
 

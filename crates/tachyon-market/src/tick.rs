@@ -50,6 +50,13 @@ pub struct Tick {
     pub trade: Option<Trade>,
 }
 
+impl Tick {
+    /// The tick of a LOBSTER message read from line `line`.
+    pub fn from_event(event: &Event, line: usize) -> Tick {
+        Tick { time_ns: event.time_ns, event_id: line as u64, trade: Trade::from_event(event) }
+    }
+}
+
 /// Something that yields ticks and the book after each.
 pub trait TickSource {
     /// The next tick (`Ok(None)` at the end); [`book`](TickSource::book) then shows the book after it.
@@ -72,7 +79,6 @@ pub struct LobsterPair {
     orderbook_path: PathBuf,
     messages: MessageReader,
     orderbook: OrderbookReader,
-    rows: u64,
 }
 
 impl LobsterPair {
@@ -83,7 +89,6 @@ impl LobsterPair {
             orderbook_path: orderbook_path.to_path_buf(),
             messages: MessageReader::open(message_path)?,
             orderbook: OrderbookReader::open(orderbook_path)?,
-            rows: 0,
         })
     }
 
@@ -121,27 +126,18 @@ impl LobsterPair {
     pub fn next_pair(&mut self, row: &mut Snapshot) -> Result<Option<Event>, MarketError> {
         let event = self.messages.next_event();
         let has_row = self.orderbook.next_snapshot(row);
-        self.rows += 1;
         match (event?, has_row?) {
             (Some(event), true) => Ok(Some(event)),
-            (None, false) => {
-                self.rows -= 1;
-                Ok(None)
-            }
-            (event, has_row) => {
-                let done = self.rows - 1;
-                let (mut m, mut s) = (done + u64::from(event.is_some()), done + u64::from(has_row));
-                while self.messages.next_event()?.is_some() {
-                    m += 1;
-                }
-                while self.orderbook.next_snapshot(row)? {
-                    s += 1;
-                }
+            (None, false) => Ok(None),
+            _ => {
+                // One file ended first: read the rest of the other, so that the error gives both lengths.
+                while self.messages.next_event()?.is_some() {}
+                while self.orderbook.next_snapshot(row)? {}
                 Err(MarketError::RowCountMismatch {
                     message_path: self.message_path.clone(),
-                    messages: m as usize,
+                    messages: self.messages.line(),
                     orderbook_path: self.orderbook_path.clone(),
-                    snapshots: s as usize,
+                    snapshots: self.orderbook.line(),
                 })
             }
         }
@@ -264,7 +260,7 @@ impl TickSource for LobsterReplay {
             self.stats.reveals += u64::from(step.revealed_any());
             self.stats.underflows += u64::from(step.underflow);
         }
-        Ok(Some(Tick { time_ns: event.time_ns, event_id: self.pair.line() as u64, trade: Trade::from_event(&event) }))
+        Ok(Some(Tick::from_event(&event, self.pair.line())))
     }
 
     #[inline]

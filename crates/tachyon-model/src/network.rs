@@ -232,8 +232,8 @@ impl DenseNetwork {
     }
 
     /// A network of the given widths (`widths[0]` inputs, then every layer's outputs) with seeded random weights
-    /// (He / Glorot uniform, as training initialises), random biases and an identity standardisation: the
-    /// benchmark's stand-in when no model file is given.
+    /// (He / Glorot uniform, as training initialises), random biases, an identity standardisation and a regression
+    /// head: the benchmark's stand-in when no model file is given.
     pub fn seeded(widths: &[usize], activation: Activation, seed: u64) -> DenseNetwork {
         assert!(widths.len() >= 2 && widths.iter().all(|&w| w > 0), "a network needs inputs and >= 1 layer");
         let mut rng = crate::SplitMix64(seed);
@@ -253,14 +253,13 @@ impl DenseNetwork {
                 }
             })
             .collect();
-        let outputs = *widths.last().expect("checked");
         DenseNetwork {
             inputs: widths[0],
             mean: vec![0.0; widths[0]],
             std: vec![1.0; widths[0]],
             layers,
             activation,
-            head: if outputs == 3 { Head::Softmax3 } else { Head::Regression },
+            head: Head::Regression,
             schema_hash: 0,
             feature_names: Vec::new(),
         }
@@ -369,12 +368,14 @@ mod tests {
     fn every_kind_round_trips_through_its_model_file() {
         let names: Vec<String> = (0..4).map(|i| format!("f{i}")).collect();
         let cases = [
-            (ModelKind::Mlp, DenseNetwork::seeded(&[4, 8, 5, 1], Activation::Tanh, 1)),
-            (ModelKind::Mlp, DenseNetwork::seeded(&[4, 6, 3], Activation::Relu, 2)),
-            (ModelKind::Ridge, DenseNetwork::seeded(&[4, 1], Activation::Relu, 3)),
-            (ModelKind::Logistic, DenseNetwork::seeded(&[4, 3], Activation::Relu, 4)),
+            (ModelKind::Mlp, &[4, 8, 5, 1][..], Activation::Tanh, Head::Regression),
+            (ModelKind::Mlp, &[4, 6, 3], Activation::Relu, Head::Softmax3),
+            (ModelKind::Ridge, &[4, 1], Activation::Relu, Head::Regression),
+            (ModelKind::Logistic, &[4, 3], Activation::Relu, Head::Softmax3),
         ];
-        for (kind, mut net) in cases {
+        for (seed, (kind, widths, activation, head)) in cases.into_iter().enumerate() {
+            let mut net = DenseNetwork::seeded(widths, activation, seed as u64 + 1);
+            net.head = head;
             net.feature_names = names.clone();
             net.schema_hash = 99;
             let file = net.to_model_file(kind, vec![("meta.lambda".into(), vec![0.5])]);

@@ -10,7 +10,7 @@
 
 use tachyon_linalg::{gemm, Gemm, GemmFloat, MatMut, MatRef, Parallelism};
 
-use tachyon_model::{Activation, DenseLayer, DenseNetwork, Head, ModelError, SplitMix64, Standardizer};
+use tachyon_model::{Activation, DenseLayer, DenseNetwork, FeatureSet, Head, ModelError, SplitMix64, Standardizer};
 
 use crate::metrics::softmax3;
 
@@ -65,8 +65,9 @@ impl<T: GemmFloat> Mlp<T> {
         Mlp { spec, weights, biases }
     }
 
-    /// The network these weights and `standardizer` make, for the features of [`crate::FEATURES`].
-    pub fn to_network(&self, standardizer: &Standardizer) -> DenseNetwork {
+    /// The network these weights and `standardizer` make, for `features` (one name per input).
+    pub fn to_network(&self, standardizer: &Standardizer, features: &FeatureSet<'_>) -> DenseNetwork {
+        assert_eq!(features.names.len(), self.spec.inputs, "one feature name per input");
         let layers = self
             .spec
             .layers()
@@ -86,8 +87,8 @@ impl<T: GemmFloat> Mlp<T> {
             layers,
             activation: self.spec.activation,
             head: self.spec.head,
-            schema_hash: crate::FEATURES.hash,
-            feature_names: crate::FEATURES.names.iter().map(|n| n.to_string()).collect(),
+            schema_hash: features.hash,
+            feature_names: features.names.iter().map(|n| n.to_string()).collect(),
         }
     }
 

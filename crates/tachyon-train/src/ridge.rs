@@ -226,29 +226,23 @@ pub struct RidgeReport {
 
 /// Standardises on the training rows, fits ridge with penalty `lambda`, and scores every part of the split.
 pub fn train(split: &crate::Split, lambda: f64) -> Result<RidgeReport, FitError> {
+    use crate::{Activation, Head};
     use tachyon_features::NUM_FEATURES;
     let standardizer = crate::Standardizer::fit(&split.train.x, NUM_FEATURES);
     let z = standardizer.transform(&split.train.x);
     let ridge = Ridge::fit(&z, &split.train.y, NUM_FEATURES, lambda)?;
-    let network = tachyon_model::DenseNetwork {
-        inputs: NUM_FEATURES,
-        mean: standardizer.mean.clone(),
-        std: standardizer.std.clone(),
-        layers: vec![tachyon_model::DenseLayer {
-            outputs: 1,
+    let linear = crate::Mlp::<f64> {
+        spec: crate::MlpSpec {
             inputs: NUM_FEATURES,
-            weights: ridge.weights.clone(),
-            bias: vec![ridge.bias],
-        }],
-        activation: crate::Activation::Relu,
-        head: crate::Head::Regression,
-        schema_hash: crate::FEATURES.hash,
-        feature_names: crate::FEATURES.names.iter().map(|n| n.to_string()).collect(),
+            hidden: vec![],
+            activation: Activation::Relu,
+            head: Head::Regression,
+        },
+        weights: vec![ridge.weights.clone()],
+        biases: vec![vec![ridge.bias]],
     };
-    let model = network.to_model_file(
-        crate::ModelKind::Ridge,
-        vec![("meta.lambda".into(), vec![lambda]), ("meta.train_rows".into(), vec![split.train.rows() as f64])],
-    );
+    let extra = vec![("meta.lambda".into(), vec![lambda]), ("meta.train_rows".into(), vec![split.train.rows() as f64])];
+    let model = crate::network_to_file(&linear, &standardizer, crate::ModelKind::Ridge, extra);
     let score = |data: &crate::Dataset| {
         let z = standardizer.transform(&data.x);
         let pred: Vec<f64> = z.chunks_exact(NUM_FEATURES).map(|row| ridge.predict(row)).collect();

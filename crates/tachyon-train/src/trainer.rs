@@ -235,7 +235,7 @@ pub fn network_to_file<T: GemmFloat>(
     kind: ModelKind,
     extra: Vec<(String, Vec<f64>)>,
 ) -> ModelFile {
-    mlp.to_network(standardizer).to_model_file(kind, extra)
+    mlp.to_network(standardizer, &crate::FEATURES).to_model_file(kind, extra)
 }
 
 /// A model file (ridge, logistic or MLP) back as a network (f32 weights) and its standardisation.

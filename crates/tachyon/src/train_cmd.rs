@@ -356,14 +356,15 @@ pub fn train(args: &TrainArgs) -> Result<()> {
 pub fn eval(args: &EvalArgs) -> Result<()> {
     let file = ModelFile::load(&args.model, &FEATURES)?;
     let spec = args.labels.spec()?;
-    let trained = file.array("meta.horizon_events").map(|v| Horizon::Events(v[0] as usize));
-    let trained = trained.or(file.array("meta.horizon_ns").map(|v| Horizon::Time(v[0] as i64)));
+    let first = |name: &str| file.array(name).and_then(|v| v.first().copied());
+    let trained = first("meta.horizon_events").map(|h| Horizon::Events(h as usize));
+    let trained = trained.or(first("meta.horizon_ns").map(|ns| Horizon::Time(ns as i64)));
     if let Some(trained) = trained {
         if trained != spec.horizon {
             eprintln!("warning: the model was trained for horizon {trained}, evaluating against {}", spec.horizon);
         }
     }
-    if let Some(&trained) = file.array("meta.flat_bps").and_then(|v| v.first()) {
+    if let Some(trained) = first("meta.flat_bps") {
         if trained != spec.flat_bps && file.kind != ModelKind::Ridge {
             eprintln!("warning: the model was trained with --flat-bps {trained}, evaluating against {}", spec.flat_bps);
         }

@@ -33,7 +33,7 @@ fn every_path_matches_the_training_forward_pass() {
             mean: (0..44).map(|_| (rng.next_f64() - 0.5) * 600.0).collect(),
             std: (0..44).map(|_| 0.5 + rng.next_f64() * 5.0).collect(),
         };
-        let net = mlp.to_network(&standardizer);
+        let net = mlp.to_network(&standardizer, &tachyon_train::FEATURES);
         let n = 256;
         let x = rows(n, &standardizer.mean, &standardizer.std, 4);
         // Training side: standardise in f64, round to f32, run the batched GEMM forward pass.

@@ -9,7 +9,7 @@ use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::{extract, feature, ExtractOptions, FeatureEngine};
 use tachyon_infer::latency::{measure, CacheState};
 use tachyon_market::{
-    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Side, Snapshot, Tick, TickSource, Trade,
+    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Side, Snapshot, Tick, TickSource,
 };
 
 use super::harness::{time, Timing};
@@ -94,7 +94,7 @@ impl RecordedMessages {
         let mut book = Book::new();
         while out.messages.len() < limit {
             let Some(event) = pair.next_pair(&mut row)? else { break };
-            let tick = Tick { time_ns: event.time_ns, event_id: pair.line() as u64, trade: Trade::from_event(&event) };
+            let tick = Tick::from_event(&event, pair.line());
             out.messages.push((event, tick));
             out.depth = pair.depth().unwrap_or(0);
             if out.messages.len() == 1 {
