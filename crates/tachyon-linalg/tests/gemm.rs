@@ -360,11 +360,16 @@ fn threads_bitwise<T: GemmFloat>() {
                 let mut c2 = Operand::<T>::new(m, n, Layout::RowMajor, T::ZERO, |_, _| T::ZERO);
                 two.install(|| plan.run(T::ONE, a.view(), b.view(), T::ZERO, c2.view_mut(), Parallelism::Rayon))
                     .unwrap();
-                assert!(
-                    c1.data.iter().zip(&c2.data).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits()),
-                    "{} {isa} {name} {m}x{n}x{k}",
-                    T::NAME
-                );
+                // The caller's scratch, sized in the pool that runs the product: one A area per worker.
+                let mut c3 = Operand::<T>::new(m, n, Layout::RowMajor, T::ZERO, |_, _| T::ZERO);
+                two.install(|| {
+                    let mut scratch = vec![T::ZERO; plan.scratch_len(m, n, k)];
+                    let (a, b, c) = (a.view(), b.view(), c3.view_mut());
+                    plan.run_with_scratch(T::ONE, a, b, T::ZERO, c, Parallelism::Rayon, &mut scratch)
+                })
+                .unwrap();
+                let bits = |c: &Operand<T>| c.data.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                assert!(bits(&c1) == bits(&c2) && bits(&c1) == bits(&c3), "{} {isa} {name} {m}x{n}x{k}", T::NAME);
                 if *name != "random" {
                     // Structured inputs are exact in f32 and f64: compare with the integer reference.
                     let expected = check(name, T::ONE, &a, &b, T::ZERO, &c1, &c1);
@@ -476,6 +481,64 @@ fn shape_mismatch_is_an_error() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("A is 2x3, B is 2x3, C is 2x2"), "{err}");
+}
+
+/// The caller's scratch gives what the per-thread space gives, bit for bit, on every route (tiny, matrix-vector,
+/// rank-1, unpacked with and without the copy of A, direct, packed with several blocks) and layout, from a
+/// misaligned start, with no allocation even on the first call; a slice shorter than the product needs is an
+/// error that leaves C untouched.
+#[test]
+fn caller_scratch_matches_per_thread_space() {
+    caller_scratch::<f32>();
+    caller_scratch::<f64>();
+}
+
+fn caller_scratch<T: GemmFloat>() {
+    let mut rng = SplitMix64(11);
+    for isa in levels_under_test() {
+        let plan = Gemm::<T>::new(isa).unwrap();
+        let (mr, nr) = plan.tile();
+        let small = plan.with_blocking(Blocking { mc: 2 * mr, kc: 16, nc: 3 * nr });
+        let shapes = [(4, 6, 3), (40, 1, 30), (33, 29, 1), (20, 9, 20), (9, 200, 20), (150, 40, 30), (70, 90, 300)];
+        for p in [&plan, &small] {
+            for &(m, n, k) in &shapes {
+                for (li, &la) in LAYOUTS.iter().enumerate() {
+                    let lc = [Layout::RowMajor, Layout::ColMajor, Layout::ColPadded][li % 3];
+                    let a = random_operand::<T>(&mut rng, m, k, la);
+                    let b = random_operand::<T>(&mut rng, k, n, LAYOUTS[(li + 1) % LAYOUTS.len()]);
+                    let c0 = random_operand::<T>(&mut rng, m, n, lc);
+                    let mut expected = Operand { data: c0.data.clone(), ..c0 };
+                    p.run(T::ONE, a.view(), b.view(), T::ONE, expected.view_mut(), Parallelism::None).unwrap();
+                    let len = p.scratch_len(m, n, k);
+                    let mut scratch = vec![T::ZERO; len + 1];
+                    let mut c = Operand { data: c0.data.clone(), ..c0 };
+                    let (result, allocations) = tachyon_testkit::count_thread_allocations(|| {
+                        let s = &mut scratch[1..];
+                        p.run_with_scratch(T::ONE, a.view(), b.view(), T::ONE, c.view_mut(), Parallelism::None, s)
+                    });
+                    result.unwrap();
+                    let what = format!("{isa} {} {m}x{n}x{k} {la:?} {lc:?}", T::NAME);
+                    assert_eq!(allocations, 0, "{what}");
+                    let bits = |c: &Operand<T>| c.data.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+                    assert!(bits(&c) == bits(&expected), "{what}");
+                }
+            }
+        }
+        // The packed route needs its space: a slice far too short is refused before C is touched.
+        let (m, n, k) = (150, 40, 300);
+        let (a, b) = (
+            random_operand::<T>(&mut rng, m, k, Layout::RowMajor),
+            random_operand::<T>(&mut rng, k, n, Layout::ColMajor),
+        );
+        let mut c = Operand::<T>::new(m, n, Layout::ColMajor, T::ONE, |_, _| T::ONE);
+        let mut short = vec![T::ZERO; 16];
+        let err = plan
+            .run_with_scratch(T::ONE, a.view(), b.view(), T::ZERO, c.view_mut(), Parallelism::None, &mut short)
+            .unwrap_err();
+        assert!(err.to_string().contains("scratch"), "{err}");
+        assert!(c.data.iter().all(|&x| x == T::ONE), "{isa}: C written despite the error");
+    }
+    println!("caller scratch: ran {:?}", levels_under_test());
 }
 
 mod properties {

@@ -12,56 +12,26 @@
 //!
 //! Threads split only the ic loop (rows of C), never k, so every element of C is computed by the same
 //! operations in the same order whatever the thread count: results are bitwise identical across thread counts.
-//! Packing buffers are kept per thread and taken out of their slot while in use (a nested call, e.g. from a
-//! rayon task stolen while we wait, gets a fresh buffer rather than a borrow panic).
-
-use std::cell::Cell;
+//! Packing space comes from the caller ([`super::scratch`]): the B block, then one A area per worker.
 
 use rayon::prelude::*;
-use tachyon_simd::mem::AlignedVec;
 
 use super::blocking::Blocking;
 use super::dispatch::{GemmFloat, TileKernel};
-use super::pack::{pack_a, pack_b_panel, packed_a_len, packed_b_len};
+use super::pack::{pack_a, pack_b_panel};
+use super::scratch::{column_block, packed_areas};
 use crate::matrix::{MatMut, MatRef};
 
-thread_local! {
-    /// This thread's buffer for packed A blocks.
-    pub(crate) static PACK_A: Cell<AlignedVec<u8>> = const { Cell::new(AlignedVec::new()) };
-    /// This thread's buffer for packed B blocks (and the direct path's B panel).
-    pub(crate) static PACK_B: Cell<AlignedVec<u8>> = const { Cell::new(AlignedVec::new()) };
-}
-
-/// Runs `f` on this thread's buffer in `slot`, grown to at least `len` elements of `T` (grows only: after the
-/// first call of a given size on a thread, no allocation).
-pub(crate) fn with_buffer<T: GemmFloat, R>(
-    slot: &'static std::thread::LocalKey<Cell<AlignedVec<u8>>>,
-    len: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> R {
-    if len == 0 {
-        // An unused buffer may not be allocated yet, and its dangling pointer is not aligned for `T`.
-        return f(&mut []);
-    }
-    let mut buf = slot.with(|cell| cell.take());
-    let bytes = len * std::mem::size_of::<T>();
-    if buf.len() < bytes {
-        buf.resize(bytes, 0);
-    }
-    let result = f(bytemuck::cast_slice_mut::<u8, T>(&mut buf[..bytes]));
-    slot.with(|cell| cell.set(buf));
-    result
-}
-
-/// A raw pointer to C that can be shared by the threads of the ic loop, which write disjoint row blocks.
+/// A raw pointer shared by the threads of the ic loop, which write disjoint parts of what it points to (row
+/// blocks of C, their own A areas).
 #[derive(Clone, Copy)]
-struct SharedC<T>(*mut T);
-// SAFETY: each thread writes only the rows of its own ic block (disjoint), and the pointer outlives the scope.
-unsafe impl<T: Send> Send for SharedC<T> {}
+struct Shared<T>(*mut T);
+// SAFETY: each thread writes only its own part (disjoint), and the pointer outlives the scope.
+unsafe impl<T: Send> Send for Shared<T> {}
 // SAFETY: as above.
-unsafe impl<T: Send> Sync for SharedC<T> {}
+unsafe impl<T: Send> Sync for Shared<T> {}
 
-impl<T> SharedC<T> {
+impl<T> Shared<T> {
     /// The pointer (a method, so that closures capture the whole `Send + Sync` wrapper, not the raw field).
     fn get(self) -> *mut T {
         self.0
@@ -130,9 +100,32 @@ impl RowBlocks {
     }
 }
 
+/// How many A areas the packed driver's space holds: one per worker of the current pool when the ic loop runs
+/// on it, else one.
+pub(crate) fn a_slots(threads: Threads) -> usize {
+    match threads {
+        Threads::One => 1,
+        Threads::Pool => rayon::current_num_threads(),
+    }
+}
+
+/// Elements of packing space [`packed_gemm`] needs (see [`packed_areas`]).
+pub(crate) fn packed_space<T>(
+    m: usize,
+    n: usize,
+    k: usize,
+    tile: (usize, usize),
+    blocking: Blocking,
+    threads: Threads,
+) -> usize {
+    let (b_area, a_area) = packed_areas::<T>(m, n, k, tile, blocking);
+    b_area + a_slots(threads) * a_area
+}
+
 /// `C = alpha A B + beta C` for C with unit row stride (column-major tiles), through packed panels.
 ///
-/// `k > 0`, `alpha != 0`, shapes already checked.
+/// `k > 0`, `alpha != 0`, shapes already checked; `space` holds at least [`packed_space`] elements and starts
+/// on a cache line.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn packed_gemm<T: GemmFloat>(
     kernel: &TileKernel<T>,
@@ -143,74 +136,87 @@ pub(crate) fn packed_gemm<T: GemmFloat>(
     b: MatRef<'_, T>,
     beta: T,
     mut c: MatMut<'_, T>,
+    space: &mut [T],
 ) {
     debug_assert_eq!(c.row_stride(), 1);
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let Blocking { mc, kc, nc } = blocking;
-    let row_blocks = RowBlocks::new(m, mr, mc, rayon::current_num_threads());
-    // Column blocks of equal width (whole micro-panels): a last block of a few columns would repack all of A.
-    let nc = n.div_ceil(n.div_ceil(nc)).div_ceil(nr) * nr;
+    let Blocking { mc, kc, .. } = blocking;
+    let (b_area, a_area) = packed_areas::<T>(m, n, k, (mr, nr), blocking);
+    let slots = a_slots(threads);
+    assert!(space.len() >= b_area + slots * a_area, "packing space checked by the caller");
+    let (b_space, a_space) = space.split_at_mut(b_area);
+    let a_base = Shared(a_space.as_mut_ptr());
+    let row_blocks = RowBlocks::new(m, mr, mc, slots);
+    let nc = column_block(n, blocking.nc, nr);
     let ldc = c.col_stride();
-    let c_ptr = SharedC(c.as_mut_ptr());
+    let c_ptr = Shared(c.as_mut_ptr());
     for jc in (0..n).step_by(nc) {
         let ncb = nc.min(n - jc);
         for pc in (0..k).step_by(kc) {
             let kcb = kc.min(k - pc);
             let beta_block = if pc == 0 { beta } else { T::ONE };
             let b_block = b.submatrix(pc, jc, kcb, ncb);
-            with_buffer::<T, _>(&PACK_B, packed_b_len(kcb, ncb, nr), |b_packed| {
-                match threads {
-                    Threads::One => b_packed
-                        .chunks_exact_mut(nr * kcb)
-                        .enumerate()
-                        .for_each(|(q, panel)| pack_b_panel(b_block, nr, q, panel)),
-                    Threads::Pool => b_packed
-                        .par_chunks_exact_mut(nr * kcb)
-                        .enumerate()
-                        .for_each(|(q, panel)| pack_b_panel(b_block, nr, q, panel)),
-                }
-                let b_packed: &[T] = b_packed;
-                let block = |ic: usize, mcb: usize| {
-                    let a_block = a.submatrix(ic, pc, mcb, kcb);
-                    with_buffer::<T, _>(&PACK_A, packed_a_len(mcb, kcb, mr), |a_packed| {
-                        pack_a(a_block, mr, a_packed);
-                        for jr in (0..ncb).step_by(nr) {
-                            let b_panel = &b_packed[(jr / nr) * nr * kcb..];
-                            for ir in (0..mcb).step_by(mr) {
-                                let a_panel = &a_packed[(ir / mr) * mr * kcb..];
-                                // SAFETY: the panels hold mr x kcb and kcb x nr packed elements (zero-padded);
-                                // C(ic + ir + i, jc + jr + j) for i < mv, j < nv lies inside C (shapes checked
-                                // by the caller), this thread alone writes rows ic..ic + mcb, and the kernel's
-                                // instruction set was checked when `kernel` was obtained.
-                                unsafe {
-                                    (kernel.for_rows(mr.min(mcb - ir)))(
-                                        kcb,
-                                        a_panel.as_ptr(),
-                                        mr,
-                                        b_panel.as_ptr(),
-                                        c_ptr.get().add((ic + ir) + (jc + jr) * ldc),
-                                        ldc,
-                                        alpha,
-                                        beta_block,
-                                        mr.min(mcb - ir),
-                                        nr.min(ncb - jr),
-                                    )
-                                }
-                            }
-                        }
-                    })
+            let b_packed = &mut b_space[..ncb.div_ceil(nr) * nr * kcb];
+            match threads {
+                Threads::One => b_packed
+                    .chunks_exact_mut(nr * kcb)
+                    .enumerate()
+                    .for_each(|(q, panel)| pack_b_panel(b_block, nr, q, panel)),
+                Threads::Pool => b_packed
+                    .par_chunks_exact_mut(nr * kcb)
+                    .enumerate()
+                    .for_each(|(q, panel)| pack_b_panel(b_block, nr, q, panel)),
+            }
+            let b_packed: &[T] = b_packed;
+            let block = |ic: usize, mcb: usize| {
+                let a_block = a.submatrix(ic, pc, mcb, kcb);
+                // The worker's own A area: a worker runs one block at a time (a block makes no rayon call, so
+                // no other block is stolen onto this thread while it runs), and workers have distinct indices
+                // below the pool's size.
+                let slot = match threads {
+                    Threads::One => 0,
+                    Threads::Pool => rayon::current_thread_index().unwrap_or(0),
                 };
-                match threads {
-                    Threads::One => (0..m).step_by(mc).for_each(|ic| block(ic, mc.min(m - ic))),
-                    Threads::Pool => (0..row_blocks.count()).into_par_iter().for_each(|b| {
-                        let (ic, mcb) = row_blocks.block(b);
-                        if mcb > 0 {
-                            block(ic, mcb);
+                assert!(slot < slots, "a pool worker's index is below the pool's size");
+                // SAFETY: area `slot` (a_area elements from slot * a_area) lies inside `a_space` (length checked
+                // above) and no other thread uses it while this block runs (see above).
+                let a_packed = unsafe { std::slice::from_raw_parts_mut(a_base.get().add(slot * a_area), a_area) };
+                pack_a(a_block, mr, a_packed);
+                for jr in (0..ncb).step_by(nr) {
+                    let b_panel = &b_packed[(jr / nr) * nr * kcb..];
+                    for ir in (0..mcb).step_by(mr) {
+                        let a_panel = &a_packed[(ir / mr) * mr * kcb..];
+                        // SAFETY: the panels hold mr x kcb and kcb x nr packed elements (zero-padded);
+                        // C(ic + ir + i, jc + jr + j) for i < mv, j < nv lies inside C (shapes checked by the
+                        // caller), this thread alone writes rows ic..ic + mcb, and the kernel's instruction set
+                        // was checked when `kernel` was obtained.
+                        unsafe {
+                            (kernel.for_rows(mr.min(mcb - ir)))(
+                                kcb,
+                                a_panel.as_ptr(),
+                                mr,
+                                b_panel.as_ptr(),
+                                c_ptr.get().add((ic + ir) + (jc + jr) * ldc),
+                                ldc,
+                                alpha,
+                                beta_block,
+                                mr.min(mcb - ir),
+                                nr.min(ncb - jr),
+                            )
                         }
-                    }),
+                    }
                 }
-            });
+            };
+            match threads {
+                Threads::One => (0..m).step_by(mc).for_each(|ic| block(ic, mc.min(m - ic))),
+                Threads::Pool => (0..row_blocks.count()).into_par_iter().for_each(|b| {
+                    let (ic, mcb) = row_blocks.block(b);
+                    if mcb > 0 {
+                        block(ic, mcb);
+                    }
+                }),
+            }
         }
     }
 }

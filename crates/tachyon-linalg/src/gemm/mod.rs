@@ -1,7 +1,8 @@
 //! General matrix multiply: `C = alpha op(A) op(B) + beta C` for `f32` and `f64` over strided views.
 //!
 //! The BLIS design in three separate places: [`microkernel`] (one register tile per instruction set),
-//! [`pack`] (contiguous panels), [`driver`] (blocking and threading); [`dispatch`] instantiates the microkernel
+//! [`pack`] (contiguous panels), [`driver`] (blocking and threading); [`scratch`] cuts the packing space (the
+//! caller's, or a buffer per thread by default), [`dispatch`] instantiates the microkernel
 //! per instruction set, [`small`] holds the unpacked paths for small and skinny shapes and [`vector`] the
 //! matrix-vector and rank-1 kernels they use. Routing by shape:
 //!
@@ -25,6 +26,7 @@ pub mod dispatch;
 mod driver;
 mod microkernel;
 mod pack;
+mod scratch;
 mod small;
 mod vector;
 
@@ -38,7 +40,8 @@ use tachyon_simd::Backend;
 
 use crate::matrix::{axpby, MatMut, MatRef, ShapeError};
 use dispatch::{tile_kernel, TileKernel};
-use driver::{packed_gemm, Threads};
+use driver::{packed_gemm, packed_space, Threads};
+use scratch::{alignment_slack, lines, Space};
 use vector::VectorKernels;
 
 /// How many threads a product may use.
@@ -155,7 +158,9 @@ impl<T: GemmFloat> Gemm<T> {
 
     /// `C = alpha A B + beta C`. `A` is m x k, `B` k x n, `C` m x n; pass `.t()` views for transposes.
     ///
-    /// Allocates nothing after the first call of a given size on a thread (packing buffers are kept per thread).
+    /// Packing space is a buffer kept per thread: no allocation after the first call of a given size on a thread
+    /// (except for a C with neither unit row nor unit column stride, which goes through a column-major copy).
+    /// [`Gemm::run_with_scratch`] takes the caller's space instead.
     pub fn run(
         &self,
         alpha: T,
@@ -164,6 +169,52 @@ impl<T: GemmFloat> Gemm<T> {
         beta: T,
         c: MatMut<'_, T>,
         par: Parallelism,
+    ) -> Result<(), ShapeError> {
+        self.run_in(alpha, a, b, beta, c, par, Space::PerThread)
+    }
+
+    /// [`Gemm::run`] with packing space from `scratch`, of at least [`Gemm::scratch_len`] elements for this
+    /// product's shape; an error (and C untouched) if it is shorter than this product needs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_with_scratch(
+        &self,
+        alpha: T,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        beta: T,
+        c: MatMut<'_, T>,
+        par: Parallelism,
+        scratch: &mut [T],
+    ) -> Result<(), ShapeError> {
+        self.run_in(alpha, a, b, beta, c, par, Space::Caller(scratch))
+    }
+
+    /// Elements of scratch [`Gemm::run_with_scratch`] needs for an m x n x k product, whatever the layouts of
+    /// its operands, on the calling thread's rayon pool (a product run with [`Parallelism::Rayon`] in a larger
+    /// pool needs more: one packed A block per worker).
+    pub fn scratch_len(&self, m: usize, n: usize, k: usize) -> usize {
+        let tile = (self.kernel.mr, self.kernel.nr);
+        // A row-major C runs as C^T = B^T A^T: the same product with m and n swapped.
+        let need = |m: usize, n: usize| {
+            let direct = if k <= small::DIRECT_MAX_K { small::direct_space::<T>(k, tile) } else { 0 };
+            let copy_a = lines::<T>(m * k);
+            let packed = packed_space::<T>(m, n, k, tile, self.blocking, Threads::Pool);
+            direct.max(copy_a).max(packed)
+        };
+        need(m, n).max(need(n, m)) + alignment_slack::<T>()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn run_in(
+        &self,
+        alpha: T,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        beta: T,
+        c: MatMut<'_, T>,
+        par: Parallelism,
+        space: Space<'_, T>,
     ) -> Result<(), ShapeError> {
         check_shapes(&a, &b, &c)?;
         let (m, n, k) = (c.rows(), c.cols(), a.cols());
@@ -176,17 +227,17 @@ impl<T: GemmFloat> Gemm<T> {
         }
         // Orient so that C has unit row stride; a C with neither stride 1 goes through a column-major copy.
         if c.row_stride() == 1 {
-            self.oriented(alpha, a, b, beta, c, par);
+            self.oriented(alpha, a, b, beta, c, par, space)
         } else if c.col_stride() == 1 {
-            self.oriented(alpha, b.t(), a.t(), beta, c.t(), par);
+            self.oriented(alpha, b.t(), a.t(), beta, c.t(), par, space)
         } else {
             let mut tmp = crate::matrix::Matrix::<T>::zeros(n, m);
             let mut tmp_c = tmp.as_mut().t();
             axpby(T::ONE, c.rb(), T::ZERO, tmp_c.rb_mut());
-            self.oriented(alpha, a, b, beta, tmp_c.rb_mut(), par);
+            self.oriented(alpha, a, b, beta, tmp_c.rb_mut(), par, space)?;
             axpby(T::ONE, tmp_c.rb(), T::ZERO, c);
+            Ok(())
         }
-        Ok(())
     }
 
     /// One sample's backward pass through a dense layer `z = W x + b`, in one sweep over the rows of `W`:
@@ -230,34 +281,60 @@ impl<T: GemmFloat> Gemm<T> {
     /// Routes a problem whose C has unit row stride. The tiny and matrix-vector products are routed here,
     /// inlined into [`Gemm::run`]: the call into the general routing (the views passed in memory, a large stack
     /// frame, its checks) had cost n = 4 f32 about 10 of its 27 ns and n = 8 15 of 40 ns (alternating runs).
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn oriented(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) {
+    fn oriented(
+        &self,
+        alpha: T,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        beta: T,
+        c: MatMut<'_, T>,
+        par: Parallelism,
+        space: Space<'_, T>,
+    ) -> Result<(), ShapeError> {
         let (m, n, k) = (c.rows(), c.cols(), a.cols());
         if m <= self.vectors.resident_rows && n > 1 && (2..=small::RESIDENT_MAX_K).contains(&k) && a.row_stride() == 1 {
-            return small::unpacked(self.vectors, alpha, a, b, beta, c);
+            small::unpacked(self.vectors, alpha, a, b, beta, c);
+            return Ok(());
         }
         if n == 1 {
-            return small::gemv(self.vectors, alpha, a, b, beta, c);
+            small::gemv(self.vectors, alpha, a, b, beta, c);
+            return Ok(());
         }
-        self.routed(alpha, a, b, beta, c, par);
+        self.routed(alpha, a, b, beta, c, par, space)
     }
 
     /// The rest of [`Gemm::oriented`]'s routing.
-    fn routed(&self, alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: MatMut<'_, T>, par: Parallelism) {
+    #[allow(clippy::too_many_arguments)]
+    fn routed(
+        &self,
+        alpha: T,
+        a: MatRef<'_, T>,
+        b: MatRef<'_, T>,
+        beta: T,
+        c: MatMut<'_, T>,
+        par: Parallelism,
+        space: Space<'_, T>,
+    ) -> Result<(), ShapeError> {
         let (m, n, k) = (c.rows(), c.cols(), a.cols());
         if k == 1 && a.row_stride() == 1 {
-            return small::rank1(self.vectors, alpha, a, b, beta, c);
+            small::rank1(self.vectors, alpha, a, b, beta, c);
+            return Ok(());
         }
+        let tile = (self.kernel.mr, self.kernel.nr);
         let a_in_l1 = k <= small::DIRECT_MAX_K && m * k * T::BYTES <= direct_max_a_bytes();
         let few_rows = m <= UNPACKED_MAX_ROW_BLOCKS * self.vectors.small_rows;
         if a_in_l1 && a.row_stride() == 1 {
             if few_rows {
-                return small::unpacked(self.vectors, alpha, a, b, beta, c);
+                small::unpacked(self.vectors, alpha, a, b, beta, c);
+                return Ok(());
             }
-            return small::direct_gemm(self.kernel, alpha, a, b, beta, c);
+            return space
+                .with(small::direct_space::<T>(k, tile), |s| small::direct_gemm(self.kernel, alpha, a, b, beta, c, s));
         }
         if a_in_l1 && few_rows {
-            return small::unpacked_copy_a(self.vectors, alpha, a, b, beta, c);
+            return space.with(m * k, |s| small::unpacked_copy_a(self.vectors, alpha, a, b, beta, c, s));
         }
         let flops = 2.0 * m as f64 * n as f64 * k as f64;
         let threads = if par == Parallelism::Rayon
@@ -268,7 +345,9 @@ impl<T: GemmFloat> Gemm<T> {
         } else {
             Threads::One
         };
-        packed_gemm(self.kernel, self.blocking, threads, alpha, a, b, beta, c);
+        space.with(packed_space::<T>(m, n, k, tile, self.blocking, threads), |s| {
+            packed_gemm(self.kernel, self.blocking, threads, alpha, a, b, beta, c, s)
+        })
     }
 }
 

@@ -14,8 +14,8 @@
 use tachyon_simd::Float;
 
 use super::dispatch::{GemmFloat, TileKernel};
-use super::driver::{with_buffer, PACK_A, PACK_B};
 use super::pack::{pack_a, pack_b_panel};
+use super::scratch::lines;
 use super::vector::VectorKernels;
 pub(crate) use super::vector::RESIDENT_MAX_K;
 use crate::matrix::{MatMut, MatRef};
@@ -23,11 +23,16 @@ use crate::matrix::{MatMut, MatRef};
 /// Largest k the direct path handles (beyond it, k blocking pays).
 pub(crate) const DIRECT_MAX_K: usize = 256;
 
+/// Elements of packing space [`direct_gemm`] needs for depth `k`: A's partial row tile and one B panel, each on
+/// whole cache lines.
+pub(crate) fn direct_space<T>(k: usize, (mr, nr): (usize, usize)) -> usize {
+    lines::<T>(k * mr) + lines::<T>(k * nr)
+}
+
 /// `C = alpha A B + beta C` reading A's full MR-row tiles in place (unit row stride). A's last, partial row
-/// tile, if any, is packed once into the thread's A buffer (zero rows below m), and each k x NR panel of B is
-/// packed into the thread's B buffer and used down all the row tiles: every tile then reads whole operands and
-/// runs the microkernel's branch-free loop, with only its stores masked.
-/// C has unit row stride; `k <= DIRECT_MAX_K`.
+/// tile, if any, is packed once (zero rows below m), and each k x NR panel of B is packed and used down all the
+/// row tiles: every tile then reads whole operands and runs the microkernel's branch-free loop, with only its
+/// stores masked. C has unit row stride; `k <= DIRECT_MAX_K`; `space` holds [`direct_space`] elements.
 pub(crate) fn direct_gemm<T: GemmFloat>(
     kernel: &TileKernel<T>,
     alpha: T,
@@ -35,6 +40,7 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
     b: MatRef<'_, T>,
     beta: T,
     mut c: MatMut<'_, T>,
+    space: &mut [T],
 ) {
     debug_assert!(c.row_stride() == 1 && a.row_stride() == 1 && a.cols() <= DIRECT_MAX_K);
     let (m, n, k) = (c.rows(), c.cols(), a.cols());
@@ -43,55 +49,52 @@ pub(crate) fn direct_gemm<T: GemmFloat>(
     let c_ptr = c.as_mut_ptr();
     let full_rows = m / mr * mr;
     let edge_rows = m - full_rows;
-    let edge_len = if edge_rows > 0 { k * mr } else { 0 };
-    with_buffer::<T, _>(&PACK_A, edge_len, |a_edge| {
-        if edge_rows > 0 {
-            pack_a(a.submatrix(full_rows, 0, edge_rows, k), mr, a_edge);
-        }
-        with_buffer::<T, _>(&PACK_B, k * nr, |panel| {
-            for j in (0..n).step_by(nr) {
-                let nv = nr.min(n - j);
-                pack_b_panel(b.submatrix(0, j, k, nv), nr, 0, panel);
-                for i in (0..full_rows).step_by(mr) {
-                    // SAFETY: rows i..i + MR (all below m) of A's k columns are inside the view; the B panel holds
-                    // k x NR packed elements; C's tile lies inside C and `nv` masks the columns past its edge; the
-                    // kernel's instruction set was checked.
-                    unsafe {
-                        (kernel.tile)(
-                            k,
-                            a.as_ptr().add(i),
-                            lda,
-                            panel.as_ptr(),
-                            c_ptr.add(i + j * ldc),
-                            ldc,
-                            alpha,
-                            beta,
-                            mr,
-                            nv,
-                        )
-                    }
-                }
-                if edge_rows > 0 {
-                    // SAFETY: the packed edge holds MR x k elements (zero rows past m); C's rows full_rows..m of
-                    // columns j..j + nv lie inside C (`edge_rows`, `nv` mask the rest); ISA checked as above.
-                    unsafe {
-                        (kernel.for_rows(edge_rows))(
-                            k,
-                            a_edge.as_ptr(),
-                            mr,
-                            panel.as_ptr(),
-                            c_ptr.add(full_rows + j * ldc),
-                            ldc,
-                            alpha,
-                            beta,
-                            edge_rows,
-                            nv,
-                        )
-                    }
-                }
+    let (a_edge, panel) = space.split_at_mut(lines::<T>(k * mr));
+    let panel = &mut panel[..k * nr];
+    if edge_rows > 0 {
+        pack_a(a.submatrix(full_rows, 0, edge_rows, k), mr, &mut a_edge[..k * mr]);
+    }
+    for j in (0..n).step_by(nr) {
+        let nv = nr.min(n - j);
+        pack_b_panel(b.submatrix(0, j, k, nv), nr, 0, panel);
+        for i in (0..full_rows).step_by(mr) {
+            // SAFETY: rows i..i + MR (all below m) of A's k columns are inside the view; the B panel holds
+            // k x NR packed elements; C's tile lies inside C and `nv` masks the columns past its edge; the
+            // kernel's instruction set was checked.
+            unsafe {
+                (kernel.tile)(
+                    k,
+                    a.as_ptr().add(i),
+                    lda,
+                    panel.as_ptr(),
+                    c_ptr.add(i + j * ldc),
+                    ldc,
+                    alpha,
+                    beta,
+                    mr,
+                    nv,
+                )
             }
-        });
-    });
+        }
+        if edge_rows > 0 {
+            // SAFETY: the packed edge holds MR x k elements (zero rows past m); C's rows full_rows..m of
+            // columns j..j + nv lie inside C (`edge_rows`, `nv` mask the rest); ISA checked as above.
+            unsafe {
+                (kernel.for_rows(edge_rows))(
+                    k,
+                    a_edge.as_ptr(),
+                    mr,
+                    panel.as_ptr(),
+                    c_ptr.add(full_rows + j * ldc),
+                    ldc,
+                    alpha,
+                    beta,
+                    edge_rows,
+                    nv,
+                )
+            }
+        }
+    }
 }
 
 /// `c = alpha A b + beta c` for a single output column `c` (n == 1, C with unit row stride).
@@ -126,7 +129,7 @@ pub(crate) fn gemv<T: Float>(
 }
 
 /// [`unpacked`] for an A whose columns are not contiguous (a row-major weight matrix, say): A is first copied
-/// column-major into the thread's A buffer (m x k elements, no allocation after the first call of a size).
+/// column-major into `space` (at least m x k elements).
 pub(crate) fn unpacked_copy_a<T: GemmFloat>(
     kernels: &VectorKernels<T>,
     alpha: T,
@@ -134,14 +137,14 @@ pub(crate) fn unpacked_copy_a<T: GemmFloat>(
     b: MatRef<'_, T>,
     beta: T,
     c: MatMut<'_, T>,
+    space: &mut [T],
 ) {
     let (m, k) = (a.rows(), a.cols());
-    with_buffer::<T, _>(&PACK_A, m * k, |buf| {
-        // One A panel as wide as A: its columns, contiguous (column-major with leading dimension m).
-        pack_a(a, m, buf);
-        let a = MatRef::col_major(buf, m, k).expect("the buffer holds m x k elements");
-        unpacked(kernels, alpha, a, b, beta, c);
-    });
+    let buf = &mut space[..m * k];
+    // One A panel as wide as A: its columns, contiguous (column-major with leading dimension m).
+    pack_a(a, m, buf);
+    let a = MatRef::col_major(buf, m, k).expect("the buffer holds m x k elements");
+    unpacked(kernels, alpha, a, b, beta, c);
 }
 
 /// `C = alpha A B + beta C` without packing anything: A (unit row stride) read in place, one column of A
