@@ -31,7 +31,7 @@ machine and date); edit those, not this file.
 
 ## Method
 
-- Every figure comes from `tachyon bench` (the harness in `crates/tachyon/src/bench/`) or from the peer scripts
+- Every figure comes from `tachyon bench` (the `tachyon-bench` crate) or from the peer scripts
   under `benches/peers/`, run on the machine named above its table. The machines are shared 2-vCPU VMs: the same
   benchmark moves by 10-30% between runs minutes apart, so figures are medians over repeated samples, with the
   10th and 90th percentiles beside them, and comparisons are between rows of the same run (peers are run in the

@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 use tachyon_infer::{Activation, CompiledModel, DenseNetwork, ModelFile};
 
-use crate::bench::infer::{standard_network, synthetic_rows};
+use tachyon_bench::infer::{standard_network, synthetic_rows};
 
 /// Options of `tachyon export`.
 #[derive(Args, Debug)]

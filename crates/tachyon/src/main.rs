@@ -1,6 +1,6 @@
 //! `tachyon`: market ticks to trading signals at the speed of the hardware.
 
-mod bench;
+mod bench_cmd;
 mod demo;
 mod export_cmd;
 mod features_cmd;
@@ -35,7 +35,7 @@ enum Command {
     ///
     /// Every figure Tachyon claims is reproduced by one of these workloads. Each run measures its own peaks
     /// (FMA throughput, memory bandwidth) so that fractions of peak come from the same run.
-    Bench(bench::BenchArgs),
+    Bench(bench_cmd::BenchArgs),
     /// Run the main job on the sample data shipped in the repository.
     Demo(demo::DemoArgs),
     /// Export a model's network (or the standard benchmark network) as JSON, with probe rows and our f32 and
@@ -144,7 +144,7 @@ fn run() -> Result<()> {
     }
     match cli.command {
         Command::Info => info::run(),
-        Command::Bench(args) => bench::run(&args),
+        Command::Bench(args) => bench_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Export(args) => export_cmd::run(&args),
         Command::Features(args) => features_cmd::run(&args),

@@ -13,6 +13,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tachyon-features", &["tachyon-market"]),
     ("tachyon-infer", &["tachyon-simd", "tachyon-model"]),
     ("tachyon-train", &["tachyon-simd", "tachyon-linalg", "tachyon-features", "tachyon-model"]),
+    (
+        "tachyon-bench",
+        &[
+            "tachyon-simd",
+            "tachyon-linalg",
+            "tachyon-market",
+            "tachyon-features",
+            "tachyon-model",
+            "tachyon-train",
+            "tachyon-infer",
+        ],
+    ),
 ];
 
 /// The Tachyon crates named in the `[dependencies]` table of a manifest.

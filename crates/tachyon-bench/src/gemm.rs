@@ -125,7 +125,7 @@ fn run_type<T: GemmFloat>(scale: Scale, peaks: &Peaks, emit: &mut dyn FnMut(Row)
 mod peers {
     //! faer (one and two threads) and matrixmultiply (one thread) on the same operands.
     use super::*;
-    use crate::bench::harness::{Budget, Timing};
+    use crate::harness::{Budget, Timing};
 
     macro_rules! peer_fns {
         ($faer:ident, $mm:ident, $t:ty, $gemm:path) => {

@@ -1,8 +1,9 @@
-//! `tachyon bench`: built-in benchmarks that reproduce every figure Tachyon claims.
+//! The measurements behind `tachyon bench`, which reproduce every figure Tachyon claims: each workload times its
+//! cases with [`harness`] and hands one [`Row`] per figure to the caller, which prints them ([`Printer`]).
 
 mod features;
 mod gemm;
-mod harness;
+pub mod harness;
 pub mod infer;
 mod kernels;
 mod market;
@@ -10,9 +11,10 @@ mod probes;
 mod train;
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde::Serialize;
 
 use harness::{Budget, Timing};
@@ -43,40 +45,23 @@ pub enum Workload {
     Infer,
 }
 
-/// Options of `tachyon bench`.
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// What to measure.
-    #[arg(value_enum, default_value_t = Workload::All)]
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The workload(s).
     pub workload: Workload,
-    /// Fewer sizes and shorter samples (about a minute for `kernels`).
-    #[arg(long)]
-    pub quick: bool,
-    /// One JSON object per line instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Model file for `infer` (default: the standard 32-64-64-1 network with seeded random weights).
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<std::path::PathBuf>,
-    /// Folder with the LOBSTER sample pairs for `market` and `features` (default: TACHYON_DATA, else
-    /// `data/lobster` under the working directory or above the binary).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<std::path::PathBuf>,
-    /// Tiny sizes and one sample per figure: checks that every workload runs (for tests), measures nothing.
-    #[arg(long, hide = true)]
-    pub smoke: bool,
+    /// How much of each.
+    pub scale: Scale,
+    /// Model file for `infer` (`None`: the standard 32-64-64-1 network with seeded random weights).
+    pub model: Option<PathBuf>,
+    /// Folder with the LOBSTER sample pairs, for `market` and `features` (needed by them only).
+    pub data: Option<PathBuf>,
 }
 
-impl BenchArgs {
-    /// How much of each workload to run.
-    pub fn scale(&self) -> Scale {
-        if self.smoke {
-            Scale::Smoke
-        } else if self.quick {
-            Scale::Quick
-        } else {
-            Scale::Full
-        }
+impl Workload {
+    /// Whether this workload reads the LOBSTER sample data.
+    pub fn needs_data(self) -> bool {
+        matches!(self, Workload::All | Workload::Market | Workload::Features)
     }
 }
 
@@ -191,7 +176,7 @@ impl Row {
 }
 
 /// Prints rows as they come, as a table or as JSON lines.
-struct Printer {
+pub struct Printer {
     json: bool,
     header_done: bool,
 }
@@ -218,7 +203,13 @@ macro_rules! table_columns {
 }
 
 impl Printer {
-    fn emit(&mut self, row: &Row) {
+    /// A printer of JSON lines (`json`) or of a table.
+    pub fn new(json: bool) -> Printer {
+        Printer { json, header_done: false }
+    }
+
+    /// Prints one row to stdout.
+    pub fn emit(&mut self, row: &Row) {
         let mut out = std::io::stdout().lock();
         if self.json {
             let _ = writeln!(out, "{}", serde_json::to_string(row).expect("rows serialise"));
@@ -275,43 +266,42 @@ impl Printer {
     }
 }
 
-/// Runs the chosen workload(s).
-pub fn run(args: &BenchArgs) -> Result<()> {
-    let scale = args.scale();
-    // Found (or refused) before anything is measured.
-    let data = match args.workload {
-        Workload::All | Workload::Market | Workload::Features => {
-            Some(crate::sample_data::sample_data(args.data.as_deref())?)
-        }
-        _ => None,
+/// Runs the chosen workload(s), handing each figure to `emit` as soon as it is measured.
+pub fn run(options: &Options, emit: &mut dyn FnMut(&Row)) -> Result<()> {
+    let scale = options.scale;
+    let workload = options.workload;
+    // Refused before anything is measured.
+    let data: Option<&Path> = match (workload.needs_data(), options.data.as_deref()) {
+        (true, None) => anyhow::bail!("the {workload:?} workload needs the LOBSTER sample folder"),
+        (true, Some(dir)) => Some(dir),
+        (false, _) => None,
     };
-    let mut printer = Printer { json: args.json, header_done: false };
     let mut probe_rows = Vec::new();
     let peaks = probes::run(scale, &mut probe_rows);
     // The probes are printed with every workload: its fractions of peak divide by them.
-    probe_rows.iter().for_each(|r| printer.emit(r));
-    if matches!(args.workload, Workload::All | Workload::Kernels) {
-        kernels::run(scale, &peaks, &mut |row| printer.emit(&row));
+    probe_rows.iter().for_each(&mut *emit);
+    if matches!(workload, Workload::All | Workload::Kernels) {
+        kernels::run(scale, &peaks, &mut |row| emit(&row));
     }
-    if matches!(args.workload, Workload::All | Workload::Gemm) {
-        gemm::run(scale, &peaks, &mut |row| printer.emit(&row));
+    if matches!(workload, Workload::All | Workload::Gemm) {
+        gemm::run(scale, &peaks, &mut |row| emit(&row));
     }
-    if let Some(data) = &data {
-        if matches!(args.workload, Workload::All | Workload::Market) {
-            market::run(scale, data, &mut |row| printer.emit(&row))?;
+    if let Some(data) = data {
+        if matches!(workload, Workload::All | Workload::Market) {
+            market::run(scale, data, &mut |row| emit(&row))?;
         }
-        if matches!(args.workload, Workload::All | Workload::Features) {
-            features::run(scale, data, &mut |row| printer.emit(&row))?;
+        if matches!(workload, Workload::All | Workload::Features) {
+            features::run(scale, data, &mut |row| emit(&row))?;
         }
     }
-    if matches!(args.workload, Workload::All | Workload::Train) {
-        train::run(scale, &mut |row| printer.emit(&row))?;
+    if matches!(workload, Workload::All | Workload::Train) {
+        train::run(scale, &mut |row| emit(&row))?;
     }
-    if matches!(args.workload, Workload::All | Workload::Grad) {
-        train::grad(scale, &mut |row| printer.emit(&row));
+    if matches!(workload, Workload::All | Workload::Grad) {
+        train::grad(scale, &mut |row| emit(&row));
     }
-    if matches!(args.workload, Workload::All | Workload::Infer) {
-        infer::run(scale, args.model.as_deref(), &mut |row| printer.emit(&row))?;
+    if matches!(workload, Workload::All | Workload::Infer) {
+        infer::run(scale, options.model.as_deref(), &mut |row| emit(&row))?;
     }
     Ok(())
 }
