@@ -7,9 +7,10 @@
 //! 2 up, -1 unknown). The file is written under a temporary name and renamed when complete, so a reader never
 //! sees half a file.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use tachyon_io::AtomicFile;
 
 use crate::batch::FeatureMatrix;
 use crate::schema::FEATURE_NAMES;
@@ -74,30 +75,17 @@ fn source_name(m: &FeatureMatrix) -> String {
 pub fn write(path: &Path, format: OutputFormat, matrices: &[FeatureMatrix]) -> Result<u64, OutputError> {
     let labels = matrices.first().is_some_and(|m| m.labels.is_some());
     assert!(matrices.iter().all(|m| m.labels.is_some() == labels), "all matrices must agree on labels");
-    let tmp = temp_path(path);
     let io = |source| OutputError::Io { path: path.to_path_buf(), source };
-    let file = File::create(&tmp).map_err(io)?;
-    let written = match format {
-        OutputFormat::Csv => write_csv(file, matrices, labels).map_err(io),
-        OutputFormat::Parquet => write_parquet(file, matrices, labels, path),
+    let mut file = AtomicFile::create(path).map_err(io)?;
+    let rows = match format {
+        OutputFormat::Csv => write_csv(&mut file, matrices, labels).map_err(io)?,
+        OutputFormat::Parquet => write_parquet(&mut file, matrices, labels, path)?,
     };
-    let result = written.and_then(|rows| {
-        std::fs::rename(&tmp, path).map_err(io)?;
-        Ok(rows)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    file.commit().map_err(io)?;
+    Ok(rows)
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-fn write_csv(file: File, matrices: &[FeatureMatrix], labels: bool) -> std::io::Result<u64> {
+fn write_csv(file: &mut AtomicFile, matrices: &[FeatureMatrix], labels: bool) -> std::io::Result<u64> {
     let mut w = BufWriter::with_capacity(1 << 20, file);
     writeln!(w, "{}", column_names(labels).join(","))?;
     let mut rows = 0;
@@ -115,13 +103,17 @@ fn write_csv(file: File, matrices: &[FeatureMatrix], labels: bool) -> std::io::R
             rows += 1;
         }
     }
-    let file = w.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
+    w.flush()?;
     Ok(rows)
 }
 
 #[cfg(feature = "parquet")]
-fn write_parquet(file: File, matrices: &[FeatureMatrix], labels: bool, path: &Path) -> Result<u64, OutputError> {
+fn write_parquet(
+    file: &mut AtomicFile,
+    matrices: &[FeatureMatrix],
+    labels: bool,
+    path: &Path,
+) -> Result<u64, OutputError> {
     use std::sync::Arc;
 
     use arrow_array::{ArrayRef, Float32Array, Int64Array, Int8Array, RecordBatch, StringArray, UInt64Array};
@@ -165,13 +157,12 @@ fn write_parquet(file: File, matrices: &[FeatureMatrix], labels: bool, path: &Pa
         writer.write(&batch).map_err(|e| error(&e))?;
         rows += n as u64;
     }
-    let file = writer.into_inner().map_err(|e| error(&e))?;
-    file.sync_all().map_err(|e| OutputError::Io { path: path.to_path_buf(), source: e })?;
+    writer.close().map_err(|e| error(&e))?;
     Ok(rows)
 }
 
 #[cfg(not(feature = "parquet"))]
-fn write_parquet(_: File, _: &[FeatureMatrix], _: bool, path: &Path) -> Result<u64, OutputError> {
+fn write_parquet(_: &mut AtomicFile, _: &[FeatureMatrix], _: bool, path: &Path) -> Result<u64, OutputError> {
     Err(OutputError::Parquet {
         path: path.to_path_buf(),
         message: "this build has no Parquet support (built without the `parquet` feature); write .csv".into(),
@@ -204,7 +195,8 @@ mod tests {
         };
         let path = std::env::temp_dir().join(format!("tachyon-output-{}.parquet", std::process::id()));
         assert_eq!(write(&path, OutputFormat::Parquet, &[m.clone(), m.clone()]).unwrap(), 2 * rows as u64);
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap().build().unwrap();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap().build().unwrap();
         let mut seen = 0;
         for batch in reader {
             let batch = batch.unwrap();
@@ -234,6 +226,11 @@ mod tests {
             seen += batch.num_rows();
         }
         assert_eq!(seen, 2 * rows);
-        assert!(!temp_path(&path).exists(), "the temporary file is renamed away");
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let leftovers = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(&format!("{name}.tmp")))
+            .count();
+        assert_eq!(leftovers, 0, "the temporary file is renamed away");
     }
 }

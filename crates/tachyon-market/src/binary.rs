@@ -19,7 +19,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bytemuck::{Pod, Zeroable};
 
@@ -91,9 +91,9 @@ fn bad(path: &Path, message: impl Into<String>) -> MarketError {
 /// Converts a LOBSTER message file into a binary event file at `out` (atomically); returns the event count.
 pub fn convert_lobster(messages: &Path, out: &Path) -> Result<u64, MarketError> {
     let mut reader = MessageReader::open(messages)?;
-    let tmp = PathBuf::from(format!("{}.tmp", out.display()));
-    let io = |e| MarketError::io(&tmp, e);
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io)?);
+    let io = |e| MarketError::io(out, e);
+    let mut file = tachyon_io::AtomicFile::create(out).map_err(io)?;
+    let mut w = BufWriter::with_capacity(1 << 20, &mut file);
     w.write_all(&[0u8; HEADER_BYTES]).map_err(io)?;
     let mut crc = crc32fast::Hasher::new();
     let mut count = 0u64;
@@ -110,19 +110,12 @@ pub fn convert_lobster(messages: &Path, out: &Path) -> Result<u64, MarketError> 
     header[12..16].copy_from_slice(&(std::mem::size_of::<EventRecord>() as u32).to_le_bytes());
     header[16..24].copy_from_slice(&count.to_le_bytes());
     header[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
-    let mut file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    w.flush().map_err(io)?;
+    drop(w);
     use std::io::{Seek, SeekFrom};
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&header).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
-    std::fs::rename(&tmp, out).map_err(|e| MarketError::io(out, e))?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Make the rename itself durable; a directory that cannot be opened (some platforms) is not an error.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
+    file.commit().map_err(io)?;
     Ok(count)
 }
 

@@ -22,7 +22,6 @@
 //! checksum mismatch, malformed arrays, and features other than the ones the caller serves: by name where the file
 //! records names, by schema hash always.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{FileProblem, ModelError};
@@ -158,9 +157,10 @@ impl ModelFile {
         out
     }
 
-    /// Writes atomically (see [`write_atomic`]).
+    /// Writes atomically (see [`tachyon_io::AtomicFile`]).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
-        write_atomic(path, &self.to_bytes()).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })
+        tachyon_io::write_atomic(path, &self.to_bytes())
+            .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })
     }
 
     /// Reads a file and checks it, including that it was trained on `served` features.
@@ -285,31 +285,6 @@ impl ModelFile {
         }
         Ok(ModelFile { kind, schema_hash, features, feature_names, text, arrays })
     }
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, synced, renamed over `path`, and the
-/// folder synced, so that a crash at any moment leaves the old file or the new one, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable; a folder that cannot be opened (some platforms) is not an error.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

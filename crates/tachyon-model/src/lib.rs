@@ -12,7 +12,7 @@ pub mod file;
 pub mod network;
 
 pub use error::{FileProblem, ModelError};
-pub use file::{write_atomic, FeatureSet, ModelFile, ModelKind};
+pub use file::{FeatureSet, ModelFile, ModelKind};
 pub use network::{Activation, DenseLayer, DenseNetwork, Head, Standardizer};
 
 /// SplitMix64: the deterministic pseudo-random sequence Tachyon uses wherever it needs reproducible randomness

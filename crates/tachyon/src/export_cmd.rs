@@ -72,7 +72,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
             "isa": backend.isa().name(),
         },
     });
-    std::fs::write(&args.out, serde_json::to_vec(&doc)?).with_context(|| args.out.display().to_string())?;
+    tachyon_io::write_atomic(&args.out, &serde_json::to_vec(&doc)?).with_context(|| args.out.display().to_string())?;
     println!(
         "{}: {} layers, {} inputs, {} probe rows with our f32{} outputs",
         args.out.display(),

@@ -345,7 +345,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             "train": metrics_json(&metrics[0]), "validation": metrics_json(&metrics[1]),
             "test": metrics_json(&metrics[2]), "epochs": epochs, "fit_seconds": fit_seconds,
         });
-        std::fs::write(log, serde_json::to_string_pretty(&json)? + "\n")
+        tachyon_io::write_atomic(log, (serde_json::to_string_pretty(&json)? + "\n").as_bytes())
             .with_context(|| format!("writing {}", log.display()))?;
     }
     Ok(())

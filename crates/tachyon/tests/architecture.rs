@@ -6,17 +6,19 @@ use std::path::Path;
 /// Each crate and the Tachyon crates it may depend on.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("tachyon-simd", &[]),
-    ("tachyon-model", &[]),
-    ("tachyon-market", &[]),
+    ("tachyon-io", &[]),
+    ("tachyon-model", &["tachyon-io"]),
+    ("tachyon-market", &["tachyon-io"]),
     ("tachyon-testkit", &["tachyon-model"]),
     ("tachyon-linalg", &["tachyon-simd"]),
-    ("tachyon-features", &["tachyon-market"]),
+    ("tachyon-features", &["tachyon-io", "tachyon-market"]),
     ("tachyon-infer", &["tachyon-simd", "tachyon-model"]),
     ("tachyon-train", &["tachyon-simd", "tachyon-linalg", "tachyon-features", "tachyon-model"]),
     (
         "tachyon-bench",
         &[
             "tachyon-simd",
+            "tachyon-io",
             "tachyon-linalg",
             "tachyon-market",
             "tachyon-features",
