@@ -105,7 +105,7 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
     // Every integer kernel this CPU can run was among those compared.
     let features = tachyon_simd::isa::CpuFeatures::get();
     if Isa::Avx512.is_supported() && features.avx512vnni {
-        assert!(kernels.contains(&Int8Kernel::Avx512Vnni), "{kernels:?}");
+        assert!(kernels.iter().any(|k| matches!(k, Int8Kernel::Avx512Vnni(_))), "{kernels:?}");
     }
     if Isa::Avx2.is_supported() {
         assert!(kernels.contains(&Int8Kernel::Avx2), "{kernels:?}");

@@ -2,13 +2,13 @@
 //! once and handed to every planner (GEMM plans, compiled models), so that nothing below reads ambient state on a
 //! hot path and an instruction set can be chosen per plan (A/B, rollback of a bad kernel).
 
-use crate::isa::{self, CpuFeatures, Isa, IsaError, IsaRequest};
+use crate::isa::{self, Avx512Vnni, CpuFeatures, Isa, IsaError, IsaRequest};
 
 /// An instruction set this CPU supports, with the optional capabilities usable at it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Backend {
     isa: Isa,
-    int8_dot: bool,
+    vnni: Option<Avx512Vnni>,
     bf16: bool,
 }
 
@@ -19,7 +19,8 @@ impl Backend {
         let isa = IsaRequest::Exactly(isa).resolve()?;
         let cpu = CpuFeatures::get();
         let wide = isa == Isa::Avx512;
-        Ok(Backend { isa, int8_dot: wide && cpu.avx512vnni, bf16: wide && cpu.avx512bf16 })
+        let vnni = if wide { Avx512Vnni::detect() } else { None };
+        Ok(Backend { isa, vnni, bf16: wide && cpu.avx512bf16 })
     }
 
     /// The best backend this CPU has.
@@ -40,7 +41,12 @@ impl Backend {
 
     /// Whether int8 dot-product instructions (AVX-512 VNNI `vpdpbusd` / `vpdpwssd`) may be used.
     pub fn int8_dot(&self) -> bool {
-        self.int8_dot
+        self.vnni.is_some()
+    }
+
+    /// The token for AVX-512 VNNI code, if this backend may use it.
+    pub fn vnni(&self) -> Option<Avx512Vnni> {
+        self.vnni
     }
 
     /// Whether bf16 dot-product instructions (AVX-512 BF16 `vdpbf16ps`) may be used.
@@ -51,13 +57,13 @@ impl Backend {
     /// The same instruction set without int8 dot-product instructions (to run and compare the kernel that stands
     /// in for them).
     pub fn without_int8_dot(self) -> Backend {
-        Backend { int8_dot: false, ..self }
+        Backend { vnni: None, ..self }
     }
 
     /// Short description for reports, e.g. `avx512+vnni+bf16`.
     pub fn describe(&self) -> String {
         let mut s = self.isa.name().to_string();
-        for (name, on) in [("vnni", self.int8_dot), ("bf16", self.bf16)] {
+        for (name, on) in [("vnni", self.int8_dot()), ("bf16", self.bf16)] {
             if on {
                 s.push('+');
                 s.push_str(name);
@@ -80,6 +86,9 @@ mod tests {
                     assert_eq!(b.isa(), isa);
                     assert!(isa == Isa::Avx512 || !(b.int8_dot() || b.bf16()), "{b:?}");
                     assert!(!b.without_int8_dot().int8_dot());
+                    // The VNNI token exists exactly where the CPU has VNNI and the backend runs AVX-512.
+                    let cpu = CpuFeatures::get();
+                    assert_eq!(b.vnni().is_some(), isa == Isa::Avx512 && cpu.avx512vnni, "{b:?}");
                 }
                 Err(e) => assert!(!isa.is_supported(), "{e}"),
             }

@@ -281,6 +281,25 @@ impl Avx512 {
     }
 }
 
+/// Proof that the CPU supports AVX-512 VNNI (`vpdpbusd`, `vpdpwssd`) on top of AVX-512 F/BW/DQ/VL. Only
+/// [`Avx512Vnni::detect`] makes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Avx512Vnni {
+    _private: (),
+}
+
+impl Avx512Vnni {
+    /// Returns the token if this CPU has AVX-512 VNNI and everything [`Avx512`] needs.
+    pub fn detect() -> Option<Avx512Vnni> {
+        Avx512::detect().filter(|_| CpuFeatures::get().avx512vnni).map(|_| Avx512Vnni { _private: () })
+    }
+
+    /// The AVX-512 token this one implies.
+    pub fn avx512(self) -> Avx512 {
+        Avx512 { _private: () }
+    }
+}
+
 const UNSET: u8 = u8::MAX;
 static ACTIVE: AtomicU8 = AtomicU8::new(UNSET);
 static SOURCE: AtomicU8 = AtomicU8::new(0);

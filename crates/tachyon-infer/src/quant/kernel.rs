@@ -501,7 +501,7 @@ mod vnni_panel {
 mod vnni {
     use std::arch::x86_64::*;
 
-    use tachyon_simd::isa::Avx512;
+    use tachyon_simd::isa::Avx512Vnni;
 
     use super::avx2::sum_i32;
     use super::vnni_panel::{panel_of, staged16, Format, Outputs};
@@ -568,12 +568,11 @@ mod vnni {
     /// The AVX-512 VNNI forward pass.
     ///
     /// # Safety
-    /// The CPU supports AVX-512 F/BW/DQ/VL and VNNI; `x` holds `net.inputs` readable values; `scratch` was made
+    /// `x` holds `net.inputs` readable values; `scratch` was made
     /// for `net`.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
-    pub(crate) unsafe fn forward_vnni(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
-        // SAFETY: the caller guarantees the CPU supports AVX-512 F/BW/DQ/VL.
-        let s = unsafe { Avx512::new_unchecked() };
+    pub(crate) unsafe fn forward_vnni(vnni: Avx512Vnni, net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+        let s = vnni.avx512();
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
         // them (inputs and activations padded to 16 i16, so a 16-lane store at i < inputs stays inside and the dot
         // form's 16-lane loads read within `inputs_padded`); `x` is read only within `net.inputs` (masked tail).
@@ -636,7 +635,7 @@ mod vnni {
 mod vnni8 {
     use std::arch::x86_64::*;
 
-    use tachyon_simd::isa::Avx512;
+    use tachyon_simd::isa::Avx512Vnni;
     use tachyon_simd::lanes::scalar::Scalar;
 
     use super::avx2::sum_i32;
@@ -734,12 +733,16 @@ mod vnni8 {
     /// The AVX-512 VNNI forward pass for 8-bit activations.
     ///
     /// # Safety
-    /// The CPU supports AVX-512 F/BW/DQ/VL and VNNI; `net` has 8-bit activations; `x` holds `net.inputs`
+    /// `net` has 8-bit activations; `x` holds `net.inputs`
     /// readable values; `scratch` was made for `net`.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
-    pub(crate) unsafe fn forward_vnni8(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
-        // SAFETY: the caller guarantees the CPU supports AVX-512 F/BW/DQ/VL.
-        let s = unsafe { Avx512::new_unchecked() };
+    pub(crate) unsafe fn forward_vnni8(
+        vnni: Avx512Vnni,
+        net: &QuantNetwork,
+        x: *const f32,
+        scratch: &mut QuantScratch,
+    ) {
+        let s = vnni.avx512();
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
         // them: byte buffers and dot-form rows are whole 64-byte registers, so a 16-byte store at i < inputs and a
         // 64-byte load at c < round_up(inputs, 64) stay inside; `x` is read only within `net.inputs` (masked

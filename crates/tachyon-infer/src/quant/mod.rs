@@ -12,6 +12,7 @@ pub(crate) mod pack;
 
 pub use pack::{ActivationBits, Calibration};
 
+use tachyon_simd::isa::Avx512Vnni;
 use tachyon_simd::{Backend, Isa};
 
 use crate::compiled::CompileError;
@@ -72,16 +73,16 @@ pub enum Int8Kernel {
     Scalar,
     /// AVX2 `vpmaddwd` (also on AVX-512 CPUs without VNNI).
     Avx2,
-    /// AVX-512 VNNI `vpdpwssd`.
-    Avx512Vnni,
+    /// AVX-512 VNNI `vpdpwssd` / `vpdpbusd` (the token proves the CPU has them).
+    Avx512Vnni(Avx512Vnni),
 }
 
 impl Int8Kernel {
     /// The kernel for `backend`.
     pub(crate) fn for_backend(backend: &Backend) -> Int8Kernel {
-        match backend.isa() {
-            Isa::Scalar => Int8Kernel::Scalar,
-            Isa::Avx512 if backend.int8_dot() => Int8Kernel::Avx512Vnni,
+        match (backend.isa(), backend.vnni()) {
+            (Isa::Scalar, _) => Int8Kernel::Scalar,
+            (_, Some(vnni)) => Int8Kernel::Avx512Vnni(vnni),
             _ => Int8Kernel::Avx2,
         }
     }
@@ -91,7 +92,7 @@ impl Int8Kernel {
         match self {
             Int8Kernel::Scalar => "scalar",
             Int8Kernel::Avx2 => "avx2",
-            Int8Kernel::Avx512Vnni => "avx512vnni",
+            Int8Kernel::Avx512Vnni(_) => "avx512vnni",
         }
     }
 }
@@ -126,12 +127,12 @@ pub(crate) unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut Q
         // SAFETY: AVX2 or AVX-512 (which implies AVX2 and FMA) was checked at construction.
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Avx2 => unsafe { kernel::forward_avx2(net, x, scratch) },
-        // SAFETY: AVX-512 was checked at construction and VNNI detected by `Int8Kernel::for_backend`.
+        // SAFETY: the token proves the CPU has AVX-512 F/BW/DQ/VL and VNNI; the rest is forwarded from the caller.
         #[cfg(target_arch = "x86_64")]
-        Int8Kernel::Avx512Vnni => unsafe {
+        Int8Kernel::Avx512Vnni(vnni) => unsafe {
             match net.bits {
-                ActivationBits::Eight => kernel::forward_vnni8(net, x, scratch),
-                ActivationBits::Twelve => kernel::forward_vnni(net, x, scratch),
+                ActivationBits::Eight => kernel::forward_vnni8(vnni, net, x, scratch),
+                ActivationBits::Twelve => kernel::forward_vnni(vnni, net, x, scratch),
             }
         },
         #[cfg(not(target_arch = "x86_64"))]
