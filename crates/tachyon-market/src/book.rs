@@ -29,7 +29,7 @@ impl Side {
 }
 
 /// One occupied price level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Level {
     /// Price in ticks (USD x 10000 for LOBSTER).
     pub price: i64,

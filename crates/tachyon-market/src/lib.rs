@@ -6,6 +6,7 @@
 //! - [`orders`]: the order map of a feed with order IDs, kept in step with the book.
 //! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from LOBSTER messages
 //!   replayed into our book, or the generic quotes/trades CSV.
+//! - [`update`]: book changes as a feed reports them ([`Feed`], [`Update`]), applied by whoever owns the book.
 //! - [`binary`]: a compact binary event file, written atomically, replayed zero-copy from a memory map.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
 
@@ -17,6 +18,7 @@ pub mod lobster;
 pub mod orders;
 pub mod quotes_csv;
 pub mod tick;
+pub mod update;
 pub mod verify;
 
 pub use book::{Applied, Book, BookView, Level, Side, Snapshot};
@@ -24,5 +26,6 @@ pub use error::MarketError;
 pub use event::{Event, EventKind};
 pub use orders::{Order, OrderApplied, OrderBook, OrderStats};
 pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
-pub use tick::{replay_step, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade};
+pub use tick::{replay_step, LobsterFeed, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade};
+pub use update::{BookChange, Feed, Fringe, Update, FRINGE};
 pub use verify::{verify_book, BadRowPolicy, VerifyMode, VerifyOptions, VerifyReport};

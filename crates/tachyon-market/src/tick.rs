@@ -13,6 +13,7 @@ use crate::book::{Applied, Book, BookView, Side, Snapshot};
 use crate::error::MarketError;
 use crate::event::{Event, EventKind};
 use crate::lobster::{MessageReader, OrderbookReader};
+use crate::update::{BookChange, Feed, Fringe, Update};
 
 /// A trade print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,43 +194,109 @@ pub struct ReplayStats {
     pub underflows: u64,
 }
 
+/// A LOBSTER message file and its orderbook file as a [`Feed`]: the first row (and the row after a skipped one,
+/// whose effect is unknown) as a snapshot, then each message with the worst levels of its row ([`Fringe`]).
+pub struct LobsterFeed {
+    pair: LobsterPair,
+    row: Snapshot,
+    /// Send the next good row as a snapshot.
+    reseed: bool,
+}
+
+impl LobsterFeed {
+    /// Opens a message file and its orderbook file.
+    pub fn open(message_path: &Path, orderbook_path: &Path) -> Result<Self, MarketError> {
+        Ok(LobsterFeed::new(LobsterPair::open(message_path, orderbook_path)?))
+    }
+
+    /// Opens a message file and the orderbook file LOBSTER names after it.
+    pub fn open_message(message_path: &Path) -> Result<Self, MarketError> {
+        Ok(LobsterFeed::new(LobsterPair::open_message(message_path)?))
+    }
+
+    fn new(pair: LobsterPair) -> Self {
+        LobsterFeed { pair, row: Snapshot::default(), reseed: true }
+    }
+
+    /// Levels per side of the orderbook file (known after the first record).
+    pub fn depth(&self) -> Option<usize> {
+        self.pair.depth()
+    }
+
+    /// The message file.
+    pub fn path(&self) -> &Path {
+        self.pair.message_path()
+    }
+}
+
+impl Feed for LobsterFeed {
+    fn next_updates(&mut self, out: &mut Vec<Update>) -> Result<bool, MarketError> {
+        out.clear();
+        let event = match self.pair.next_pair(&mut self.row) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.reseed = true;
+                return Err(e);
+            }
+        };
+        let tick = Some(Tick::from_event(&event, self.pair.line()));
+        if self.reseed {
+            self.reseed = false;
+            out.push(Update { change: BookChange::Clear, tick: None });
+            for (side, levels) in [(Side::Ask, &self.row.asks), (Side::Bid, &self.row.bids)] {
+                out.extend(levels.iter().map(|l| Update {
+                    change: BookChange::Level { side, price: l.price, size: l.size },
+                    tick: None,
+                }));
+            }
+            out.last_mut().expect("a snapshot starts with Clear").tick = tick;
+        } else {
+            let depth = self.pair.depth().expect("known after a row") as u32;
+            let fringe = Fringe::of((&self.row).into());
+            out.push(Update { change: BookChange::Message { event, depth, fringe }, tick });
+        }
+        Ok(true)
+    }
+
+    fn ticks_per_unit(&self) -> f64 {
+        10_000.0
+    }
+
+    fn name(&self) -> String {
+        self.pair.message_path().display().to_string()
+    }
+}
+
 /// LOBSTER messages replayed into our own [`Book`]: the ticks the feature engine reads, in training as in serving.
 /// The orderbook file seeds the book from its first row (the state after the first message, as a live feed starts
 /// from a snapshot) and supplies the levels that enter the window from beyond its depth; every other level is the
-/// messages' doing.
+/// messages' doing. The same [`LobsterFeed`] and [`Book::apply_change`] as the live pipeline, in one loop.
 pub struct LobsterReplay {
-    pair: LobsterPair,
+    feed: LobsterFeed,
     book: Book,
-    row: Snapshot,
-    /// Seed from the next good row (at the start, and after a skipped malformed row whose effect is unknown).
-    reseed: bool,
+    updates: Vec<Update>,
     stats: ReplayStats,
 }
 
 impl LobsterReplay {
     /// Opens a message file and its orderbook file.
     pub fn open(message_path: &Path, orderbook_path: &Path) -> Result<Self, MarketError> {
-        Ok(Self::new(LobsterPair::open(message_path, orderbook_path)?))
+        Ok(Self::new(LobsterFeed::open(message_path, orderbook_path)?))
     }
 
     /// Opens a message file and the orderbook file LOBSTER names after it.
     pub fn open_message(message_path: &Path) -> Result<Self, MarketError> {
-        Ok(Self::new(LobsterPair::open_message(message_path)?))
+        Ok(Self::new(LobsterFeed::open_message(message_path)?))
     }
 
-    fn new(pair: LobsterPair) -> Self {
-        LobsterReplay {
-            pair,
-            book: Book::with_capacity(64),
-            row: Snapshot::default(),
-            reseed: true,
-            stats: Default::default(),
-        }
+    fn new(feed: LobsterFeed) -> Self {
+        LobsterReplay { feed, book: Book::with_capacity(64), updates: Vec::new(), stats: Default::default() }
     }
 
     /// Levels per side of the orderbook file (known after the first tick).
     pub fn depth(&self) -> Option<usize> {
-        self.pair.depth()
+        self.feed.depth()
     }
 
     /// Counts so far.
@@ -240,27 +307,24 @@ impl LobsterReplay {
 
 impl TickSource for LobsterReplay {
     fn next_tick(&mut self) -> Result<Option<Tick>, MarketError> {
-        let event = match self.pair.next_pair(&mut self.row) {
-            Ok(Some(event)) => event,
-            Ok(None) => return Ok(None),
-            Err(e) => {
-                // A skipped row's effect on the book is unknown: seed again from the next good row.
-                self.reseed = true;
-                return Err(e);
-            }
-        };
-        if self.reseed {
-            self.book.reset_to(&self.row);
-            self.reseed = false;
-            self.stats.seeds += 1;
-        } else {
-            let depth = self.pair.depth().expect("known after a row");
-            let step = replay_step(&mut self.book, &event, (&self.row).into(), depth);
-            self.stats.messages += 1;
-            self.stats.reveals += u64::from(step.revealed_any());
-            self.stats.underflows += u64::from(step.underflow);
+        if !self.feed.next_updates(&mut self.updates)? {
+            return Ok(None);
         }
-        Ok(Some(Tick::from_event(&event, self.pair.line())))
+        let mut tick = None;
+        for update in &self.updates {
+            let step = self.book.apply_change(&update.change);
+            match update.change {
+                BookChange::Clear => self.stats.seeds += 1,
+                BookChange::Level { .. } => {}
+                BookChange::Message { .. } => {
+                    self.stats.messages += 1;
+                    self.stats.reveals += u64::from(step.revealed_any());
+                    self.stats.underflows += u64::from(step.underflow);
+                }
+            }
+            tick = update.tick.or(tick);
+        }
+        Ok(tick)
     }
 
     #[inline]
@@ -269,7 +333,7 @@ impl TickSource for LobsterReplay {
     }
 
     fn path(&self) -> &Path {
-        self.pair.message_path()
+        self.feed.path()
     }
 
     fn ticks_per_unit(&self) -> f64 {

@@ -140,3 +140,35 @@ fn skip_policy_counts_and_reports_bad_rows_and_keeps_the_files_in_step() {
     assert_eq!((report.rows_checked, report.rows_matching, report.rows_mismatching), (2, 2, 0), "{report}");
     assert!(report.to_string().contains("rows skipped:          1"));
 }
+
+/// The replay that crosses threads (a feed's updates with the row's worst levels, applied by the book's owner)
+/// keeps, after every message of both shipped days, the same book as applying each message with the whole
+/// orderbook row: the fringe holds every level that can enter the window.
+#[test]
+fn replay_through_updates_equals_replay_with_whole_rows() {
+    use tachyon_market::{replay_step, Book, LobsterPair, LobsterReplay, Snapshot, TickSource};
+    for (m, o) in [
+        ("AAPL_2012-06-21_34200000_57600000_message_1.csv", "AAPL_2012-06-21_34200000_57600000_orderbook_1.csv"),
+        ("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz", "GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"),
+    ] {
+        let mut replay = LobsterReplay::open(&data(m), &data(o)).unwrap();
+        let mut pair = LobsterPair::open(&data(m), &data(o)).unwrap();
+        let (mut book, mut row) = (Book::new(), Snapshot::default());
+        let mut rows = 0;
+        while let Some(event) = pair.next_pair(&mut row).unwrap() {
+            if rows == 0 {
+                book.reset_to(&row);
+            } else {
+                replay_step(&mut book, &event, (&row).into(), pair.depth().unwrap());
+            }
+            let tick = replay.next_tick().unwrap().expect("as many ticks as rows");
+            assert_eq!(tick.event_id, pair.line() as u64);
+            assert_eq!(replay.book(), book.view(), "{m}: message {}", pair.line());
+            rows += 1;
+        }
+        assert!(replay.next_tick().unwrap().is_none());
+        let stats = replay.stats();
+        assert_eq!((stats.seeds, stats.messages), (1, rows - 1), "{m}");
+        assert!(stats.reveals > 0, "{m}: the days reveal levels, so the fringe was exercised");
+    }
+}
