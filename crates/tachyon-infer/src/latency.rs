@@ -15,6 +15,7 @@
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
+use tachyon_simd::CycleClock;
 
 /// Cache state at the start of each timed call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,38 +54,10 @@ pub struct LatencyReport {
     pub timer_resolution_ns: f64,
 }
 
-/// A monotonic counter read with its rate.
-#[derive(Clone, Copy, Debug)]
-struct Clock {
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    origin: Instant,
-}
-
-impl Clock {
-    #[inline(always)]
-    fn now(&self) -> u64 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_lfence, _rdtsc};
-            // SAFETY: lfence and rdtsc exist on every x86-64 CPU (SSE2 is part of the base ISA) and touch no memory.
-            unsafe {
-                _mm_lfence();
-                let t = _rdtsc();
-                _mm_lfence();
-                t
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            self.origin.elapsed().as_nanos() as u64
-        }
-    }
-}
-
 /// Times `calls` calls of `call` (given the call's index) one by one. `call` must consume its result (e.g. through
 /// `std::hint::black_box`) so that the work is not optimised away.
 pub fn measure(calls: u64, cache: CacheState, mut call: impl FnMut(u64)) -> LatencyReport {
-    let clock = Clock { origin: Instant::now() };
+    let clock = CycleClock::new();
     let (overhead, resolution) = timer_cost(&clock);
     let mut evict = match cache {
         CacheState::Warm => Vec::new(),
@@ -122,7 +95,7 @@ pub fn measure(calls: u64, cache: CacheState, mut call: impl FnMut(u64)) -> Late
 }
 
 /// Median ticks of an empty bracket, and the smallest non-zero step between consecutive reads.
-fn timer_cost(clock: &Clock) -> (u64, u64) {
+fn timer_cost(clock: &CycleClock) -> (u64, u64) {
     let mut empty: Vec<u64> = (0..100_000)
         .map(|_| {
             let t0 = clock.now();

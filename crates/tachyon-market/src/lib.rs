@@ -26,6 +26,8 @@ pub use error::MarketError;
 pub use event::{Event, EventKind};
 pub use orders::{Order, OrderApplied, OrderBook, OrderStats};
 pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
-pub use tick::{replay_step, LobsterFeed, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade};
+pub use tick::{
+    replay_step, LobsterFeed, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade,
+};
 pub use update::{BookChange, Feed, Fringe, Update, FRINGE};
 pub use verify::{verify_book, BadRowPolicy, VerifyMode, VerifyOptions, VerifyReport};

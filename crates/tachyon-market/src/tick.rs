@@ -245,10 +245,12 @@ impl Feed for LobsterFeed {
             self.reseed = false;
             out.push(Update { change: BookChange::Clear, tick: None });
             for (side, levels) in [(Side::Ask, &self.row.asks), (Side::Bid, &self.row.bids)] {
-                out.extend(levels.iter().map(|l| Update {
-                    change: BookChange::Level { side, price: l.price, size: l.size },
-                    tick: None,
-                }));
+                out.extend(
+                    levels.iter().map(|l| Update {
+                        change: BookChange::Level { side, price: l.price, size: l.size },
+                        tick: None,
+                    }),
+                );
             }
             out.last_mut().expect("a snapshot starts with Clear").tick = tick;
         } else {

@@ -149,7 +149,10 @@ fn replay_through_updates_equals_replay_with_whole_rows() {
     use tachyon_market::{replay_step, Book, LobsterPair, LobsterReplay, Snapshot, TickSource};
     for (m, o) in [
         ("AAPL_2012-06-21_34200000_57600000_message_1.csv", "AAPL_2012-06-21_34200000_57600000_orderbook_1.csv"),
-        ("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz", "GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"),
+        (
+            "GOOG_2012-06-21_34200000_57600000_message_10.csv.gz",
+            "GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz",
+        ),
     ] {
         let mut replay = LobsterReplay::open(&data(m), &data(o)).unwrap();
         let mut pair = LobsterPair::open(&data(m), &data(o)).unwrap();

@@ -20,6 +20,7 @@
 pub mod backend;
 pub mod baseline;
 pub mod cache;
+pub mod clock;
 pub mod float;
 pub mod isa;
 mod kernels;
@@ -30,6 +31,7 @@ mod table;
 pub mod vec;
 
 pub use backend::Backend;
+pub use clock::CycleClock;
 pub use float::Float;
 pub use isa::{Isa, IsaError, IsaRequest};
 /// Register-level exp, tanh and sigmoid over [`lanes::Lanes`], for kernels elsewhere (predictors) that fuse an

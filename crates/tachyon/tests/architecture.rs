@@ -15,6 +15,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tachyon-infer", &["tachyon-simd", "tachyon-model"]),
     ("tachyon-train", &["tachyon-simd", "tachyon-linalg", "tachyon-features", "tachyon-model"]),
     (
+        "tachyon-live",
+        &["tachyon-simd", "tachyon-io", "tachyon-market", "tachyon-features", "tachyon-model", "tachyon-infer"],
+    ),
+    (
         "tachyon-bench",
         &[
             "tachyon-simd",
@@ -25,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tachyon-model",
             "tachyon-train",
             "tachyon-infer",
+            "tachyon-live",
         ],
     ),
 ];

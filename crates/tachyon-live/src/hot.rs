@@ -1,0 +1,139 @@
+//! The hot path: one update in, the book changed, the features updated, the live model's prediction out. It owns
+//! the book and the feature engine and reads the live model through its [`ModelSlot`]; after warm-up it allocates
+//! nothing (a model swap allocates the new model's scratch once).
+
+use std::sync::Arc;
+
+use tachyon_features::FeatureEngine;
+use tachyon_infer::Scratch;
+use tachyon_market::{Book, Update};
+use tachyon_simd::CycleClock;
+
+use crate::model::{Deployed, ModelSlot};
+use crate::signal::{Signal, MAX_OUTPUTS};
+
+/// Clock readings (ticks) at the stage boundaries of the last update that produced a signal: after the book,
+/// after the features, after the prediction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageTicks {
+    /// The update was taken.
+    pub start: u64,
+    /// The book was changed.
+    pub book: u64,
+    /// The features were updated.
+    pub features: u64,
+    /// The prediction was made.
+    pub predict: u64,
+}
+
+/// Counts of the hot path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HotCounts {
+    /// Updates applied to the book.
+    pub updates: u64,
+    /// Ticks seen (updates that complete one).
+    pub ticks: u64,
+    /// Ticks before the first two-sided book: no features yet, no signal.
+    pub warmup: u64,
+    /// Signals made.
+    pub signals: u64,
+    /// Times the live model changed under the hot path.
+    pub swaps: u64,
+}
+
+/// Book, features and the live model.
+pub struct HotPath {
+    book: Book,
+    engine: FeatureEngine,
+    slot: ModelSlot,
+    model: Arc<Deployed>,
+    scratch: Scratch,
+    out: [f32; MAX_OUTPUTS],
+    counts: HotCounts,
+}
+
+impl HotPath {
+    /// A hot path for a feed priced in `ticks_per_unit` ticks per currency unit, predicting with the model live in
+    /// `slot`.
+    pub fn new(slot: ModelSlot, ticks_per_unit: f64) -> HotPath {
+        let model = slot.current();
+        let scratch = model.model.scratch();
+        HotPath {
+            book: Book::with_capacity(64),
+            engine: FeatureEngine::new(ticks_per_unit),
+            slot,
+            model,
+            scratch,
+            out: [0.0; MAX_OUTPUTS],
+            counts: HotCounts::default(),
+        }
+    }
+
+    /// Counts so far.
+    pub fn counts(&self) -> HotCounts {
+        self.counts
+    }
+
+    /// The book.
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// Applies `update` (sequence number `seq`, received at `receive` ticks); returns the signal if it completed a
+    /// tick with features ready, with the stage boundaries in `stages` when `time_stages` is set.
+    #[inline]
+    pub fn on_update(
+        &mut self,
+        update: &Update,
+        seq: u64,
+        receive: u64,
+        clock: &CycleClock,
+        time_stages: bool,
+        stages: &mut StageTicks,
+    ) -> Option<Signal> {
+        if time_stages {
+            stages.start = clock.now();
+        }
+        self.book.apply_change(&update.change);
+        self.counts.updates += 1;
+        let tick = update.tick?;
+        self.counts.ticks += 1;
+        if time_stages {
+            stages.book = clock.now();
+        }
+        self.engine.update(&tick, self.book.view());
+        if !self.engine.ready() {
+            self.counts.warmup += 1;
+            return None;
+        }
+        if time_stages {
+            stages.features = clock.now();
+        }
+        // The model live now: a pointer comparison per tick, a swap (new scratch) only when it changed.
+        if !self.slot.is_current(&self.model) {
+            self.model = self.slot.current();
+            self.scratch = self.model.model.scratch();
+            self.counts.swaps += 1;
+        }
+        let outputs = self.model.model.outputs().min(MAX_OUTPUTS);
+        self.model
+            .model
+            .predict(self.engine.features(), &mut self.scratch, &mut self.out[..outputs])
+            .expect("the slot admits only models with the engine's feature count and at most MAX_OUTPUTS outputs");
+        let emit = clock.now();
+        if time_stages {
+            stages.predict = emit;
+        }
+        self.counts.signals += 1;
+        Some(Signal {
+            seq,
+            event_id: tick.event_id,
+            exchange_time_ns: tick.time_ns,
+            receive_ticks: receive,
+            emit_ticks: emit,
+            model_id: self.model.id,
+            outputs: outputs as u8,
+            prediction: self.out,
+        })
+    }
+}

@@ -1,0 +1,14 @@
+//! The live pipeline: a [`Feed`](tachyon_market::Feed) in, one signal per tick out, on two threads
+//! ([`pipeline`]): the io thread reads the feed and writes the sink, the hot thread keeps the book, updates the
+//! features and predicts ([`hot`]) with the model live in a [`ModelSlot`], which can be swapped while it runs
+//! ([`model`]). [`signal`] holds the signal and its sinks.
+
+pub mod hot;
+pub mod model;
+pub mod pipeline;
+pub mod signal;
+
+pub use hot::{HotCounts, HotPath, StageTicks};
+pub use model::{DeployError, Deployed, ModelSlot, SERVED};
+pub use pipeline::{run, Config, LiveError, OnBadRecord, Percentiles, Report, Stages};
+pub use signal::{CsvSink, NullSink, Signal, SignalSink, TimeBase, MAX_OUTPUTS};

@@ -1,0 +1,101 @@
+//! The live model: a compiled model behind an atomic pointer ([`ModelSlot`]), swapped while the pipeline runs. The
+//! hot path compares its model with the slot's once per tick (a pointer load, no lock) and takes the new one at
+//! the next tick; every signal names the model that made it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tachyon_features::{FEATURE_NAMES, NUM_FEATURES, SCHEMA};
+use tachyon_infer::{CompileError, CompiledModel};
+use tachyon_model::{DenseNetwork, FeatureSet, ModelError, ModelFile};
+use tachyon_simd::Backend;
+
+use crate::signal::MAX_OUTPUTS;
+
+/// The features the live engine serves: model files are checked against them by name and hash.
+pub const SERVED: FeatureSet<'static> = FeatureSet { hash: SCHEMA.hash(), names: &FEATURE_NAMES };
+
+/// Why a model cannot go live.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The file could not be read or does not match the served features.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// It could not be compiled for the backend.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// Its shape does not fit the pipeline.
+    #[error("model {name}: {problem}")]
+    Shape {
+        /// The model's name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// A compiled model and the id its signals carry.
+#[derive(Debug)]
+pub struct Deployed {
+    /// Id written into each signal (a registry version, or the position on the command line).
+    pub id: u32,
+    /// Where it came from, for reports.
+    pub name: String,
+    /// The compiled model.
+    pub model: CompiledModel,
+}
+
+impl Deployed {
+    /// Wraps a compiled model, checking that the engine's features fit it.
+    pub fn new(id: u32, name: impl Into<String>, model: CompiledModel) -> Result<Deployed, DeployError> {
+        let name = name.into();
+        let problem = if model.inputs() != NUM_FEATURES {
+            Some(format!("takes {} inputs, the engine serves {NUM_FEATURES} features", model.inputs()))
+        } else if model.outputs() > MAX_OUTPUTS {
+            Some(format!("has {} outputs, signals carry at most {MAX_OUTPUTS}", model.outputs()))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(DeployError::Shape { name, problem }),
+            None => Ok(Deployed { id, name, model }),
+        }
+    }
+
+    /// Loads a model file (checked against the served features by name and hash) and compiles it to f32.
+    pub fn load(id: u32, path: &Path, backend: &Backend) -> Result<Deployed, DeployError> {
+        let file = ModelFile::load(path, &SERVED)?;
+        let net = DenseNetwork::from_model_file(&file)?;
+        Deployed::new(id, path.display().to_string(), CompiledModel::compile(&net, backend)?)
+    }
+}
+
+/// The live model, shared by the hot path and whoever swaps it.
+#[derive(Clone, Debug)]
+pub struct ModelSlot {
+    live: Arc<ArcSwap<Deployed>>,
+}
+
+impl ModelSlot {
+    /// A slot serving `model`.
+    pub fn new(model: Deployed) -> ModelSlot {
+        ModelSlot { live: Arc::new(ArcSwap::from_pointee(model)) }
+    }
+
+    /// The live model.
+    pub fn current(&self) -> Arc<Deployed> {
+        self.live.load_full()
+    }
+
+    /// Whether `model` is the live one.
+    #[inline]
+    pub fn is_current(&self, model: &Arc<Deployed>) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.live.load()), Arc::as_ptr(model))
+    }
+
+    /// Makes `model` live from the hot path's next tick; returns the model it replaces (keep it to roll back).
+    pub fn swap(&self, model: Arc<Deployed>) -> Arc<Deployed> {
+        self.live.swap(model)
+    }
+}

@@ -1,0 +1,388 @@
+//! The pipeline on two threads joined by two bounded single-producer/single-consumer rings (rtrb: lock-free, no
+//! allocation per element):
+//!
+//! ```text
+//! io thread:  feed -> [updates ring] -> hot thread: book -> features -> predict -> [signals ring] -> io thread: sink
+//! ```
+//!
+//! The io thread reads the feed and writes the sink, the hot thread keeps the book and predicts: two threads, one
+//! per core of a 2-core machine (pinned where the OS allows). On more cores the io thread's two jobs can be split
+//! without changing the hot thread. Both threads busy-poll: an empty or full ring is retried [`SPINS`] times with a
+//! spin hint (a few hundred ns, under the time of one update), then the thread yields to the OS between tries, so
+//! that a stalled feed does not hold a core at full power for ever and an idle wake-up costs one scheduler tick.
+//!
+//! Backpressure is lossless: when the updates ring is full, the io thread drains signals and retries, so nothing
+//! is dropped and the signal ring cannot deadlock the two threads.
+
+use std::io;
+
+use hdrhistogram::Histogram;
+use rtrb::{Consumer, Producer, RingBuffer};
+use serde::Serialize;
+use tachyon_market::{Feed, MarketError, Update};
+use tachyon_simd::CycleClock;
+
+use crate::hot::{HotCounts, HotPath, StageTicks};
+use crate::model::ModelSlot;
+use crate::signal::{Signal, SignalSink, TimeBase};
+
+/// Tries of an empty or full ring with a spin hint before the thread starts yielding to the OS.
+pub const SPINS: u32 = 256;
+
+/// What to do with a record the feed cannot read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnBadRecord {
+    /// Stop with the error (file, line, field).
+    #[default]
+    Fail,
+    /// Count it, keep its error as an example, go on (the feed resyncs the book from the next snapshot).
+    Skip,
+}
+
+/// How to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Elements of each ring.
+    pub ring: usize,
+    /// Pin the io thread and the hot thread to the first two cores (when there are two).
+    pub pin: bool,
+    /// Time the stages of one update in this many (1: every update; the clock reads cost about 10 ns each).
+    pub stage_every: u64,
+    /// Malformed records.
+    pub on_bad_record: OnBadRecord,
+    /// Skipped records' errors kept for the report.
+    pub max_examples: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { ring: 4096, pin: true, stage_every: 16, on_bad_record: OnBadRecord::Fail, max_examples: 5 }
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The feed failed (and bad records are not skipped).
+    #[error(transparent)]
+    Feed(#[from] MarketError),
+    /// The sink could not be written.
+    #[error("writing signals: {0}")]
+    Sink(#[from] io::Error),
+}
+
+/// Percentiles of one latency, ns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ns: f64,
+    /// 99th percentile.
+    pub p99_ns: f64,
+    /// 99.9th percentile.
+    pub p999_ns: f64,
+    /// Largest.
+    pub max_ns: f64,
+}
+
+/// Per-stage split of the time an update spends on its way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Stages {
+    /// Reading and parsing one record (io thread).
+    pub parse: Percentiles,
+    /// Waiting in the updates ring and applying the change to the book (receive to book changed).
+    pub queue_and_book: Percentiles,
+    /// Updating the features.
+    pub features: Percentiles,
+    /// The prediction.
+    pub predict: Percentiles,
+    /// Writing one signal to the sink (io thread).
+    pub sink: Percentiles,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// The feed.
+    pub source: String,
+    /// Updates that went through the pipeline.
+    pub updates: u64,
+    /// Ticks (updates that complete one).
+    pub ticks: u64,
+    /// Signals written.
+    pub signals: u64,
+    /// Ticks before the features were ready (no signal).
+    pub warmup: u64,
+    /// Records the feed could not read, skipped.
+    pub skipped: u64,
+    /// The first skipped records' errors.
+    pub skipped_examples: Vec<String>,
+    /// Updates dropped (always 0: backpressure is lossless).
+    pub drops: u64,
+    /// Times the hot path changed model.
+    pub swaps: u64,
+    /// Wall time, s.
+    pub seconds: f64,
+    /// Updates per second, end to end.
+    pub events_per_s: f64,
+    /// Receive (record parsed) to signal emitted, over every signal.
+    pub latency: Percentiles,
+    /// The split by stage, over sampled updates.
+    pub stages: Stages,
+}
+
+enum Inbound {
+    Update { seq: u64, receive: u64, update: Update },
+    End,
+}
+
+enum Outbound {
+    Signal { signal: Signal, stages: Option<StageTicks> },
+    Done,
+}
+
+/// Waits a little: a spin hint for the first [`SPINS`] tries, then a yield to the OS.
+fn backoff(tries: &mut u32) {
+    if *tries < SPINS {
+        std::hint::spin_loop();
+        *tries += 1;
+    } else {
+        std::thread::yield_now();
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 1_000_000_000_000, 3).expect("valid bounds")
+}
+
+fn percentiles(h: &Histogram<u64>, ns_per_tick: f64) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
+    }
+    let at = |q: f64| h.value_at_quantile(q) as f64 * ns_per_tick;
+    Percentiles {
+        count: h.len(),
+        p50_ns: at(0.5),
+        p99_ns: at(0.99),
+        p999_ns: at(0.999),
+        max_ns: h.max() as f64 * ns_per_tick,
+    }
+}
+
+/// Histograms of the io thread, in clock ticks.
+struct Timings {
+    latency: Histogram<u64>,
+    parse: Histogram<u64>,
+    book: Histogram<u64>,
+    features: Histogram<u64>,
+    predict: Histogram<u64>,
+    sink: Histogram<u64>,
+}
+
+/// The io thread's side of the signal ring: writes each signal, records its times.
+struct Drain<'a> {
+    rx: Consumer<Outbound>,
+    sink: &'a mut dyn SignalSink,
+    time: TimeBase,
+    clock: CycleClock,
+    timings: Timings,
+    signals: u64,
+    done: bool,
+}
+
+impl Drain<'_> {
+    /// Takes every signal waiting; returns how many messages it took.
+    fn drain(&mut self) -> io::Result<usize> {
+        let mut taken = 0;
+        while let Ok(message) = self.rx.pop() {
+            taken += 1;
+            match message {
+                Outbound::Signal { signal, stages } => {
+                    let t = &mut self.timings;
+                    t.latency.saturating_record(signal.emit_ticks.saturating_sub(signal.receive_ticks).max(1));
+                    if let Some(s) = stages {
+                        t.book.saturating_record(s.book.saturating_sub(signal.receive_ticks).max(1));
+                        t.features.saturating_record(s.features.saturating_sub(s.book).max(1));
+                        t.predict.saturating_record(s.predict.saturating_sub(s.features).max(1));
+                        let t0 = self.clock.now();
+                        self.sink.write(&signal, &self.time)?;
+                        t.sink.saturating_record(self.clock.now().saturating_sub(t0).max(1));
+                    } else {
+                        self.sink.write(&signal, &self.time)?;
+                    }
+                    self.signals += 1;
+                }
+                Outbound::Done => self.done = true,
+            }
+        }
+        Ok(taken)
+    }
+}
+
+/// Runs `feed` through the pipeline until it ends, predicting with the model live in `slot` and writing signals
+/// to `sink` (which the caller finishes); returns the report.
+pub fn run(
+    feed: &mut dyn Feed,
+    slot: &ModelSlot,
+    sink: &mut dyn SignalSink,
+    config: &Config,
+) -> Result<Report, LiveError> {
+    let clock = CycleClock::new();
+    // The tick rate, measured over a short window before anything runs (1e-4 relative or better).
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let time = TimeBase { origin: clock.now(), ns_per_tick: clock.ns_per_tick() };
+    let (mut tx, updates_rx) = RingBuffer::<Inbound>::new(config.ring.max(2));
+    let (signals_tx, signals_rx) = RingBuffer::<Outbound>::new(config.ring.max(2));
+    let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
+    let mut hot = HotPath::new(slot.clone(), feed.ticks_per_unit());
+    let stage_every = config.stage_every.max(1);
+    let started = std::time::Instant::now();
+    let mut report = Report { source: feed.name(), ..Report::default() };
+
+    let result = std::thread::scope(|scope| {
+        let hot_core = cores.get(1).copied();
+        let hot_thread = scope.spawn(move || {
+            if let Some(core) = hot_core {
+                core_affinity::set_for_current(core);
+            }
+            hot_loop(&mut hot, updates_rx, signals_tx, clock, stage_every);
+            hot.counts()
+        });
+        if let (Some(core), true) = (cores.first(), cores.len() >= 2) {
+            core_affinity::set_for_current(*core);
+        }
+        let timings = Timings {
+            latency: histogram(),
+            parse: histogram(),
+            book: histogram(),
+            features: histogram(),
+            predict: histogram(),
+            sink: histogram(),
+        };
+        let mut drain = Drain { rx: signals_rx, sink, time, clock, timings, signals: 0, done: false };
+        let fed = io_loop(feed, &mut tx, &mut drain, &mut report, config, &clock);
+        // Whatever happened, tell the hot thread to stop and wait for it (it drains the ring first).
+        let mut tries = 0;
+        while tx.push(Inbound::End).is_err() {
+            let _ = drain.drain();
+            backoff(&mut tries);
+        }
+        let mut drained = Ok(());
+        tries = 0;
+        while !drain.done {
+            match drain.drain() {
+                Ok(0) => backoff(&mut tries),
+                Ok(_) => tries = 0,
+                Err(e) => {
+                    // Keep emptying the ring so that the hot thread can finish, but write nothing more.
+                    drained = Err(e);
+                    while let Ok(message) = drain.rx.pop() {
+                        drain.done |= matches!(message, Outbound::Done);
+                    }
+                }
+            }
+        }
+        let counts: HotCounts = hot_thread.join().expect("the hot thread does not panic");
+        (fed, drained, counts, drain.timings, drain.signals)
+    });
+    let (fed, drained, counts, timings, signals) = result;
+    fed?;
+    drained?;
+    let ns = time.ns_per_tick;
+    report.ticks = counts.ticks;
+    report.warmup = counts.warmup;
+    report.swaps = counts.swaps;
+    report.signals = signals;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.events_per_s = report.updates as f64 / report.seconds.max(1e-9);
+    report.latency = percentiles(&timings.latency, ns);
+    report.stages = Stages {
+        parse: percentiles(&timings.parse, ns),
+        queue_and_book: percentiles(&timings.book, ns),
+        features: percentiles(&timings.features, ns),
+        predict: percentiles(&timings.predict, ns),
+        sink: percentiles(&timings.sink, ns),
+    };
+    Ok(report)
+}
+
+/// The io thread's loop: reads the feed into the updates ring, draining signals whenever it would wait.
+fn io_loop(
+    feed: &mut dyn Feed,
+    tx: &mut Producer<Inbound>,
+    drain: &mut Drain<'_>,
+    report: &mut Report,
+    config: &Config,
+    clock: &CycleClock,
+) -> Result<(), LiveError> {
+    let mut updates = Vec::with_capacity(64);
+    let mut seq = 0u64;
+    loop {
+        drain.drain()?;
+        let t0 = clock.now();
+        let read = feed.next_updates(&mut updates);
+        let receive = clock.now();
+        match read {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(error @ MarketError::Parse { .. }) if config.on_bad_record == OnBadRecord::Skip => {
+                report.skipped += 1;
+                if report.skipped_examples.len() < config.max_examples {
+                    report.skipped_examples.push(error.to_string());
+                }
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        }
+        drain.timings.parse.saturating_record(receive.saturating_sub(t0).max(1));
+        for update in &updates {
+            let mut message = Inbound::Update { seq, receive, update: *update };
+            let mut tries = 0;
+            while let Err(rtrb::PushError::Full(back)) = tx.push(message) {
+                message = back;
+                if drain.drain()? == 0 {
+                    backoff(&mut tries);
+                }
+            }
+            seq += 1;
+        }
+        report.updates = seq;
+    }
+}
+
+/// The hot thread's loop: every update through book, features and model, until the end marker.
+fn hot_loop(
+    hot: &mut HotPath,
+    mut rx: Consumer<Inbound>,
+    mut tx: Producer<Outbound>,
+    clock: CycleClock,
+    stage_every: u64,
+) {
+    let mut stages = StageTicks::default();
+    let mut tries = 0;
+    loop {
+        let (seq, receive, update) = match rx.pop() {
+            Ok(Inbound::Update { seq, receive, update }) => (seq, receive, update),
+            Ok(Inbound::End) => break,
+            Err(_) => {
+                backoff(&mut tries);
+                continue;
+            }
+        };
+        tries = 0;
+        let timed = seq % stage_every == 0;
+        if let Some(signal) = hot.on_update(&update, seq, receive, &clock, timed, &mut stages) {
+            let mut message = Outbound::Signal { signal, stages: timed.then_some(stages) };
+            let mut full = 0;
+            while let Err(rtrb::PushError::Full(back)) = tx.push(message) {
+                message = back;
+                backoff(&mut full);
+            }
+        }
+    }
+    let mut full = 0;
+    while tx.push(Outbound::Done).is_err() {
+        backoff(&mut full);
+    }
+}
