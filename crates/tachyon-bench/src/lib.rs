@@ -6,6 +6,7 @@ mod gemm;
 pub mod harness;
 pub mod infer;
 mod kernels;
+mod live;
 mod market;
 mod probes;
 mod train;
@@ -40,6 +41,9 @@ pub enum Workload {
     Train,
     /// Single-sample forward + backward of the standard MLP.
     Grad,
+    /// The live pipeline on the shipped AAPL day with a 44-64-64-1 MLP: events/s at full speed and
+    /// receive-to-signal latency at fixed offered loads.
+    Live,
     /// Predictor latency per call (HDR histogram, warm and cold, f32 and int8) and batch throughput; the
     /// standard 32-64-64-1 network with seeded weights, or `--model FILE`.
     Infer,
@@ -61,7 +65,7 @@ pub struct Options {
 impl Workload {
     /// Whether this workload reads the LOBSTER sample data.
     pub fn needs_data(self) -> bool {
-        matches!(self, Workload::All | Workload::Market | Workload::Features)
+        matches!(self, Workload::All | Workload::Market | Workload::Features | Workload::Live)
     }
 }
 
@@ -136,6 +140,12 @@ pub struct Row {
     /// Latency rows: slowest call, ns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ns: Option<f64>,
+    /// Live rows: updates per second through the whole pipeline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_per_s: Option<f64>,
+    /// Live rows: updates dropped (0: backpressure is lossless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u64>,
     /// int8 inference rows: width of the quantized activations, bits (8 or 12, chosen by the accuracy check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activation_bits: Option<u32>,
@@ -170,6 +180,8 @@ impl Row {
             p99_ns: None,
             p999_ns: None,
             max_ns: None,
+            events_per_s: None,
+            drops: None,
             activation_bits: None,
         }
     }
@@ -299,6 +311,9 @@ pub fn run(options: &Options, emit: &mut dyn FnMut(&Row)) -> Result<()> {
     }
     if matches!(workload, Workload::All | Workload::Grad) {
         train::grad(scale, &mut |row| emit(&row));
+    }
+    if let (Some(data), true) = (data, matches!(workload, Workload::All | Workload::Live)) {
+        live::run(scale, data, &mut |row| emit(&row))?;
     }
     if matches!(workload, Workload::All | Workload::Infer) {
         infer::run(scale, options.model.as_deref(), &mut |row| emit(&row))?;

@@ -10,5 +10,5 @@ pub mod signal;
 
 pub use hot::{HotCounts, HotPath, StageTicks};
 pub use model::{DeployError, Deployed, ModelSlot, SERVED};
-pub use pipeline::{run, Config, LiveError, OnBadRecord, Percentiles, Report, Stages};
+pub use pipeline::{run, Config, LiveError, Percentiles, Report, Stages};
 pub use signal::{CsvSink, NullSink, Signal, SignalSink, TimeBase, MAX_OUTPUTS};

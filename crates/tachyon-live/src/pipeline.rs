@@ -19,7 +19,7 @@ use std::io;
 use hdrhistogram::Histogram;
 use rtrb::{Consumer, Producer, RingBuffer};
 use serde::Serialize;
-use tachyon_market::{Feed, MarketError, Update};
+use tachyon_market::{BadRowPolicy, Feed, MarketError, Update};
 use tachyon_simd::CycleClock;
 
 use crate::hot::{HotCounts, HotPath, StageTicks};
@@ -28,16 +28,6 @@ use crate::signal::{Signal, SignalSink, TimeBase};
 
 /// Tries of an empty or full ring with a spin hint before the thread starts yielding to the OS.
 pub const SPINS: u32 = 256;
-
-/// What to do with a record the feed cannot read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnBadRecord {
-    /// Stop with the error (file, line, field).
-    #[default]
-    Fail,
-    /// Count it, keep its error as an example, go on (the feed resyncs the book from the next snapshot).
-    Skip,
-}
 
 /// How to run.
 #[derive(Clone, Copy, Debug)]
@@ -48,15 +38,19 @@ pub struct Config {
     pub pin: bool,
     /// Time the stages of one update in this many (1: every update; the clock reads cost about 10 ns each).
     pub stage_every: u64,
-    /// Malformed records.
-    pub on_bad_record: OnBadRecord,
+    /// Malformed records: stop with the error (file, line, field), or count them, keep their errors as examples
+    /// and go on (the feed resyncs the book from the next snapshot).
+    pub on_bad_row: BadRowPolicy,
     /// Skipped records' errors kept for the report.
     pub max_examples: usize,
+    /// Updates offered per second (`None`: as fast as the feed reads). Latency is measured under a load the hot
+    /// thread can carry; at maximum speed it is mostly the time spent queueing in a full ring.
+    pub rate: Option<f64>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { ring: 4096, pin: true, stage_every: 16, on_bad_record: OnBadRecord::Fail, max_examples: 5 }
+        Config { ring: 4096, pin: true, stage_every: 16, on_bad_row: BadRowPolicy::Fail, max_examples: 5, rate: None }
     }
 }
 
@@ -91,8 +85,11 @@ pub struct Percentiles {
 pub struct Stages {
     /// Reading and parsing one record (io thread).
     pub parse: Percentiles,
-    /// Waiting in the updates ring and applying the change to the book (receive to book changed).
-    pub queue_and_book: Percentiles,
+    /// Waiting in the updates ring (receive to taken by the hot thread): near zero when the hot thread keeps up,
+    /// the ring's fill when the feed outruns it (a replay at maximum speed).
+    pub queue: Percentiles,
+    /// Applying the change to the book.
+    pub book: Percentiles,
     /// Updating the features.
     pub features: Percentiles,
     /// The prediction.
@@ -132,6 +129,8 @@ pub struct Report {
     pub stages: Stages,
 }
 
+// Ring slots are allocated once, at the size of the largest variant; the end marker comes once per run.
+#[allow(clippy::large_enum_variant)]
 enum Inbound {
     Update { seq: u64, receive: u64, update: Update },
     End,
@@ -174,6 +173,7 @@ fn percentiles(h: &Histogram<u64>, ns_per_tick: f64) -> Percentiles {
 struct Timings {
     latency: Histogram<u64>,
     parse: Histogram<u64>,
+    queue: Histogram<u64>,
     book: Histogram<u64>,
     features: Histogram<u64>,
     predict: Histogram<u64>,
@@ -202,7 +202,8 @@ impl Drain<'_> {
                     let t = &mut self.timings;
                     t.latency.saturating_record(signal.emit_ticks.saturating_sub(signal.receive_ticks).max(1));
                     if let Some(s) = stages {
-                        t.book.saturating_record(s.book.saturating_sub(signal.receive_ticks).max(1));
+                        t.queue.saturating_record(s.start.saturating_sub(signal.receive_ticks).max(1));
+                        t.book.saturating_record(s.book.saturating_sub(s.start).max(1));
                         t.features.saturating_record(s.features.saturating_sub(s.book).max(1));
                         t.predict.saturating_record(s.predict.saturating_sub(s.features).max(1));
                         let t0 = self.clock.now();
@@ -255,6 +256,7 @@ pub fn run(
         let timings = Timings {
             latency: histogram(),
             parse: histogram(),
+            queue: histogram(),
             book: histogram(),
             features: histogram(),
             predict: histogram(),
@@ -299,7 +301,8 @@ pub fn run(
     report.latency = percentiles(&timings.latency, ns);
     report.stages = Stages {
         parse: percentiles(&timings.parse, ns),
-        queue_and_book: percentiles(&timings.book, ns),
+        queue: percentiles(&timings.queue, ns),
+        book: percentiles(&timings.book, ns),
         features: percentiles(&timings.features, ns),
         predict: percentiles(&timings.predict, ns),
         sink: percentiles(&timings.sink, ns),
@@ -318,15 +321,27 @@ fn io_loop(
 ) -> Result<(), LiveError> {
     let mut updates = Vec::with_capacity(64);
     let mut seq = 0u64;
+    // With a rate, record k is read at start + k / rate (a busy wait that keeps draining signals).
+    let ticks_per_record = config.rate.map(|r| 1e9 / r / drain.time.ns_per_tick);
+    let start = clock.now();
+    let mut records = 0u64;
     loop {
         drain.drain()?;
+        if let Some(every) = ticks_per_record {
+            let due = start + (records as f64 * every) as u64;
+            while clock.now() < due {
+                drain.drain()?;
+                std::hint::spin_loop();
+            }
+            records += 1;
+        }
         let t0 = clock.now();
         let read = feed.next_updates(&mut updates);
         let receive = clock.now();
         match read {
             Ok(true) => {}
             Ok(false) => return Ok(()),
-            Err(error @ MarketError::Parse { .. }) if config.on_bad_record == OnBadRecord::Skip => {
+            Err(error @ MarketError::Parse { .. }) if config.on_bad_row == BadRowPolicy::Skip => {
                 report.skipped += 1;
                 if report.skipped_examples.len() < config.max_examples {
                     report.skipped_examples.push(error.to_string());

@@ -5,6 +5,7 @@ mod demo;
 mod export_cmd;
 mod features_cmd;
 mod info;
+mod run_cmd;
 mod sample_data;
 mod train_cmd;
 
@@ -66,6 +67,11 @@ enum Command {
     /// standardisation is fitted on the training rows and stored in the model. Prints IC, R^2, hit rate and MSE
     /// of each part.
     Train(train_cmd::TrainArgs),
+    /// Replay market files through the live pipeline: one signal per tick, with a latency report.
+    ///
+    /// Two threads: one reads the files and writes the signals, the other keeps the book, updates the features
+    /// and predicts. Reports updates/s and receive-to-signal latency percentiles, split by stage.
+    Run(run_cmd::RunArgs),
     /// Score a model file on market files (IC, R^2, hit rate, MSE over every labelled row).
     Eval(train_cmd::EvalArgs),
 }
@@ -145,6 +151,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Info => info::run(),
         Command::Bench(args) => bench_cmd::run(&args),
+        Command::Run(args) => run_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Export(args) => export_cmd::run(&args),
         Command::Features(args) => features_cmd::run(&args),

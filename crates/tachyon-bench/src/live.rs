@@ -1,0 +1,56 @@
+//! `tachyon bench live`: the shipped AAPL day through the live pipeline (two threads, rings, book, features and a
+//! 44-64-64-1 MLP with seeded weights), signals counted, not written. `max`: as fast as the feed reads (events/s;
+//! the latency there is mostly queueing in a full ring). `rate_*`: a fixed offered load, for the receive-to-signal
+//! latency the pipeline gives when it keeps up. Each case is run `samples` times; the median run is reported.
+
+use std::path::Path;
+
+use tachyon_infer::CompiledModel;
+use tachyon_live::{Config, Deployed, ModelSlot, NullSink, Report};
+use tachyon_market::LobsterFeed;
+use tachyon_model::{Activation, DenseNetwork};
+use tachyon_simd::Backend;
+
+use super::harness::Timing;
+use super::{Row, Scale};
+
+/// Runs the live workload.
+pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
+    let messages = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let backend = Backend::active();
+    let net = DenseNetwork::seeded(&[tachyon_features::NUM_FEATURES, 64, 64, 1], Activation::Relu, 42);
+    let slot = ModelSlot::new(Deployed::new(1, "seeded", CompiledModel::compile(&net, &backend)?)?);
+    let samples = match scale {
+        Scale::Full => 7,
+        Scale::Quick => 3,
+        Scale::Smoke => 1,
+    };
+    let cases: [(&'static str, Option<f64>); 3] =
+        [("max", None), ("rate_200k", Some(200_000.0)), ("rate_500k", Some(500_000.0))];
+    for (case, rate) in cases {
+        let mut runs: Vec<Report> = Vec::new();
+        for _ in 0..samples {
+            let mut feed = LobsterFeed::open_message(&messages)?;
+            let config = Config { rate, ..Config::default() };
+            runs.push(tachyon_live::run(&mut feed, &slot, &mut NullSink, &config)?);
+        }
+        runs.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
+        let ns_per_event = |r: &Report| 1e9 / r.events_per_s.max(1e-9);
+        let timing = Timing {
+            median_ns: ns_per_event(&runs[runs.len() / 2]),
+            p10_ns: ns_per_event(&runs[runs.len() - 1]),
+            p90_ns: ns_per_event(&runs[0]),
+        };
+        let median = &runs[runs.len() / 2];
+        let mut row = Row::new("live", case, backend.isa().name(), "f32", 2, timing);
+        row.size = Some(median.updates);
+        row.events_per_s = Some(median.events_per_s);
+        row.p50_ns = Some(median.latency.p50_ns);
+        row.p99_ns = Some(median.latency.p99_ns);
+        row.p999_ns = Some(median.latency.p999_ns);
+        row.max_ns = Some(median.latency.max_ns);
+        row.drops = Some(median.drops);
+        emit(row);
+    }
+    Ok(())
+}

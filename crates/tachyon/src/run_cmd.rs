@@ -1,0 +1,119 @@
+//! `tachyon run`: LOBSTER files replayed through the live pipeline, one signal per tick, with a latency report.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tachyon_live::{Config, CsvSink, Deployed, ModelSlot, NullSink, Report, SignalSink};
+use tachyon_market::LobsterFeed;
+use tachyon_simd::Backend;
+
+use crate::OnBadRow;
+
+/// Options of `tachyon run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// LOBSTER message files (`..._message_N.csv[.gz]`; the orderbook file beside each seeds the book and
+    /// supplies levels that enter the window from beyond its depth). Replayed one after the other, at full speed.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Model file (from `tachyon train`), checked against the served features by name and hash.
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Signals as CSV (`-` for stdout): seq, event_id, exchange_time_ns, receive_ns, emit_ns, model_id,
+    /// prediction_0.. (receive and emit in ns since the run started). Without it, signals are counted only.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the final report (counts, events/s, latency percentiles and the stage split) as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// What to do with a malformed row: stop with an error naming file, line and field, or skip it (counted,
+    /// reported, the book resynced from the next row).
+    #[arg(long, value_enum, default_value_t = OnBadRow::Fail)]
+    pub on_bad_row: OnBadRow,
+    /// Offer this many records per second instead of reading as fast as possible (latency under a load the
+    /// pipeline carries; at full speed the latency is mostly queueing in a full ring).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Elements of each ring between the threads.
+    #[arg(long, default_value_t = 4096)]
+    pub ring: usize,
+    /// Do not pin the two threads to cores.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+/// Runs `tachyon run`.
+pub fn run(args: &RunArgs) -> Result<()> {
+    let backend = Backend::active();
+    let deployed = Deployed::load(1, &args.model, &backend)?;
+    let outputs = deployed.model.outputs();
+    eprintln!(
+        "model {} ({} inputs, {} outputs, f32 on {})",
+        deployed.name,
+        deployed.model.inputs(),
+        outputs,
+        backend.describe()
+    );
+    let slot = ModelSlot::new(deployed);
+    let mut sink: Box<dyn SignalSink> = match &args.out {
+        None => Box::new(NullSink),
+        Some(p) if p.as_os_str() == "-" => Box::new(CsvSink::stdout(outputs)?),
+        Some(p) => Box::new(CsvSink::create(p, outputs).with_context(|| format!("creating {}", p.display()))?),
+    };
+    let config = Config {
+        ring: args.ring,
+        pin: !args.no_pin,
+        on_bad_row: args.on_bad_row.policy(),
+        rate: args.rate.filter(|r| *r > 0.0),
+        ..Config::default()
+    };
+    let mut reports = Vec::new();
+    for input in &args.inputs {
+        let mut feed = LobsterFeed::open_message(input)?;
+        let report = tachyon_live::run(&mut feed, &slot, sink.as_mut(), &config)?;
+        print_report(&report);
+        reports.push(report);
+    }
+    sink.finish().context("writing the signals")?;
+    if let Some(out) = &args.out.as_ref().filter(|p| p.as_os_str() != "-") {
+        eprintln!("signals: {}", out.display());
+    }
+    if let Some(path) = &args.report {
+        tachyon_io::write_atomic(path, &serde_json::to_vec_pretty(&reports)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    eprintln!(
+        "{}: {} updates, {} ticks, {} signals ({} warm-up ticks, {} skipped rows, {} dropped) in {:.3} s: {:.2} M updates/s",
+        r.source,
+        r.updates,
+        r.ticks,
+        r.signals,
+        r.warmup,
+        r.skipped,
+        r.drops,
+        r.seconds,
+        r.events_per_s / 1e6
+    );
+    for example in &r.skipped_examples {
+        eprintln!("  skipped: {example}");
+    }
+    let line = |name: &str, p: &tachyon_live::Percentiles| {
+        eprintln!(
+            "  {name:<16} p50 {:>8.0} ns  p99 {:>8.0} ns  p99.9 {:>8.0} ns  max {:>10.0} ns  ({} samples)",
+            p.p50_ns, p.p99_ns, p.p999_ns, p.max_ns, p.count
+        )
+    };
+    line("receive->signal", &r.latency);
+    line("parse", &r.stages.parse);
+    line("queue", &r.stages.queue);
+    line("book", &r.stages.book);
+    line("features", &r.stages.features);
+    line("predict", &r.stages.predict);
+    line("sink", &r.stages.sink);
+}
