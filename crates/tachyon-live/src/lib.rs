@@ -1,14 +1,17 @@
 //! The live pipeline: a [`Feed`](tachyon_market::Feed) in, one signal per tick out, on two threads
 //! ([`pipeline`]): the io thread reads the feed and writes the sink, the hot thread keeps the book, updates the
 //! features and predicts ([`hot`]) with the model live in a [`ModelSlot`], which can be swapped while it runs
-//! ([`model`]). [`signal`] holds the signal and its sinks.
+//! ([`model`]), for instance when a model is promoted or rolled back in a [`registry`]. [`signal`] holds the
+//! signal and its sinks.
 
 pub mod hot;
 pub mod model;
 pub mod pipeline;
+pub mod registry;
 pub mod signal;
 
 pub use hot::{HotCounts, HotPath, StageTicks};
 pub use model::{DeployError, Deployed, ModelSlot, SERVED};
-pub use pipeline::{run, Config, LiveError, Percentiles, Report, Stages};
+pub use pipeline::{run, run_with_control, Config, LiveError, ModelChange, Percentiles, Report, Stages};
+pub use registry::{Promotion, Registry, RegistryError, RegistryWatch, Swap};
 pub use signal::{CsvSink, NullSink, Signal, SignalSink, TimeBase, MAX_OUTPUTS};

@@ -43,6 +43,8 @@ pub struct Config {
     pub on_bad_row: BadRowPolicy,
     /// Skipped records' errors kept for the report.
     pub max_examples: usize,
+    /// How often the io thread runs the control hook of [`run_with_control`] (a registry poll), microseconds.
+    pub control_every_us: u64,
     /// Updates offered per second (`None`: as fast as the feed reads). Latency is measured under a load the hot
     /// thread can carry; at maximum speed it is mostly the time spent queueing in a full ring.
     pub rate: Option<f64>,
@@ -50,7 +52,15 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { ring: 4096, pin: true, stage_every: 16, on_bad_row: BadRowPolicy::Fail, max_examples: 5, rate: None }
+        Config {
+            ring: 4096,
+            pin: true,
+            stage_every: 16,
+            on_bad_row: BadRowPolicy::Fail,
+            max_examples: 5,
+            control_every_us: 200,
+            rate: None,
+        }
     }
 }
 
@@ -123,6 +133,8 @@ pub struct Report {
     pub seconds: f64,
     /// Updates per second, end to end.
     pub events_per_s: f64,
+    /// The first signal of each model after the first: when a swap reached the signals.
+    pub model_changes: Vec<ModelChange>,
     /// Receive (record parsed) to signal emitted, over every signal.
     pub latency: Percentiles,
     /// The split by stage, over sampled updates.
@@ -131,6 +143,17 @@ pub struct Report {
 
 // Ring slots are allocated once, at the size of the largest variant; the end marker comes once per run.
 #[allow(clippy::large_enum_variant)]
+/// The first signal a model made after another model's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ModelChange {
+    /// The signal's sequence number.
+    pub seq: u64,
+    /// The new model.
+    pub model_id: u32,
+    /// When the signal was made, ns since the Unix epoch.
+    pub emit_unix_ns: u128,
+}
+
 enum Inbound {
     Update { seq: u64, receive: u64, update: Update },
     End,
@@ -189,6 +212,9 @@ struct Drain<'a> {
     timings: Timings,
     signals: u64,
     done: bool,
+    last_model: Option<u32>,
+    changes: Vec<ModelChange>,
+    origin_unix_ns: u128,
 }
 
 impl Drain<'_> {
@@ -199,6 +225,14 @@ impl Drain<'_> {
             taken += 1;
             match message {
                 Outbound::Signal { signal, stages } => {
+                    if self.last_model.is_some_and(|m| m != signal.model_id) {
+                        self.changes.push(ModelChange {
+                            seq: signal.seq,
+                            model_id: signal.model_id,
+                            emit_unix_ns: self.origin_unix_ns + u128::from(self.time.ns(signal.emit_ticks)),
+                        });
+                    }
+                    self.last_model = Some(signal.model_id);
                     let t = &mut self.timings;
                     t.latency.saturating_record(signal.emit_ticks.saturating_sub(signal.receive_ticks).max(1));
                     if let Some(s) = stages {
@@ -229,10 +263,24 @@ pub fn run(
     sink: &mut dyn SignalSink,
     config: &Config,
 ) -> Result<Report, LiveError> {
+    run_with_control(feed, slot, sink, config, &mut || {})
+}
+
+/// [`run`], with `control` called on the io thread about every [`Config::control_every_us`] (between records,
+/// and while waiting): where a [`crate::RegistryWatch`] polls, so that a promotion needs no third thread (on two
+/// cores it would wait for a scheduler slice).
+pub fn run_with_control(
+    feed: &mut dyn Feed,
+    slot: &ModelSlot,
+    sink: &mut dyn SignalSink,
+    config: &Config,
+    control: &mut dyn FnMut(),
+) -> Result<Report, LiveError> {
     let clock = CycleClock::new();
     // The tick rate, measured over a short window before anything runs (1e-4 relative or better).
     std::thread::sleep(std::time::Duration::from_millis(5));
     let time = TimeBase { origin: clock.now(), ns_per_tick: clock.ns_per_tick() };
+    let origin_unix_ns = crate::registry::unix_ns();
     let (mut tx, updates_rx) = RingBuffer::<Inbound>::new(config.ring.max(2));
     let (signals_tx, signals_rx) = RingBuffer::<Outbound>::new(config.ring.max(2));
     let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
@@ -262,8 +310,21 @@ pub fn run(
             predict: histogram(),
             sink: histogram(),
         };
-        let mut drain = Drain { rx: signals_rx, sink, time, clock, timings, signals: 0, done: false };
-        let fed = io_loop(feed, &mut tx, &mut drain, &mut report, config, &clock);
+        let mut drain = Drain {
+            rx: signals_rx,
+            sink,
+            time,
+            clock,
+            timings,
+            signals: 0,
+            done: false,
+            last_model: None,
+            changes: Vec::new(),
+            origin_unix_ns,
+        };
+        let control_every = (config.control_every_us as f64 * 1e3 / time.ns_per_tick) as u64;
+        let mut control = Control { hook: control, every: control_every.max(1), next: 0 };
+        let fed = io_loop(feed, &mut tx, &mut drain, &mut control, &mut report, config, &clock);
         // Whatever happened, tell the hot thread to stop and wait for it (it drains the ring first).
         let mut tries = 0;
         while tx.push(Inbound::End).is_err() {
@@ -286,9 +347,10 @@ pub fn run(
             }
         }
         let counts: HotCounts = hot_thread.join().expect("the hot thread does not panic");
-        (fed, drained, counts, drain.timings, drain.signals)
+        (fed, drained, counts, drain.timings, drain.signals, drain.changes)
     });
-    let (fed, drained, counts, timings, signals) = result;
+    let (fed, drained, counts, timings, signals, changes) = result;
+    report.model_changes = changes;
     fed?;
     drained?;
     let ns = time.ns_per_tick;
@@ -310,11 +372,30 @@ pub fn run(
     Ok(report)
 }
 
+/// The control hook and when it runs next.
+struct Control<'a> {
+    hook: &'a mut dyn FnMut(),
+    every: u64,
+    next: u64,
+}
+
+impl Control<'_> {
+    /// Runs the hook if it is due at `now` (ticks).
+    #[inline]
+    fn tick(&mut self, now: u64) {
+        if now >= self.next {
+            (self.hook)();
+            self.next = now + self.every;
+        }
+    }
+}
+
 /// The io thread's loop: reads the feed into the updates ring, draining signals whenever it would wait.
 fn io_loop(
     feed: &mut dyn Feed,
     tx: &mut Producer<Inbound>,
     drain: &mut Drain<'_>,
+    control: &mut Control<'_>,
     report: &mut Report,
     config: &Config,
     clock: &CycleClock,
@@ -329,15 +410,19 @@ fn io_loop(
         drain.drain()?;
         if let Some(every) = ticks_per_record {
             let due = start + (records as f64 * every) as u64;
-            while clock.now() < due {
+            let mut now = clock.now();
+            while now < due {
                 drain.drain()?;
+                control.tick(now);
                 std::hint::spin_loop();
+                now = clock.now();
             }
             records += 1;
         }
         let t0 = clock.now();
         let read = feed.next_updates(&mut updates);
         let receive = clock.now();
+        control.tick(receive);
         match read {
             Ok(true) => {}
             Ok(false) => return Ok(()),
@@ -357,6 +442,7 @@ fn io_loop(
             while let Err(rtrb::PushError::Full(back)) = tx.push(message) {
                 message = back;
                 if drain.drain()? == 0 {
+                    control.tick(clock.now());
                     backoff(&mut tries);
                 }
             }

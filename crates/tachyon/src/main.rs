@@ -5,6 +5,7 @@ mod demo;
 mod export_cmd;
 mod features_cmd;
 mod info;
+mod models_cmd;
 mod run_cmd;
 mod sample_data;
 mod train_cmd;
@@ -72,6 +73,12 @@ enum Command {
     /// Two threads: one reads the files and writes the signals, the other keeps the book, updates the features
     /// and predicts. Reports updates/s and receive-to-signal latency percentiles, split by stage.
     Run(run_cmd::RunArgs),
+    /// The model registry: versioned model files and which one is live (`list`, `add`, `promote`, `rollback`).
+    ///
+    /// Promotions and rollbacks are single atomic file replacements: a process killed at any moment leaves the
+    /// registry before or after the change. A running `tachyon run --registry DIR` swaps to the new live model
+    /// between two ticks.
+    Models(models_cmd::ModelsArgs),
     /// Score a model file on market files (IC, R^2, hit rate, MSE over every labelled row).
     Eval(train_cmd::EvalArgs),
 }
@@ -152,6 +159,7 @@ fn run() -> Result<()> {
         Command::Info => info::run(),
         Command::Bench(args) => bench_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
+        Command::Models(args) => models_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Export(args) => export_cmd::run(&args),
         Command::Features(args) => features_cmd::run(&args),

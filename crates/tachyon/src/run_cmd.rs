@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tachyon_live::{Config, CsvSink, Deployed, ModelSlot, NullSink, Report, SignalSink};
+use tachyon_live::{Config, CsvSink, Deployed, ModelSlot, NullSink, Registry, RegistryWatch, Report, SignalSink};
 use tachyon_market::LobsterFeed;
 use tachyon_simd::Backend;
 
@@ -18,8 +18,12 @@ pub struct RunArgs {
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Model file (from `tachyon train`), checked against the served features by name and hash.
-    #[arg(long, value_name = "FILE")]
-    pub model: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "registry", conflicts_with = "registry")]
+    pub model: Option<PathBuf>,
+    /// Serve the live model of this registry (`tachyon models`) and swap to each model promoted or rolled back
+    /// while running.
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
     /// Signals as CSV (`-` for stdout): seq, event_id, exchange_time_ns, receive_ns, emit_ns, model_id,
     /// prediction_0.. (receive and emit in ns since the run started). Without it, signals are counted only.
     #[arg(long, value_name = "FILE")]
@@ -46,7 +50,20 @@ pub struct RunArgs {
 /// Runs `tachyon run`.
 pub fn run(args: &RunArgs) -> Result<()> {
     let backend = Backend::active();
-    let deployed = Deployed::load(1, &args.model, &backend)?;
+    let registry = args.registry.as_deref().map(Registry::open).transpose()?;
+    let deployed = match (&registry, &args.model) {
+        (Some(registry), _) => {
+            let live = registry.current()?.with_context(|| {
+                format!(
+                    "{}: no model promoted yet (tachyon models add FILE, then promote ID)",
+                    registry.dir().display()
+                )
+            })?;
+            Deployed::load(live.id, &registry.model_path(live.id), &backend)?
+        }
+        (None, Some(model)) => Deployed::load(1, model, &backend)?,
+        (None, None) => unreachable!("clap requires --model or --registry"),
+    };
     let outputs = deployed.model.outputs();
     eprintln!(
         "model {} ({} inputs, {} outputs, f32 on {})",
@@ -68,12 +85,40 @@ pub fn run(args: &RunArgs) -> Result<()> {
         rate: args.rate.filter(|r| *r > 0.0),
         ..Config::default()
     };
+    let mut watch = match registry {
+        Some(registry) => Some(RegistryWatch::new(registry, slot.clone(), backend)?),
+        None => None,
+    };
     let mut reports = Vec::new();
     for input in &args.inputs {
         let mut feed = LobsterFeed::open_message(input)?;
-        let report = tachyon_live::run(&mut feed, &slot, sink.as_mut(), &config)?;
+        let mut control = || {
+            if let Some(watch) = watch.as_mut() {
+                watch.poll();
+            }
+        };
+        let report = tachyon_live::run_with_control(&mut feed, &slot, sink.as_mut(), &config, &mut control)?;
         print_report(&report);
         reports.push(report);
+    }
+    let swaps = watch.as_ref().map_or(&[][..], |w| w.swaps());
+    // Swap latency: from the promotion (or rollback) written to the registry to the first signal of its model.
+    for swap in swaps {
+        let first = reports
+            .iter()
+            .flat_map(|r| &r.model_changes)
+            .find(|c| c.model_id == swap.promotion.id && c.emit_unix_ns >= swap.promotion.unix_ns);
+        match first {
+            Some(c) => eprintln!(
+                "model {} live: promotion seen -> first signal {:.1} us (swap {:.1} us); promote command -> first \
+                 signal {:.1} us (includes making the registry change durable)",
+                swap.promotion.id,
+                (c.emit_unix_ns.saturating_sub(swap.seen_unix_ns)) as f64 / 1e3,
+                swap.swapped_unix_ns.saturating_sub(swap.seen_unix_ns) as f64 / 1e3,
+                (c.emit_unix_ns.saturating_sub(swap.promotion.unix_ns)) as f64 / 1e3,
+            ),
+            None => eprintln!("model {} went live after the last signal", swap.promotion.id),
+        }
     }
     sink.finish().context("writing the signals")?;
     if let Some(out) = &args.out.as_ref().filter(|p| p.as_os_str() != "-") {
