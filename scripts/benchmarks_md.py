@@ -77,6 +77,8 @@ def fmt_size(n):
 
 
 def rate(r):
+    if "events_per_s" in r:
+        return f"{r['events_per_s'] / 1e6:.2f} M events/s"
     if "gflops" in r:
         return f"{r['gflops']:.1f} GFLOP/s"
     if "gb_per_s" in r:
@@ -91,7 +93,10 @@ def extra(r):
     if "speedup_vs_scalar" in r and r["isa"] != "scalar":
         parts.append(f"x{r['speedup_vs_scalar']:.1f} scalar")
     if "p99_ns" in r:
-        parts.append(f"p99 {r['p99_ns']:.0f} ns, p99.9 {r['p999_ns']:.0f} ns")
+        p50 = f"p50 {r['p50_ns']:.0f} ns, " if r.get("workload") == "live" else ""
+        parts.append(f"{p50}p99 {r['p99_ns']:.0f} ns, p99.9 {r['p999_ns']:.0f} ns")
+    if "drops" in r:
+        parts.append(f"{r['drops']} dropped")
     if "activation_bits" in r:
         parts.append(f"{r['activation_bits']}-bit activations")
     return ", ".join(parts) or "-"
@@ -172,6 +177,7 @@ TITLES = OrderedDict(
         ("train", "Training"),
         ("grad", "Single-sample gradient"),
         ("infer", "Inference"),
+        ("live", "Live pipeline (median per event end to end; latency is receive -> signal)"),
     ]
 )
 

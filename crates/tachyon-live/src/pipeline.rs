@@ -141,8 +141,6 @@ pub struct Report {
     pub stages: Stages,
 }
 
-// Ring slots are allocated once, at the size of the largest variant; the end marker comes once per run.
-#[allow(clippy::large_enum_variant)]
 /// The first signal a model made after another model's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ModelChange {
@@ -154,6 +152,8 @@ pub struct ModelChange {
     pub emit_unix_ns: u128,
 }
 
+// Ring slots are allocated once, at the size of the largest variant; the end marker comes once per run.
+#[allow(clippy::large_enum_variant)]
 enum Inbound {
     Update { seq: u64, receive: u64, update: Update },
     End,
@@ -274,14 +274,14 @@ pub fn run_with_control(
     slot: &ModelSlot,
     sink: &mut dyn SignalSink,
     config: &Config,
-    control: &mut dyn FnMut(),
+    control: &mut (dyn FnMut() + Send),
 ) -> Result<Report, LiveError> {
     let clock = CycleClock::new();
     // The tick rate, measured over a short window before anything runs (1e-4 relative or better).
     std::thread::sleep(std::time::Duration::from_millis(5));
     let time = TimeBase { origin: clock.now(), ns_per_tick: clock.ns_per_tick() };
     let origin_unix_ns = crate::registry::unix_ns();
-    let (mut tx, updates_rx) = RingBuffer::<Inbound>::new(config.ring.max(2));
+    let (tx, updates_rx) = RingBuffer::<Inbound>::new(config.ring.max(2));
     let (signals_tx, signals_rx) = RingBuffer::<Outbound>::new(config.ring.max(2));
     let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
     let mut hot = HotPath::new(slot.clone(), feed.ticks_per_unit());
@@ -298,9 +298,62 @@ pub fn run_with_control(
             hot_loop(&mut hot, updates_rx, signals_tx, clock, stage_every);
             hot.counts()
         });
-        if let (Some(core), true) = (cores.first(), cores.len() >= 2) {
-            core_affinity::set_for_current(*core);
-        }
+        // The io thread is a thread of its own too, so that pinning it leaves the caller's thread as it was.
+        let io_core = cores.first().copied().filter(|_| cores.len() >= 2);
+        let report = &mut report;
+        let io_thread = scope.spawn(move || {
+            if let Some(core) = io_core {
+                core_affinity::set_for_current(core);
+            }
+            io_side(feed, sink, tx, signals_rx, control, report, config, clock, time, origin_unix_ns)
+        });
+        let io = io_thread.join().expect("the io thread does not panic");
+        let counts: HotCounts = hot_thread.join().expect("the hot thread does not panic");
+        (io, counts)
+    });
+    let ((fed, drained, timings, signals, changes), counts) = result;
+    report.model_changes = changes;
+    fed?;
+    drained?;
+    let ns = time.ns_per_tick;
+    report.ticks = counts.ticks;
+    report.warmup = counts.warmup;
+    report.swaps = counts.swaps;
+    report.signals = signals;
+    report.seconds = started.elapsed().as_secs_f64();
+    report.events_per_s = report.updates as f64 / report.seconds.max(1e-9);
+    report.latency = percentiles(&timings.latency, ns);
+    report.stages = Stages {
+        parse: percentiles(&timings.parse, ns),
+        queue: percentiles(&timings.queue, ns),
+        book: percentiles(&timings.book, ns),
+        features: percentiles(&timings.features, ns),
+        predict: percentiles(&timings.predict, ns),
+        sink: percentiles(&timings.sink, ns),
+    };
+    Ok(report)
+}
+
+/// What the io thread hands back: the feed's and the sink's outcome, its histograms, the signals written and the
+/// model changes seen.
+type IoOutcome = (Result<(), LiveError>, io::Result<()>, Timings, u64, Vec<ModelChange>);
+
+/// The io thread: the feed into the updates ring until it ends, then the end marker, then every signal until the
+/// hot thread is done.
+#[allow(clippy::too_many_arguments)]
+fn io_side(
+    feed: &mut dyn Feed,
+    sink: &mut dyn SignalSink,
+    mut tx: Producer<Inbound>,
+    signals_rx: Consumer<Outbound>,
+    control: &mut (dyn FnMut() + Send),
+    report: &mut Report,
+    config: &Config,
+    clock: CycleClock,
+    time: TimeBase,
+    origin_unix_ns: u128,
+) -> IoOutcome {
+    {
         let timings = Timings {
             latency: histogram(),
             parse: histogram(),
@@ -324,7 +377,7 @@ pub fn run_with_control(
         };
         let control_every = (config.control_every_us as f64 * 1e3 / time.ns_per_tick) as u64;
         let mut control = Control { hook: control, every: control_every.max(1), next: 0 };
-        let fed = io_loop(feed, &mut tx, &mut drain, &mut control, &mut report, config, &clock);
+        let fed = io_loop(feed, &mut tx, &mut drain, &mut control, report, config, &clock);
         // Whatever happened, tell the hot thread to stop and wait for it (it drains the ring first).
         let mut tries = 0;
         while tx.push(Inbound::End).is_err() {
@@ -346,35 +399,13 @@ pub fn run_with_control(
                 }
             }
         }
-        let counts: HotCounts = hot_thread.join().expect("the hot thread does not panic");
-        (fed, drained, counts, drain.timings, drain.signals, drain.changes)
-    });
-    let (fed, drained, counts, timings, signals, changes) = result;
-    report.model_changes = changes;
-    fed?;
-    drained?;
-    let ns = time.ns_per_tick;
-    report.ticks = counts.ticks;
-    report.warmup = counts.warmup;
-    report.swaps = counts.swaps;
-    report.signals = signals;
-    report.seconds = started.elapsed().as_secs_f64();
-    report.events_per_s = report.updates as f64 / report.seconds.max(1e-9);
-    report.latency = percentiles(&timings.latency, ns);
-    report.stages = Stages {
-        parse: percentiles(&timings.parse, ns),
-        queue: percentiles(&timings.queue, ns),
-        book: percentiles(&timings.book, ns),
-        features: percentiles(&timings.features, ns),
-        predict: percentiles(&timings.predict, ns),
-        sink: percentiles(&timings.sink, ns),
-    };
-    Ok(report)
+        (fed, drained, drain.timings, drain.signals, drain.changes)
+    }
 }
 
 /// The control hook and when it runs next.
 struct Control<'a> {
-    hook: &'a mut dyn FnMut(),
+    hook: &'a mut (dyn FnMut() + Send),
     every: u64,
     next: u64,
 }

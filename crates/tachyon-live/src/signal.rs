@@ -47,7 +47,7 @@ impl TimeBase {
 }
 
 /// Where signals go.
-pub trait SignalSink {
+pub trait SignalSink: Send {
     /// Takes one signal.
     fn write(&mut self, signal: &Signal, time: &TimeBase) -> io::Result<()>;
     /// Flushes and, for a file, makes it appear whole.
@@ -99,7 +99,7 @@ impl CsvSink<io::Stdout> {
     }
 }
 
-impl<W: Write> SignalSink for CsvSink<W> {
+impl<W: Write + Send> SignalSink for CsvSink<W> {
     fn write(&mut self, s: &Signal, time: &TimeBase) -> io::Result<()> {
         write!(
             self.out,

@@ -410,3 +410,88 @@ fn classifiers_and_sgd_ridge_train_evaluate_and_compile() {
     }
     let _ = (std::fs::remove_file(&model), std::fs::remove_file(&log));
 }
+
+#[test]
+fn run_writes_one_signal_per_tick_and_a_report_and_models_promote_and_roll_back() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (model, signals, report) = (dir.join("ridge.tcy"), dir.join("signals.csv"), dir.join("report.json"));
+    let i = input.to_str().unwrap();
+    let out = tachyon(&["train", i, "--out", model.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tachyon(
+        &[
+            "run",
+            i,
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            signals.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--no-pin",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("receive->signal"), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let signal_count = json[0]["signals"].as_u64().unwrap();
+    assert!(signal_count > 100_000, "{json}");
+    assert_eq!(json[0]["drops"], 0);
+    for stage in ["parse", "queue", "book", "features", "predict", "sink"] {
+        assert!(json[0]["stages"][stage]["count"].as_u64().unwrap() > 0, "{stage}: {json}");
+    }
+    let csv = std::fs::read_to_string(&signals).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), "seq,event_id,exchange_time_ns,receive_ns,emit_ns,model_id,prediction_0");
+    assert_eq!(lines.count() as u64, signal_count);
+
+    // The registry: add, promote, serve, roll back; a damaged model is refused with its path.
+    let registry = dir.join("registry");
+    let r = registry.to_str().unwrap();
+    for _ in 0..2 {
+        let out = tachyon(&["models", "--registry", r, "add", model.to_str().unwrap()], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let out = tachyon(&["run", i, "--registry", r, "--no-pin"], None);
+    assert!(!out.status.success() && text(&out.stderr).contains("no model promoted yet"), "{}", text(&out.stderr));
+    for id in ["1", "2"] {
+        assert!(tachyon(&["models", "--registry", r, "promote", id], None).status.success());
+    }
+    let out = tachyon(&["models", "--registry", r, "rollback"], None);
+    assert!(text(&out.stdout).contains("model 1 is live"), "{}", text(&out.stdout));
+    let out = tachyon(&["models", "--registry", r, "list"], None);
+    assert!(text(&out.stdout).contains("*      1"), "{}", text(&out.stdout));
+    let out = tachyon(&["run", i, "--registry", r, "--no-pin"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut bytes = std::fs::read(&model).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&model, &bytes).unwrap();
+    let out = tachyon(&["models", "--registry", r, "add", model.to_str().unwrap()], None);
+    assert!(!out.status.success() && text(&out.stderr).contains("checksum"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bench_live_rows_carry_throughput_latency_and_drops() {
+    let out = tachyon(&["bench", "live", "--json", "--smoke"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["workload"] == "live")
+        .collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    for row in &rows {
+        for field in ["case", "events_per_s", "p50_ns", "p99_ns", "p999_ns", "drops"] {
+            assert!(row.get(field).is_some(), "{field} missing in {row}");
+        }
+        assert!(row["events_per_s"].as_f64().unwrap() > 0.0 && row["drops"] == 0, "{row}");
+    }
+}
