@@ -4,7 +4,7 @@
 
 use tachyon_infer::Activation;
 use tachyon_infer::{CompiledModel, DenseNetwork, Scratch};
-use tachyon_simd::{Backend, Isa};
+use tachyon_simd::Backend;
 use tachyon_testkit::SplitMix64;
 
 tachyon_testkit::install_counting_allocator!();
@@ -55,7 +55,7 @@ const SHAPES: &[&[usize]] = &[
 
 #[test]
 fn every_path_matches_the_f64_reference() {
-    for isa in Isa::supported() {
+    for isa in tachyon_simd::isa::levels_under_test() {
         for (k, widths) in SHAPES.iter().enumerate() {
             for activation in [Activation::Relu, Activation::Tanh] {
                 let net = network(widths, activation, k as u64);
@@ -85,7 +85,7 @@ fn every_path_matches_the_f64_reference() {
 fn unaligned_rows_give_the_same_outputs() {
     let net = network(&[17, 40, 1], Activation::Relu, 1);
     let x = rows(1, &net.mean, &net.std, 2);
-    for isa in Isa::supported() {
+    for isa in tachyon_simd::isa::levels_under_test() {
         let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
         let mut s = p.scratch();
         let want = predict(&p, &mut s, &x);
@@ -107,7 +107,7 @@ fn pool() -> rayon::ThreadPool {
 #[test]
 fn predict_allocates_nothing() {
     let pool = pool();
-    for isa in Isa::supported() {
+    for isa in tachyon_simd::isa::levels_under_test() {
         let net = network(&[44, 64, 64, 1], Activation::Tanh, 2);
         let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
         let mut s = p.scratch();
@@ -147,7 +147,7 @@ fn wrong_widths_are_errors() {
 #[test]
 fn nan_features_propagate() {
     let net = network(&[6, 16, 1], Activation::Relu, 1);
-    for isa in Isa::supported() {
+    for isa in tachyon_simd::isa::levels_under_test() {
         let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
         let mut x = rows(1, &net.mean, &net.std, 1);
         x[3] = f32::NAN;
@@ -157,7 +157,7 @@ fn nan_features_propagate() {
 
 #[test]
 fn one_model_shared_by_two_threads_gives_bit_identical_outputs() {
-    for isa in Isa::supported() {
+    for isa in tachyon_simd::isa::levels_under_test() {
         let net = network(&[44, 64, 64, 1], Activation::Relu, 4);
         let p = std::sync::Arc::new(CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap());
         let x = std::sync::Arc::new(rows(2000, &net.mean, &net.std, 5));

@@ -72,7 +72,7 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
             let calibration = Calibration::fit_bits(&net, &rows(&net, 500, 2.0, 1), bits);
             let x = rows(&net, 300, 2.5, 2); // wider than calibration: clamping paths run too
             let mut reference: Option<Vec<f32>> = None;
-            for isa in Isa::supported() {
+            for isa in tachyon_simd::isa::levels_under_test() {
                 let q =
                     CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
                 let Precision::Int8 { kernel, .. } = q.precision() else { panic!("an int8 model") };
@@ -174,7 +174,7 @@ fn largest_magnitudes_are_summed_exactly() {
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
         assert_eq!(calibration.activation_scales, vec![64.0 / bits.unsigned_levels()]);
-        for isa in Isa::supported() {
+        for isa in tachyon_simd::isa::levels_under_test() {
             let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
             // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
             let y = predict(&q, &x)[0];
@@ -187,7 +187,7 @@ fn largest_magnitudes_are_summed_exactly() {
     net.activation = Activation::Tanh;
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
-        let outs: Vec<Vec<u32>> = Isa::supported()
+        let outs: Vec<Vec<u32>> = tachyon_simd::isa::levels_under_test()
             .into_iter()
             .map(|isa| {
                 let q =
@@ -235,7 +235,7 @@ fn predict_allocates_nothing() {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &rows(&net, 200, 1.0, 1), bits);
-        for isa in Isa::supported() {
+        for isa in tachyon_simd::isa::levels_under_test() {
             let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
             let mut s = q.scratch();
             let mut workers = [q.scratch(), q.scratch()];
@@ -268,7 +268,7 @@ fn nan_features_give_the_same_output_on_every_path() {
     x[4] = f32::NAN;
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &rows(&net, 100, 1.0, 1), bits);
-        let outs: Vec<u32> = Isa::supported()
+        let outs: Vec<u32> = tachyon_simd::isa::levels_under_test()
             .into_iter()
             .map(|isa| {
                 let q =

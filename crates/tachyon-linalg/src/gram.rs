@@ -409,7 +409,7 @@ mod tests {
     #[test]
     fn every_instruction_set_matches_the_f64_reference_within_the_bound() {
         let mut rng = SplitMix64(3);
-        for isa in Isa::supported() {
+        for isa in tachyon_simd::isa::levels_under_test() {
             for d in [1, 2, 3, 8, 15, 17, 32, 33, 63, 65] {
                 for rows in [0, 1, 7, 100, 1031] {
                     // Row-major in place, row-major with a misaligned start and padded stride, column-major.
@@ -470,7 +470,7 @@ mod tests {
     fn integer_inputs_give_exact_symmetric_results_on_every_path() {
         // Small integers: every product and sum is exact, so any wrong offset or missing tile shows as a
         // difference, not as rounding.
-        for isa in Isa::supported() {
+        for isa in tachyon_simd::isa::levels_under_test() {
             for d in [5, 16, 33] {
                 let rows = 300;
                 let z: Vec<f64> = (0..rows * d).map(|k| ((k * 7 + k / d) % 11) as f64 - 5.0).collect();

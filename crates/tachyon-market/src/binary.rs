@@ -1,4 +1,4 @@
-//! A compact binary event file for fast replay, read zero-copy from a memory map.
+//! A compact binary event file for fast replay: fixed-size records, read into memory in one pass and checked.
 //!
 //! Layout (little-endian, as on every x86-64 and AArch64 target Tachyon supports):
 //!
@@ -119,27 +119,35 @@ pub fn convert_lobster(messages: &Path, out: &Path) -> Result<u64, MarketError> 
     Ok(count)
 }
 
-/// A binary event file mapped into memory.
+/// A binary event file read into memory and checked.
+///
+/// Read, not mapped: a mapped file truncated by another program after it was opened would fault (SIGBUS) on the
+/// next access to the lost pages, which no check at open time can prevent. Reading costs one copy at disk or page
+/// cache speed (gigabytes per second) and leaves nothing that can change under the reader.
 pub struct EventFile {
-    map: memmap2::Mmap,
+    /// The records' bytes, in 8-byte words so that they can be viewed as records (8-byte aligned).
+    words: Vec<u64>,
     count: usize,
 }
 
 impl EventFile {
-    /// Maps and checks `path` (magic, version, record size, length, checksum, kinds and sides).
+    /// Reads and checks `path` (magic, version, record size, length, checksum, kinds and sides). The record count
+    /// in the header is checked against the file's length before anything is allocated.
     pub fn open(path: &Path) -> Result<EventFile, MarketError> {
-        let file = File::open(path).map_err(|e| MarketError::io(path, e))?;
-        // SAFETY: the map is read-only; Tachyon never writes event files in place (they are replaced by rename),
-        // so the mapped bytes do not change under us unless another program modifies the file, which the
-        // checksum below would catch at open time.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| MarketError::io(path, e))?;
-        if map.len() < MAGIC.len() || map[0..8] != MAGIC {
+        use std::io::Read;
+        let io = |e| MarketError::io(path, e);
+        let mut file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut header = [0u8; HEADER_BYTES];
+        let got = (&mut file).take(HEADER_BYTES as u64).read(&mut header).map_err(io)?;
+        let got = got + (&mut file).take((HEADER_BYTES - got) as u64).read(&mut header[got..]).map_err(io)?;
+        if got < MAGIC.len() || header[0..8] != MAGIC {
             return Err(bad(path, "not a Tachyon event file (bad magic)"));
         }
-        if map.len() < HEADER_BYTES {
-            return Err(bad(path, format!("{} bytes: truncated header", map.len())));
+        if got < HEADER_BYTES {
+            return Err(bad(path, format!("{got} bytes: truncated header")));
         }
-        let u32_at = |o: usize| u32::from_le_bytes(map[o..o + 4].try_into().expect("4 bytes"));
+        let u32_at = |o: usize| u32::from_le_bytes(header[o..o + 4].try_into().expect("4 bytes"));
         let version = u32_at(8);
         if version != VERSION {
             return Err(bad(path, format!("format version {version}, this build reads version {VERSION}")));
@@ -148,23 +156,36 @@ impl EventFile {
         if record != std::mem::size_of::<EventRecord>() {
             return Err(bad(path, format!("record size {record}, expected {}", std::mem::size_of::<EventRecord>())));
         }
-        let count = u64::from_le_bytes(map[16..24].try_into().expect("8 bytes")) as usize;
-        let expected = count.checked_mul(record).and_then(|b| b.checked_add(HEADER_BYTES));
-        if expected != Some(map.len()) {
-            return Err(bad(path, format!("{} bytes for {count} records: truncated or padded", map.len())));
+        let count = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+        let bytes = count.checked_mul(record as u64);
+        if bytes.and_then(|b| b.checked_add(HEADER_BYTES as u64)) != Some(len) {
+            return Err(bad(path, format!("{len} bytes for {count} records: truncated or padded")));
         }
-        if crc32fast::hash(&map[HEADER_BYTES..]) != u32_at(24) {
+        let bytes = bytes.expect("checked above") as usize;
+        let mut words = vec![0u64; bytes.div_ceil(8)];
+        file.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes]).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                bad(path, "the file shrank while it was read")
+            } else {
+                io(e)
+            }
+        })?;
+        let file = EventFile { words, count: count as usize };
+        if crc32fast::hash(file.record_bytes()) != u32_at(24) {
             return Err(bad(path, "checksum mismatch: the records are corrupted"));
         }
-        let file = EventFile { map, count };
         if let Some(i) = file.records().iter().position(|r| r.to_event().is_none()) {
             return Err(bad(path, format!("record {i} has an invalid kind or side")));
         }
         Ok(file)
     }
 
-    /// The records, straight from the mapped file.
+    fn record_bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u64, u8>(&self.words)[..self.count * std::mem::size_of::<EventRecord>()]
+    }
+
+    /// The records.
     pub fn records(&self) -> &[EventRecord] {
-        bytemuck::cast_slice(&self.map[HEADER_BYTES..HEADER_BYTES + self.count * std::mem::size_of::<EventRecord>()])
+        bytemuck::cast_slice(self.record_bytes())
     }
 }

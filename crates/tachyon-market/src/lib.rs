@@ -7,7 +7,7 @@
 //! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from LOBSTER messages
 //!   replayed into our book, or the generic quotes/trades CSV.
 //! - [`update`]: book changes as a feed reports them ([`Feed`], [`Update`]), applied by whoever owns the book.
-//! - [`binary`]: a compact binary event file, written atomically, replayed zero-copy from a memory map.
+//! - [`binary`]: a compact binary event file, written atomically, read back in one pass and checked.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
 
 pub mod binary;

@@ -146,11 +146,18 @@ impl LobsterPair {
 }
 
 /// The orderbook file LOBSTER pairs with a message file, if the name follows LOBSTER's convention.
+/// Compressed or not independently of the message file: if the name with the message file's ending does not
+/// exist, the other form (`.csv` for `.csv.gz`, and back) is taken when it does.
 pub fn orderbook_path_for(message_path: &Path) -> Option<PathBuf> {
     let name = message_path.file_name()?.to_str()?;
     let at = name.rfind("_message_")?;
     let book_name = format!("{}_orderbook_{}", &name[..at], &name[at + "_message_".len()..]);
-    Some(message_path.with_file_name(book_name))
+    let same = message_path.with_file_name(&book_name);
+    let other = match book_name.strip_suffix(".gz") {
+        Some(plain) => message_path.with_file_name(plain),
+        None => message_path.with_file_name(format!("{book_name}.gz")),
+    };
+    Some(if !same.exists() && other.exists() { other } else { same })
 }
 
 /// How a replayed message changed the book, beyond applying it.
@@ -355,6 +362,20 @@ mod tests {
             Path::new("/d/AAPL_2012-06-21_34200000_57600000_orderbook_1.csv.gz")
         );
         assert!(orderbook_path_for(Path::new("quotes.csv")).is_none());
+    }
+
+    #[test]
+    fn a_compressed_message_file_finds_a_plain_orderbook_file_and_back() {
+        let dir = std::env::temp_dir().join(format!("tachyon-orderbook-name-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("X_message_5.csv.gz"), b"").unwrap();
+        std::fs::write(dir.join("X_orderbook_5.csv"), b"").unwrap();
+        assert_eq!(orderbook_path_for(&dir.join("X_message_5.csv.gz")).unwrap(), dir.join("X_orderbook_5.csv"));
+        std::fs::write(dir.join("Y_orderbook_5.csv.gz"), b"").unwrap();
+        assert_eq!(orderbook_path_for(&dir.join("Y_message_5.csv")).unwrap(), dir.join("Y_orderbook_5.csv.gz"));
+        // Neither exists: the name with the message file's ending, for the error to name.
+        assert_eq!(orderbook_path_for(&dir.join("Z_message_5.csv")).unwrap(), dir.join("Z_orderbook_5.csv"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

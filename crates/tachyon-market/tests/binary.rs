@@ -61,3 +61,36 @@ fn damaged_files_are_rejected_with_a_reason() {
     longer.extend_from_slice(&[0; 40]);
     check(&longer, "truncated or padded");
 }
+
+/// A file truncated after it was opened and read gives no fault: the records live in memory, not in a map of
+/// the file (a map would raise SIGBUS on the next access to the lost pages).
+#[test]
+fn truncating_an_open_file_does_not_touch_what_was_read() {
+    let out = temp("truncated-after-open.tcye");
+    let count = convert_lobster(&sample(), &out).unwrap();
+    let file = EventFile::open(&out).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&out).unwrap().set_len(HEADER_BYTES as u64).unwrap();
+    let sum: i64 = file.records().iter().map(|r| r.to_event().unwrap().price).sum();
+    assert_eq!(file.records().len() as u64, count);
+    assert!(sum > 0);
+    // Opening it again now is a clear error.
+    assert!(EventFile::open(&out).err().unwrap().to_string().contains("truncated"));
+}
+
+/// A conversion that fails half-way (a malformed message) leaves neither the output nor a temporary file.
+#[test]
+fn a_failed_conversion_leaves_nothing_behind() {
+    let dir = std::env::temp_dir().join(format!("tachyon-convert-fail-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("X_message_1.csv");
+    let good = std::fs::read_to_string(sample()).unwrap();
+    let mut text: String = good.lines().take(100).map(|l| format!("{l}\n")).collect();
+    text.push_str("34200.5,1,7,not-a-size,5850000,1\n");
+    std::fs::write(&input, text).unwrap();
+    let out = dir.join("x.tcye");
+    let err = convert_lobster(&input, &out).unwrap_err();
+    assert!(err.to_string().contains("X_message_1.csv:101"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("X_message_1.csv")], "{left:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -149,6 +149,24 @@ pub enum IsaError {
     },
 }
 
+/// Checks that every level named in `required` (comma-separated) is among `levels`.
+fn check_required(levels: &[Isa], required: &str) -> Result<(), String> {
+    for name in required.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let isa = match name.parse::<IsaRequest>().map_err(|e| e.to_string())? {
+            IsaRequest::Exactly(isa) => isa,
+            IsaRequest::Auto => Isa::best(),
+        };
+        if !levels.contains(&isa) {
+            return Err(format!(
+                "{isa} is required but this run does not test it (the CPU lacks {:?}, or {ISA_ENV_VAR} forces another \
+                 level)",
+                CpuFeatures::get().missing_for(isa)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Where the active instruction set came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IsaSource {
@@ -354,17 +372,48 @@ pub fn active() -> Isa {
     }
 }
 
+/// The environment variable naming levels a test run must exercise (`avx512`, or a list: `avx2,avx512`).
+pub const REQUIRE_ISA_ENV_VAR: &str = "TACHYON_REQUIRE_ISA";
+
 /// The levels a test suite should exercise: the one `TACHYON_ISA` forces (CI runs the suites once per level),
-/// else every level this CPU supports.
+/// else every level this CPU supports. The first call in a process writes to stderr (past the test harness's
+/// capture) which levels run and which are skipped and why.
 ///
 /// # Panics
-/// If `TACHYON_ISA` names an unknown level or one this CPU lacks (a test setup error).
+/// If `TACHYON_ISA` names an unknown level or one this CPU lacks (a test setup error), or if a level named by
+/// `TACHYON_REQUIRE_ISA` is not among those that run: a missing instruction set fails the run instead of being
+/// skipped in silence.
 pub fn levels_under_test() -> Vec<Isa> {
-    match from_env() {
-        Ok(Some(isa)) => vec![isa],
-        Ok(None) => Isa::supported(),
+    let forced = match from_env() {
+        Ok(forced) => forced,
         Err(error) => panic!("{ISA_ENV_VAR}: {error}"),
+    };
+    let levels = forced.map_or_else(Isa::supported, |isa| vec![isa]);
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    REPORTED.call_once(|| {
+        let skipped: Vec<String> = Isa::ALL
+            .iter()
+            .filter(|isa| !levels.contains(isa))
+            .map(|&isa| match forced {
+                Some(f) => format!("{isa} ({ISA_ENV_VAR}={f})"),
+                None => format!("{isa} (CPU lacks {})", CpuFeatures::get().missing_for(isa).join(", ")),
+            })
+            .collect();
+        let names: Vec<&str> = levels.iter().map(|i| i.name()).collect();
+        let line = format!(
+            "instruction sets under test: ran {}; skipped {}\n",
+            names.join(", "),
+            if skipped.is_empty() { "none".to_string() } else { skipped.join(", ") }
+        );
+        // Straight to the stream: the test harness captures print! and eprint!.
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    });
+    if let Ok(required) = std::env::var(REQUIRE_ISA_ENV_VAR) {
+        if let Err(problem) = check_required(&levels, &required) {
+            panic!("{REQUIRE_ISA_ENV_VAR}: {problem}");
+        }
     }
+    levels
 }
 
 /// Where the active instruction set came from.
@@ -390,6 +439,17 @@ pub fn set_active(request: IsaRequest) -> Result<Isa, IsaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_required_level_that_does_not_run_is_an_error() {
+        let ran = [Isa::Scalar, Isa::Avx2];
+        assert!(check_required(&ran, "avx2").is_ok());
+        assert!(check_required(&ran, " scalar , avx2 ").is_ok());
+        assert!(check_required(&ran, "").is_ok());
+        let err = check_required(&ran, "avx2,avx512").unwrap_err();
+        assert!(err.contains("avx512 is required"), "{err}");
+        assert!(check_required(&ran, "sse9").unwrap_err().contains("unknown instruction set"));
+    }
 
     #[test]
     fn lanes_per_register() {

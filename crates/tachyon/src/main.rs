@@ -4,6 +4,7 @@ mod bench_cmd;
 mod demo;
 mod export_cmd;
 mod features_cmd;
+mod feed_cmd;
 mod info;
 mod models_cmd;
 mod run_cmd;
@@ -73,6 +74,8 @@ enum Command {
     /// Two threads: one reads the files and writes the signals, the other keeps the book, updates the features
     /// and predicts. Reports updates/s and receive-to-signal latency percentiles, split by stage.
     Run(run_cmd::RunArgs),
+    /// Send a market file over TCP to `tachyon run --listen` (the feed's wire format, docs/LIVE.md).
+    Feed(feed_cmd::FeedArgs),
     /// The model registry: versioned model files and which one is live (`list`, `add`, `promote`, `rollback`).
     ///
     /// Promotions and rollbacks are single atomic file replacements: a process killed at any moment leaves the
@@ -143,9 +146,25 @@ impl OnBadRow {
 
 fn main() {
     if let Err(error) = run() {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", message(&error));
         std::process::exit(2);
     }
+}
+
+/// The error and its causes in one line, each cause once: library errors often quote their cause already
+/// ("FILE: No such file or directory"), and printing the chain again would repeat it.
+fn message(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn run() -> Result<()> {
@@ -160,6 +179,7 @@ fn run() -> Result<()> {
         Command::Bench(args) => bench_cmd::run(&args),
         Command::Run(args) => run_cmd::run(&args),
         Command::Models(args) => models_cmd::run(&args),
+        Command::Feed(args) => feed_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Export(args) => export_cmd::run(&args),
         Command::Features(args) => features_cmd::run(&args),

@@ -1,11 +1,14 @@
 //! `tachyon run`: LOBSTER files replayed through the live pipeline, one signal per tick, with a latency report.
 
+use std::net::TcpListener;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tachyon_live::{Config, CsvSink, Deployed, ModelSlot, NullSink, Registry, RegistryWatch, Report, SignalSink};
-use tachyon_market::LobsterFeed;
+use tachyon_live::{
+    Config, CsvSink, Deployed, ModelSlot, NullSink, Registry, RegistryWatch, Report, SignalSink, SocketFeed,
+};
+use tachyon_market::{Feed, LobsterFeed};
 use tachyon_simd::Backend;
 
 use crate::OnBadRow;
@@ -15,8 +18,12 @@ use crate::OnBadRow;
 pub struct RunArgs {
     /// LOBSTER message files (`..._message_N.csv[.gz]`; the orderbook file beside each seeds the book and
     /// supplies levels that enter the window from beyond its depth). Replayed one after the other, at full speed.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "listen")]
     pub inputs: Vec<PathBuf>,
+    /// Instead of files, accept one feed on this address (e.g. 127.0.0.1:7000) from `tachyon feed` or any program
+    /// that speaks the wire format (docs/LIVE.md); port 0 picks a free one, printed on stderr.
+    #[arg(long, value_name = "ADDR", conflicts_with = "inputs")]
+    pub listen: Option<String>,
     /// Model file (from `tachyon train`), checked against the served features by name and hash.
     #[arg(long, value_name = "FILE", required_unless_present = "registry", conflicts_with = "registry")]
     pub model: Option<PathBuf>,
@@ -46,6 +53,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_pin: bool,
 }
+
+/// Opens one feed when its turn comes (a listener accepts its connection only then).
+type OpenFeed<'a> = Box<dyn FnOnce() -> Result<Box<dyn Feed>> + 'a>;
 
 /// Runs `tachyon run`.
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -89,15 +99,28 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Some(registry) => Some(RegistryWatch::new(registry, slot.clone(), backend)?),
         None => None,
     };
-    let mut reports = Vec::new();
+    let mut feeds: Vec<OpenFeed<'_>> = Vec::new();
     for input in &args.inputs {
-        let mut feed = LobsterFeed::open_message(input)?;
+        feeds.push(Box::new(move || Ok(Box::new(LobsterFeed::open_message(input)?) as Box<dyn Feed>)));
+    }
+    if let Some(addr) = &args.listen {
+        let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
+        eprintln!("listening on {}", listener.local_addr()?);
+        feeds.push(Box::new(move || {
+            let (stream, peer) = listener.accept()?;
+            eprintln!("feed from {peer}");
+            Ok(Box::new(SocketFeed::accept(stream)?) as Box<dyn Feed>)
+        }));
+    }
+    let mut reports = Vec::new();
+    for open in feeds {
+        let mut feed = open()?;
         let mut control = || {
             if let Some(watch) = watch.as_mut() {
                 watch.poll();
             }
         };
-        let report = tachyon_live::run_with_control(&mut feed, &slot, sink.as_mut(), &config, &mut control)?;
+        let report = tachyon_live::run_with_control(feed.as_mut(), &slot, sink.as_mut(), &config, &mut control)?;
         print_report(&report);
         reports.push(report);
     }

@@ -172,7 +172,10 @@ fn features_errors_name_the_problem() {
     assert!(text(&result.stderr).contains("--format"), "{}", text(&result.stderr));
     let result = tachyon(&["features", "/nonexistent/X_message_1.csv", "--out", "/tmp/x.csv"], None);
     assert_eq!(result.status.code(), Some(2));
-    assert!(text(&result.stderr).contains("/nonexistent/X_message_1.csv"), "{}", text(&result.stderr));
+    let stderr = text(&result.stderr);
+    assert!(stderr.contains("/nonexistent/X_message_1.csv"), "{stderr}");
+    // The operating system's message once, not once per layer that quotes it.
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
 }
 
 #[test]
@@ -494,4 +497,122 @@ fn bench_live_rows_carry_throughput_latency_and_drops() {
         }
         assert!(row["events_per_s"].as_f64().unwrap() > 0.0 && row["drops"] == 0, "{row}");
     }
+}
+
+/// A model file with a valid checksum but a zero standard deviation or a NaN weight is refused on load by every
+/// command that reads models (eval, bench infer, run, models add), with exit code 2 and the problem named.
+#[test]
+fn models_with_nan_weights_or_zero_std_are_refused_by_every_command() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-bad-model-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.tcy");
+    let i = input.to_str().unwrap();
+    assert!(tachyon(&["train", i, "--out", good.to_str().unwrap()], None).status.success());
+    let file = tachyon_train::ModelFile::load(&good, &tachyon_train::FEATURES).unwrap();
+    for (array, value, problem) in [("std", 0.0, "standardisation"), ("mean", f64::NAN, "standardisation")] {
+        let mut broken = file.clone();
+        broken.arrays.iter_mut().find(|(n, _)| n == array).unwrap().1[3] = value;
+        let path = dir.join(format!("{array}.tcy"));
+        broken.save(&path).unwrap();
+        let p = path.to_str().unwrap();
+        let registry = dir.join("registry");
+        for args in [
+            vec!["eval", "--model", p, i],
+            vec!["bench", "infer", "--smoke", "--model", p],
+            vec!["run", i, "--model", p, "--no-pin"],
+            vec!["models", "--registry", registry.to_str().unwrap(), "add", p],
+        ] {
+            let out = tachyon(&args, None);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+            assert!(text(&out.stderr).contains(problem), "{args:?}: {}", text(&out.stderr));
+        }
+    }
+    // A NaN weight too.
+    let mut broken = file.clone();
+    let (_, weights) = broken.arrays.iter_mut().find(|(n, _)| n.starts_with("w")).unwrap();
+    weights[0] = f64::NAN;
+    let path = dir.join("nan.tcy");
+    broken.save(&path).unwrap();
+    let out = tachyon(&["eval", "--model", path.to_str().unwrap(), i], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("non-finite"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Starts `tachyon run --listen 127.0.0.1:0 ...` and returns the child and the address it listens on.
+fn listening_run(extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tachyon"))
+        .args(["run", "--listen", "127.0.0.1:0", "--no-pin"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "run exited before listening");
+        if let Some(addr) = line.trim().strip_prefix("listening on ") {
+            let addr = addr.to_string();
+            // Keep draining stderr so that the child never blocks on a full pipe.
+            std::thread::spawn(move || std::io::read_to_string(stderr));
+            return (child, addr);
+        }
+    }
+}
+
+/// The signals' columns that do not depend on when they were made: seq, event_id, exchange time, model, outputs.
+fn timeless(csv: &str) -> Vec<String> {
+    csv.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            [&f[..3], &f[5..]].concat().join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn a_feed_process_drives_a_listening_run_and_its_signals_equal_the_file_replay() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-feed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.tcy");
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    assert!(tachyon(&["train", i, "--out", m], None).status.success());
+    let (from_file, from_socket) = (dir.join("file.csv"), dir.join("socket.csv"));
+    let out = tachyon(&["run", i, "--model", m, "--out", from_file.to_str().unwrap(), "--no-pin"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let (run, addr) = listening_run(&["--model", m, "--out", from_socket.to_str().unwrap()]);
+    let out = tachyon(&["feed", i, "--to", &addr], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(run.wait_with_output().unwrap().status.success());
+    let (a, b) = (std::fs::read_to_string(&from_file).unwrap(), std::fs::read_to_string(&from_socket).unwrap());
+    assert!(a.lines().count() > 100_000);
+    assert_eq!(timeless(&a), timeless(&b));
+
+    // A feed that dies mid-stream: the run stops with an error naming where, and writes no signal file.
+    let cut = dir.join("cut.csv");
+    let (run, addr) = listening_run(&["--model", m, "--out", cut.to_str().unwrap()]);
+    {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        let mut hello = b"TCYFEED\0".to_vec();
+        hello.extend_from_slice(&1u16.to_le_bytes());
+        hello.extend_from_slice(&0u16.to_le_bytes());
+        hello.extend_from_slice(&10_000f64.to_le_bytes());
+        hello.extend_from_slice(&0u16.to_le_bytes());
+        stream.write_all(&hello).unwrap();
+        stream.write_all(&[9, 0, 0]).unwrap();
+    }
+    let status = run.wait_with_output().unwrap().status;
+    assert_eq!(status.code(), Some(2));
+    assert!(!cut.exists(), "no partial signal file");
+    std::fs::remove_dir_all(dir).unwrap();
 }

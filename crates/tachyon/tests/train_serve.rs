@@ -2,7 +2,7 @@
 //! outputs of the training-side forward pass.
 
 use tachyon_infer::CompiledModel;
-use tachyon_simd::{Backend, Isa};
+use tachyon_simd::Backend;
 use tachyon_testkit::SplitMix64;
 use tachyon_train::{forward, Activation, Head, Mlp, MlpSpec, Standardizer, Workspace};
 
@@ -50,7 +50,7 @@ fn every_path_matches_the_training_forward_pass() {
         let mut ws = Workspace::new(&mlp, n);
         forward(&mlp, &mut ws, &z);
         let want: Vec<f64> = ws.outputs().iter().map(|&v| f64::from(v)).collect();
-        for isa in Isa::supported() {
+        for isa in tachyon_simd::isa::levels_under_test() {
             let p = CompiledModel::compile(&net, &Backend::new(isa).unwrap()).unwrap();
             let mut got = vec![0.0; n];
             p.predict_batch(&x, &mut p.scratch(), &mut got).unwrap();
