@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use tachyon_infer::CompiledModel;
-use tachyon_live::{Config, Deployed, ModelSlot, NullSink, Report};
+use tachyon_live::{Config, Deployed, ModelSlot, NullSink, Pace, Report};
 use tachyon_market::LobsterFeed;
 use tachyon_model::{Activation, DenseNetwork};
 use tachyon_simd::Backend;
@@ -25,13 +25,13 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
         Scale::Quick => 3,
         Scale::Smoke => 1,
     };
-    let cases: [(&'static str, Option<f64>); 3] =
-        [("max", None), ("rate_200k", Some(200_000.0)), ("rate_500k", Some(500_000.0))];
-    for (case, rate) in cases {
+    let cases: [(&'static str, Pace); 3] =
+        [("max", Pace::Max), ("rate_200k", Pace::Rate(200_000.0)), ("rate_500k", Pace::Rate(500_000.0))];
+    for (case, pace) in cases {
         let mut runs: Vec<Report> = Vec::new();
         for _ in 0..samples {
             let mut feed = LobsterFeed::open_message(&messages)?;
-            let config = Config { rate, ..Config::default() };
+            let config = Config { pace, ..Config::default() };
             runs.push(tachyon_live::run(&mut feed, &slot, &mut NullSink, &config)?);
         }
         runs.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));

@@ -15,6 +15,8 @@
 //! is dropped and the signal ring cannot deadlock the two threads.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use rtrb::{Consumer, Producer, RingBuffer};
@@ -29,8 +31,20 @@ use crate::signal::{Signal, SignalSink, TimeBase};
 /// Tries of an empty or full ring with a spin hint before the thread starts yielding to the OS.
 pub const SPINS: u32 = 256;
 
+/// When the io thread lets each record into the pipeline.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Pace {
+    /// As fast as the feed reads: throughput, with the latency of a full ring.
+    #[default]
+    Max,
+    /// This many records per second, evenly spaced: latency under a load the pipeline carries.
+    Rate(f64),
+    /// At the recorded pace times this factor (1: as recorded), from the records' exchange times.
+    Speed(f64),
+}
+
 /// How to run.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Elements of each ring.
     pub ring: usize,
@@ -45,9 +59,11 @@ pub struct Config {
     pub max_examples: usize,
     /// How often the io thread runs the control hook of [`run_with_control`] (a registry poll), microseconds.
     pub control_every_us: u64,
-    /// Updates offered per second (`None`: as fast as the feed reads). Latency is measured under a load the hot
-    /// thread can carry; at maximum speed it is mostly the time spent queueing in a full ring.
-    pub rate: Option<f64>,
+    /// When records enter the pipeline.
+    pub pace: Pace,
+    /// Set from another thread (a signal handler) to stop reading: what was read is drained, signals flushed,
+    /// and the report says the run was stopped.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for Config {
@@ -59,7 +75,8 @@ impl Default for Config {
             on_bad_row: BadRowPolicy::Fail,
             max_examples: 5,
             control_every_us: 200,
-            rate: None,
+            pace: Pace::Max,
+            stop: None,
         }
     }
 }
@@ -127,6 +144,8 @@ pub struct Report {
     pub skipped_examples: Vec<String>,
     /// Updates dropped (always 0: backpressure is lossless).
     pub drops: u64,
+    /// Whether the run was stopped (SIGINT, SIGTERM) before its feed ended.
+    pub stopped: bool,
     /// Times the hot path changed model.
     pub swaps: u64,
     /// Wall time, s.
@@ -433,27 +452,19 @@ fn io_loop(
 ) -> Result<(), LiveError> {
     let mut updates = Vec::with_capacity(64);
     let mut seq = 0u64;
-    // With a rate, record k is read at start + k / rate (a busy wait that keeps draining signals).
-    let ticks_per_record = config.rate.map(|r| 1e9 / r / drain.time.ns_per_tick);
+    let ns_per_tick = drain.time.ns_per_tick;
     let start = clock.now();
-    let mut records = 0u64;
+    let (mut records, mut first_time_ns) = (0u64, None);
     loop {
         drain.drain()?;
-        if let Some(every) = ticks_per_record {
-            let due = start + (records as f64 * every) as u64;
-            let mut now = clock.now();
-            while now < due {
-                drain.drain()?;
-                control.tick(now);
-                std::hint::spin_loop();
-                now = clock.now();
-            }
-            records += 1;
+        if config.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            report.stopped = true;
+            return Ok(());
         }
         let t0 = clock.now();
         let read = feed.next_updates(&mut updates);
-        let receive = clock.now();
-        control.tick(receive);
+        let parsed = clock.now();
+        control.tick(parsed);
         match read {
             Ok(true) => {}
             Ok(false) => return Ok(()),
@@ -466,7 +477,31 @@ fn io_loop(
             }
             Err(error) => return Err(error.into()),
         }
-        drain.timings.parse.saturating_record(receive.saturating_sub(t0).max(1));
+        // The record is let in at its due time (a busy wait that keeps draining signals); it is received then.
+        let due_ns = match config.pace {
+            Pace::Max => None,
+            Pace::Rate(rate) => Some(records as f64 * 1e9 / rate),
+            Pace::Speed(speed) => updates.iter().rev().find_map(|u| u.tick).map(|tick| {
+                let first = *first_time_ns.get_or_insert(tick.time_ns);
+                (tick.time_ns - first).max(0) as f64 / speed
+            }),
+        };
+        records += 1;
+        let receive = match due_ns {
+            None => parsed,
+            Some(ns) => {
+                let due = start + (ns / ns_per_tick) as u64;
+                let mut now = clock.now();
+                while now < due {
+                    drain.drain()?;
+                    control.tick(now);
+                    std::hint::spin_loop();
+                    now = clock.now();
+                }
+                now
+            }
+        };
+        drain.timings.parse.saturating_record(parsed.saturating_sub(t0).max(1));
         for update in &updates {
             let mut message = Inbound::Update { seq, receive, update: *update };
             let mut tries = 0;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tachyon_features::{FEATURE_NAMES, NUM_FEATURES, SCHEMA};
-use tachyon_live::{run_with_control, Config, Deployed, ModelSlot, NullSink, Registry, RegistryWatch};
+use tachyon_live::{run_with_control, Config, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch};
 use tachyon_market::LobsterFeed;
 use tachyon_model::{Activation, DenseNetwork, ModelKind};
 use tachyon_simd::Backend;
@@ -77,7 +77,7 @@ fn a_promotion_reaches_a_running_pipeline() {
             registry.promote(b).unwrap();
         });
         // Offered at a rate that lasts long enough for the promotion to land mid-replay.
-        let config = Config { pin: false, rate: Some(500_000.0), ..Config::default() };
+        let config = Config { pin: false, pace: Pace::Rate(500_000.0), ..Config::default() };
         let mut feed = LobsterFeed::open_message(&messages).unwrap();
         run_with_control(&mut feed, &slot, &mut NullSink, &config, &mut || watch.poll()).unwrap()
     });

@@ -2,11 +2,13 @@
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use tachyon_live::{
-    Config, CsvSink, Deployed, ModelSlot, NullSink, Registry, RegistryWatch, Report, SignalSink, SocketFeed,
+    Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, Report, SignalSink, SocketFeed,
 };
 use tachyon_market::{Feed, LobsterFeed};
 use tachyon_simd::Backend;
@@ -44,14 +46,27 @@ pub struct RunArgs {
     pub on_bad_row: OnBadRow,
     /// Offer this many records per second instead of reading as fast as possible (latency under a load the
     /// pipeline carries; at full speed the latency is mostly queueing in a full ring).
-    #[arg(long, value_name = "PER_SECOND")]
+    #[arg(long, value_name = "PER_SECOND", conflicts_with = "speed")]
     pub rate: Option<f64>,
+    /// Replay pace: `max` (as fast as possible), or the recorded pace times a factor (`1x`, `10x`, `0.5x`).
+    #[arg(long, default_value = "max", value_parser = parse_speed)]
+    pub speed: Pace,
     /// Elements of each ring between the threads.
     #[arg(long, default_value_t = 4096)]
     pub ring: usize,
     /// Do not pin the two threads to cores.
     #[arg(long)]
     pub no_pin: bool,
+}
+
+fn parse_speed(text: &str) -> Result<Pace, String> {
+    if text.eq_ignore_ascii_case("max") {
+        return Ok(Pace::Max);
+    }
+    match text.trim_end_matches(['x', 'X']).parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(Pace::Speed(f)),
+        _ => Err(format!("{text:?}: expected `max` or a positive factor such as `1x` or `10x`")),
+    }
 }
 
 /// Opens one feed when its turn comes (a listener accepts its connection only then).
@@ -88,11 +103,21 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Some(p) if p.as_os_str() == "-" => Box::new(CsvSink::stdout(outputs)?),
         Some(p) => Box::new(CsvSink::create(p, outputs).with_context(|| format!("creating {}", p.display()))?),
     };
+    // SIGINT and SIGTERM stop the reading; what was read is drained and the signals flushed.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing the signal handler")?;
+    }
     let config = Config {
         ring: args.ring,
         pin: !args.no_pin,
         on_bad_row: args.on_bad_row.policy(),
-        rate: args.rate.filter(|r| *r > 0.0),
+        pace: match args.rate {
+            Some(rate) if rate > 0.0 && rate.is_finite() => Pace::Rate(rate),
+            Some(rate) => anyhow::bail!("--rate {rate}: expected a positive number of records per second"),
+            None => args.speed,
+        },
+        stop: Some(stop.clone()),
         ..Config::default()
     };
     let mut watch = match registry {
@@ -122,7 +147,12 @@ pub fn run(args: &RunArgs) -> Result<()> {
         };
         let report = tachyon_live::run_with_control(feed.as_mut(), &slot, sink.as_mut(), &config, &mut control)?;
         print_report(&report);
+        let stopped = report.stopped;
         reports.push(report);
+        if stopped {
+            eprintln!("stopped by a signal: the rest is not read");
+            break;
+        }
     }
     let swaps = watch.as_ref().map_or(&[][..], |w| w.swaps());
     // Swap latency: from the promotion (or rollback) written to the registry to the first signal of its model.

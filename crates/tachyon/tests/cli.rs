@@ -543,6 +543,8 @@ fn models_with_nan_weights_or_zero_std_are_refused_by_every_command() {
 }
 
 /// Starts `tachyon run --listen 127.0.0.1:0 ...` and returns the child and the address it listens on.
+// The child is returned for the caller to wait on.
+#[allow(clippy::zombie_processes)]
 fn listening_run(extra: &[&str]) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_tachyon"))
@@ -555,7 +557,10 @@ fn listening_run(extra: &[&str]) -> (std::process::Child, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "run exited before listening");
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait();
+            panic!("run exited before listening: {status:?}");
+        }
         if let Some(addr) = line.trim().strip_prefix("listening on ") {
             let addr = addr.to_string();
             // Keep draining stderr so that the child never blocks on a full pipe.
@@ -614,5 +619,39 @@ fn a_feed_process_drives_a_listening_run_and_its_signals_equal_the_file_replay()
     let status = run.wait_with_output().unwrap().status;
     assert_eq!(status.code(), Some(2));
     assert!(!cut.exists(), "no partial signal file");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// SIGINT stops a run at the recorded pace: what was read is drained, the signal file is written whole, the
+/// report printed, and the exit code is 0 (nothing was dropped).
+#[test]
+fn sigint_drains_flushes_and_reports() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-sigint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (model, signals) = (dir.join("m.tcy"), dir.join("s.csv"));
+    let (i, m) = (input.to_str().unwrap(), model.to_str().unwrap());
+    assert!(tachyon(&["train", i, "--out", m], None).status.success());
+    let out = tachyon(&["run", i, "--model", m, "--speed", "fast"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("expected `max` or a positive factor"), "{}", text(&out.stderr));
+    let child = Command::new(env!("CARGO_BIN_EXE_tachyon"))
+        .args(["run", i, "--model", m, "--speed", "10x", "--no-pin", "--out", signals.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped by a signal") && stderr.contains("0 dropped"), "{stderr}");
+    let csv = std::fs::read_to_string(&signals).unwrap();
+    let rows = csv.lines().count() - 1;
+    // At ten times the recorded pace, well under a second covers some ticks and far from all of them.
+    assert!(rows > 0 && rows < 100_000, "{rows} rows");
+    assert!(csv.ends_with('\n'));
     std::fs::remove_dir_all(dir).unwrap();
 }
