@@ -4,14 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tachyon_features::batch::{extract, ExtractOptions, FeatureMatrix};
 use tachyon_infer::CompiledModel;
-use tachyon_live::{run, Config, Deployed, HotPath, ModelSlot, Signal, SignalSink, StageTicks, TimeBase};
+use tachyon_live::{run, Config, Deployed, HotPath, ModelSlot, StageTicks};
 use tachyon_market::{Feed, LobsterFeed, LobsterReplay, Update};
 use tachyon_model::{Activation, DenseNetwork};
 use tachyon_simd::{Backend, CycleClock};
+
+mod common;
+use common::Keep;
 
 tachyon_testkit::install_counting_allocator!();
 
@@ -37,20 +40,6 @@ fn predict(model: &CompiledModel, row: &[f32]) -> f32 {
     let mut out = [0.0f32];
     model.predict(row, &mut model.scratch(), &mut out).unwrap();
     out[0]
-}
-
-/// Keeps every signal.
-#[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<Signal>>>);
-
-impl SignalSink for Keep {
-    fn write(&mut self, signal: &Signal, _: &TimeBase) -> std::io::Result<()> {
-        self.0.lock().unwrap().push(*signal);
-        Ok(())
-    }
-    fn finish(self: Box<Self>) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn config() -> Config {

@@ -3,29 +3,18 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use tachyon_infer::CompiledModel;
-use tachyon_live::{run, Config, Deployed, FeedWriter, ModelSlot, Signal, SignalSink, SocketFeed, TimeBase};
+use tachyon_live::{run, Config, Deployed, FeedWriter, ModelSlot, SocketFeed};
 use tachyon_market::{Feed, LobsterFeed, Update};
 use tachyon_model::{Activation, DenseNetwork};
 use tachyon_simd::Backend;
 
+mod common;
+use common::Keep;
+
 fn messages() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv")
-}
-
-#[derive(Clone, Default)]
-struct Keep(Arc<Mutex<Vec<Signal>>>);
-
-impl SignalSink for Keep {
-    fn write(&mut self, signal: &Signal, _: &TimeBase) -> std::io::Result<()> {
-        self.0.lock().unwrap().push(*signal);
-        Ok(())
-    }
-    fn finish(self: Box<Self>) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn slot() -> ModelSlot {
