@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use tachyon_market::tick::orderbook_path_for;
-use tachyon_market::{BadRowPolicy, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, TickSource};
+use tachyon_market::{
+    BadRowPolicy, Feed, LobsterFeed, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, SnapshotFeed, TickSource,
+};
 
 use crate::engine::FeatureEngine;
 use crate::labels::{LabelSpec, Labels};
@@ -50,6 +52,14 @@ impl Input {
             Input::Lobster { message, .. } => message,
             Input::QuotesCsv { path, .. } => path,
         }
+    }
+
+    /// Opens the stream as a [`Feed`] of book changes, for the live pipeline (the book kept by its reader).
+    pub fn open_feed(&self) -> Result<Box<dyn Feed>, MarketError> {
+        Ok(match self {
+            Input::Lobster { message, orderbook } => Box::new(LobsterFeed::open(message, orderbook)?),
+            Input::QuotesCsv { path, config } => Box::new(SnapshotFeed::new(QuotesCsv::open(path, *config)?)),
+        })
     }
 
     /// Opens the stream.

@@ -150,3 +150,51 @@ fn the_hot_path_allocates_nothing_after_warm_up() {
     assert!(signals > 100_000, "{signals} signals");
     assert_eq!(allocations, 0, "over {} updates", all.len() - warm);
 }
+
+/// A quotes/trades CSV through the pipeline (each quote a snapshot of the top of the book) gives the batch
+/// features' predictions bit for bit.
+#[test]
+fn a_quotes_csv_replays_like_its_batch_features() {
+    use tachyon_market::{QuotesCsv, QuotesCsvConfig, SnapshotFeed};
+    let dir = std::env::temp_dir().join(format!("tachyon-live-quotes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("quotes.csv");
+    let mut rng = tachyon_testkit::SplitMix64(9);
+    let mut text = String::from("time,type,bid_price,bid_size,ask_price,ask_size,price,size,side\n");
+    let mut mid = 10_000i64;
+    for i in 0..5000 {
+        let t = 34_200.0 + i as f64 * 0.01;
+        mid += (rng.next_u64() % 3) as i64 - 1;
+        if i % 7 == 3 {
+            text.push_str(&format!(
+                "{t:.3},trade,,,,,{:.2},{},buy\n",
+                (mid + 1) as f64 / 100.0,
+                1 + rng.next_u64() % 50
+            ));
+        } else {
+            let (bs, as_) = (1 + rng.next_u64() % 900, 1 + rng.next_u64() % 900);
+            text.push_str(&format!(
+                "{t:.3},quote,{:.2},{bs},{:.2},{as_},,,\n",
+                (mid - 1) as f64 / 100.0,
+                (mid + 1) as f64 / 100.0
+            ));
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    let quotes = QuotesCsvConfig { price_decimals: 2, size_decimals: 0 };
+    let expected = extract(&mut QuotesCsv::open(&path, quotes).unwrap(), &ExtractOptions::default()).unwrap();
+    let served = model(11);
+    let reference: Vec<f32> = (0..expected.rows()).map(|i| predict(&served, expected.row(i))).collect();
+    let slot = ModelSlot::new(Deployed::new(1, "seeded", served).unwrap());
+    let keep = Keep::default();
+    let mut feed = SnapshotFeed::new(QuotesCsv::open(&path, quotes).unwrap());
+    let report = run(&mut feed, &slot, &mut keep.clone(), &config()).unwrap();
+    let signals = keep.0.lock().unwrap();
+    assert_eq!(signals.len(), expected.rows());
+    assert!(report.signals > 4000);
+    for (i, s) in signals.iter().enumerate() {
+        assert_eq!(s.event_id, expected.event_id[i]);
+        assert_eq!(s.prediction[0].to_bits(), reference[i].to_bits(), "row {i}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -29,5 +29,5 @@ pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
 pub use tick::{
     replay_step, LobsterFeed, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade,
 };
-pub use update::{BookChange, Feed, Fringe, Update, FRINGE};
+pub use update::{BookChange, Feed, Fringe, SnapshotFeed, Update, FRINGE};
 pub use verify::{verify_book, BadRowPolicy, VerifyMode, VerifyOptions, VerifyReport};

@@ -12,7 +12,7 @@
 use crate::book::{Applied, Book, BookView, Level, Side};
 use crate::error::MarketError;
 use crate::event::Event;
-use crate::tick::{ReplayStep, Tick};
+use crate::tick::{ReplayStep, Tick, TickSource};
 
 /// Levels per side a [`Fringe`] carries.
 pub const FRINGE: usize = 4;
@@ -118,4 +118,43 @@ pub trait Feed: Send {
 
     /// What is being read, for messages.
     fn name(&self) -> String;
+}
+
+/// A [`TickSource`] that shows a whole book after each tick (a quotes file: the top of the book) as a [`Feed`]:
+/// each tick becomes the book it shows, cleared and set level by level, the tick on the last change.
+pub struct SnapshotFeed<S> {
+    source: S,
+}
+
+impl<S: TickSource> SnapshotFeed<S> {
+    /// The feed of `source`.
+    pub fn new(source: S) -> Self {
+        SnapshotFeed { source }
+    }
+}
+
+impl<S: TickSource + Send> Feed for SnapshotFeed<S> {
+    fn next_updates(&mut self, out: &mut Vec<Update>) -> Result<bool, MarketError> {
+        out.clear();
+        let Some(tick) = self.source.next_tick()? else { return Ok(false) };
+        let book = self.source.book();
+        out.push(Update { change: BookChange::Clear, tick: None });
+        for (side, levels) in [(Side::Ask, book.asks), (Side::Bid, book.bids)] {
+            out.extend(
+                levels
+                    .iter()
+                    .map(|l| Update { change: BookChange::Level { side, price: l.price, size: l.size }, tick: None }),
+            );
+        }
+        out.last_mut().expect("a snapshot starts with Clear").tick = Some(tick);
+        Ok(true)
+    }
+
+    fn ticks_per_unit(&self) -> f64 {
+        self.source.ticks_per_unit()
+    }
+
+    fn name(&self) -> String {
+        self.source.path().display().to_string()
+    }
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use tachyon_features::batch::Input;
 use tachyon_live::{
     Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, Report, SignalSink, SocketFeed,
 };
-use tachyon_market::{Feed, LobsterFeed};
+use tachyon_market::{Feed, QuotesCsvConfig};
 use tachyon_simd::Backend;
 
 use crate::OnBadRow;
@@ -19,9 +20,16 @@ use crate::OnBadRow;
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// LOBSTER message files (`..._message_N.csv[.gz]`; the orderbook file beside each seeds the book and
-    /// supplies levels that enter the window from beyond its depth). Replayed one after the other, at full speed.
+    /// supplies levels that enter the window from beyond its depth) or quotes/trades CSVs (docs/MARKET.md).
+    /// Replayed one after the other.
     #[arg(required_unless_present = "listen")]
     pub inputs: Vec<PathBuf>,
+    /// Quotes CSV: decimal places of the price tick (4: prices become integer units of 0.0001).
+    #[arg(long, default_value_t = 4)]
+    pub price_decimals: u32,
+    /// Quotes CSV: decimal places of sizes (0: whole units).
+    #[arg(long, default_value_t = 0)]
+    pub size_decimals: u32,
     /// Instead of files, accept one feed on this address (e.g. 127.0.0.1:7000) from `tachyon feed` or any program
     /// that speaks the wire format (docs/LIVE.md); port 0 picks a free one, printed on stderr.
     #[arg(long, value_name = "ADDR", conflicts_with = "inputs")]
@@ -125,8 +133,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         None => None,
     };
     let mut feeds: Vec<OpenFeed<'_>> = Vec::new();
+    let quotes = QuotesCsvConfig { price_decimals: args.price_decimals, size_decimals: args.size_decimals };
+    if quotes.price_decimals > 9 || quotes.size_decimals > 9 {
+        anyhow::bail!("--price-decimals and --size-decimals go up to 9");
+    }
     for input in &args.inputs {
-        feeds.push(Box::new(move || Ok(Box::new(LobsterFeed::open_message(input)?) as Box<dyn Feed>)));
+        let input = Input::detect(input, quotes);
+        feeds.push(Box::new(move || Ok(input.open_feed()?)));
     }
     if let Some(addr) = &args.listen {
         let listener = TcpListener::bind(addr).with_context(|| format!("listening on {addr}"))?;
