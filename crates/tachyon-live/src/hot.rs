@@ -24,6 +24,8 @@ pub struct StageTicks {
     pub features: u64,
     /// The prediction was made.
     pub predict: u64,
+    /// The shadow model's prediction was made (equal to `predict` without a shadow).
+    pub shadow: u64,
 }
 
 /// Counts of the hot path.
@@ -49,7 +51,15 @@ pub struct HotPath {
     model: Arc<Deployed>,
     scratch: Scratch,
     out: [f32; MAX_OUTPUTS],
+    shadow: Option<Shadow>,
     counts: HotCounts,
+}
+
+/// A candidate run beside the live model on the same features, after each signal is stamped.
+struct Shadow {
+    model: Arc<Deployed>,
+    scratch: Scratch,
+    out: [f32; MAX_OUTPUTS],
 }
 
 impl HotPath {
@@ -65,8 +75,17 @@ impl HotPath {
             model,
             scratch,
             out: [0.0; MAX_OUTPUTS],
+            shadow: None,
             counts: HotCounts::default(),
         }
+    }
+
+    /// The same, with `shadow` predicting beside the live model on every tick (its first output goes into each
+    /// signal's `shadow`).
+    pub fn with_shadow(mut self, shadow: Arc<Deployed>) -> HotPath {
+        let scratch = shadow.model.scratch();
+        self.shadow = Some(Shadow { model: shadow, scratch, out: [0.0; MAX_OUTPUTS] });
+        self
     }
 
     /// Counts so far.
@@ -123,6 +142,18 @@ impl HotPath {
         let emit = clock.now();
         if time_stages {
             stages.predict = emit;
+            stages.shadow = emit;
+        }
+        let shadow = self.shadow.as_mut().map(|s| {
+            let outputs = s.model.model.outputs().min(MAX_OUTPUTS);
+            s.model
+                .model
+                .predict(self.engine.features(), &mut s.scratch, &mut s.out[..outputs])
+                .expect("a shadow is checked like the live model");
+            s.out[0]
+        });
+        if time_stages && shadow.is_some() {
+            stages.shadow = clock.now();
         }
         self.counts.signals += 1;
         Some(Signal {
@@ -134,6 +165,7 @@ impl HotPath {
             model_id: self.model.id,
             outputs: outputs as u8,
             prediction: self.out,
+            shadow,
         })
     }
 }

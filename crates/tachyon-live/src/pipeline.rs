@@ -25,7 +25,7 @@ use tachyon_market::{BadRowPolicy, Feed, MarketError, Update};
 use tachyon_simd::CycleClock;
 
 use crate::hot::{HotCounts, HotPath, StageTicks};
-use crate::model::ModelSlot;
+use crate::model::{Deployed, ModelSlot};
 use crate::signal::{Signal, SignalSink, TimeBase};
 
 /// Tries of an empty or full ring with a spin hint before the thread starts yielding to the OS.
@@ -61,6 +61,9 @@ pub struct Config {
     pub control_every_us: u64,
     /// When records enter the pipeline.
     pub pace: Pace,
+    /// A candidate model run beside the live one on the same features (shadow A/B): its outputs go into the
+    /// signals and the report compares the two.
+    pub shadow: Option<Arc<Deployed>>,
     /// Set from another thread (a signal handler) to stop reading: what was read is drained, signals flushed,
     /// and the report says the run was stopped.
     pub stop: Option<Arc<AtomicBool>>,
@@ -76,6 +79,7 @@ impl Default for Config {
             max_examples: 5,
             control_every_us: 200,
             pace: Pace::Max,
+            shadow: None,
             stop: None,
         }
     }
@@ -123,6 +127,69 @@ pub struct Stages {
     pub predict: Percentiles,
     /// Writing one signal to the sink (io thread).
     pub sink: Percentiles,
+    /// The shadow model's prediction, after the live signal (empty without a shadow).
+    pub shadow: Percentiles,
+}
+
+/// The shadow model against the live one, over every signal.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ShadowReport {
+    /// The shadow model's id.
+    pub model_id: u32,
+    /// Signals with both predictions.
+    pub signals: u64,
+    /// Pearson correlation of the two first outputs.
+    pub correlation: f64,
+    /// Fraction of signals where both have the same sign.
+    pub sign_agreement: f64,
+    /// Mean absolute difference.
+    pub mean_abs_diff: f64,
+    /// Largest absolute difference.
+    pub max_abs_diff: f64,
+}
+
+/// Running sums for [`ShadowReport`].
+#[derive(Default)]
+struct ShadowSums {
+    n: u64,
+    sx: f64,
+    sy: f64,
+    sxx: f64,
+    syy: f64,
+    sxy: f64,
+    agree: u64,
+    abs: f64,
+    max_abs: f64,
+}
+
+impl ShadowSums {
+    fn add(&mut self, live: f32, shadow: f32) {
+        let (x, y) = (f64::from(live), f64::from(shadow));
+        self.n += 1;
+        self.sx += x;
+        self.sy += y;
+        self.sxx += x * x;
+        self.syy += y * y;
+        self.sxy += x * y;
+        self.agree += u64::from((x >= 0.0) == (y >= 0.0));
+        self.abs += (x - y).abs();
+        self.max_abs = self.max_abs.max((x - y).abs());
+    }
+
+    fn report(&self, model_id: u32) -> ShadowReport {
+        let n = self.n.max(1) as f64;
+        let cov = self.sxy / n - self.sx / n * self.sy / n;
+        let var = |s: f64, ss: f64| (ss / n - (s / n) * (s / n)).max(0.0);
+        let denom = (var(self.sx, self.sxx) * var(self.sy, self.syy)).sqrt();
+        ShadowReport {
+            model_id,
+            signals: self.n,
+            correlation: if denom > 0.0 { cov / denom } else { f64::NAN },
+            sign_agreement: self.agree as f64 / n,
+            mean_abs_diff: self.abs / n,
+            max_abs_diff: self.max_abs,
+        }
+    }
 }
 
 /// What a run did.
@@ -152,6 +219,8 @@ pub struct Report {
     pub seconds: f64,
     /// Updates per second, end to end.
     pub events_per_s: f64,
+    /// The shadow model against the live one, when a shadow ran.
+    pub shadow: Option<ShadowReport>,
     /// The first signal of each model after the first: when a swap reached the signals.
     pub model_changes: Vec<ModelChange>,
     /// Receive (record parsed) to signal emitted, over every signal.
@@ -220,6 +289,7 @@ struct Timings {
     features: Histogram<u64>,
     predict: Histogram<u64>,
     sink: Histogram<u64>,
+    shadow: Histogram<u64>,
 }
 
 /// The io thread's side of the signal ring: writes each signal, records its times.
@@ -234,6 +304,7 @@ struct Drain<'a> {
     last_model: Option<u32>,
     changes: Vec<ModelChange>,
     origin_unix_ns: u128,
+    shadow: ShadowSums,
 }
 
 impl Drain<'_> {
@@ -252,6 +323,9 @@ impl Drain<'_> {
                         });
                     }
                     self.last_model = Some(signal.model_id);
+                    if let Some(shadow) = signal.shadow {
+                        self.shadow.add(signal.prediction[0], shadow);
+                    }
                     let t = &mut self.timings;
                     t.latency.saturating_record(signal.emit_ticks.saturating_sub(signal.receive_ticks).max(1));
                     if let Some(s) = stages {
@@ -259,6 +333,9 @@ impl Drain<'_> {
                         t.book.saturating_record(s.book.saturating_sub(s.start).max(1));
                         t.features.saturating_record(s.features.saturating_sub(s.book).max(1));
                         t.predict.saturating_record(s.predict.saturating_sub(s.features).max(1));
+                        if signal.shadow.is_some() {
+                            t.shadow.saturating_record(s.shadow.saturating_sub(s.predict).max(1));
+                        }
                         let t0 = self.clock.now();
                         self.sink.write(&signal, &self.time)?;
                         t.sink.saturating_record(self.clock.now().saturating_sub(t0).max(1));
@@ -304,6 +381,9 @@ pub fn run_with_control(
     let (signals_tx, signals_rx) = RingBuffer::<Outbound>::new(config.ring.max(2));
     let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
     let mut hot = HotPath::new(slot.clone(), feed.ticks_per_unit());
+    if let Some(shadow) = &config.shadow {
+        hot = hot.with_shadow(shadow.clone());
+    }
     let stage_every = config.stage_every.max(1);
     let started = std::time::Instant::now();
     let mut report = Report { source: feed.name(), ..Report::default() };
@@ -330,7 +410,8 @@ pub fn run_with_control(
         let counts: HotCounts = hot_thread.join().expect("the hot thread does not panic");
         (io, counts)
     });
-    let ((fed, drained, timings, signals, changes), counts) = result;
+    let ((fed, drained, timings, signals, changes, shadow), counts) = result;
+    report.shadow = config.shadow.as_ref().map(|model| shadow.report(model.id));
     report.model_changes = changes;
     fed?;
     drained?;
@@ -349,13 +430,14 @@ pub fn run_with_control(
         features: percentiles(&timings.features, ns),
         predict: percentiles(&timings.predict, ns),
         sink: percentiles(&timings.sink, ns),
+        shadow: percentiles(&timings.shadow, ns),
     };
     Ok(report)
 }
 
 /// What the io thread hands back: the feed's and the sink's outcome, its histograms, the signals written and the
 /// model changes seen.
-type IoOutcome = (Result<(), LiveError>, io::Result<()>, Timings, u64, Vec<ModelChange>);
+type IoOutcome = (Result<(), LiveError>, io::Result<()>, Timings, u64, Vec<ModelChange>, ShadowSums);
 
 /// The io thread: the feed into the updates ring until it ends, then the end marker, then every signal until the
 /// hot thread is done.
@@ -381,6 +463,7 @@ fn io_side(
             features: histogram(),
             predict: histogram(),
             sink: histogram(),
+            shadow: histogram(),
         };
         let mut drain = Drain {
             rx: signals_rx,
@@ -393,6 +476,7 @@ fn io_side(
             last_model: None,
             changes: Vec::new(),
             origin_unix_ns,
+            shadow: ShadowSums::default(),
         };
         let control_every = (config.control_every_us as f64 * 1e3 / time.ns_per_tick) as u64;
         let mut control = Control { hook: control, every: control_every.max(1), next: 0 };
@@ -418,7 +502,7 @@ fn io_side(
                 }
             }
         }
-        (fed, drained, drain.timings, drain.signals, drain.changes)
+        (fed, drained, drain.timings, drain.signals, drain.changes, drain.shadow)
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Signal {
     pub outputs: u8,
     /// The model's outputs (the first `outputs`).
     pub prediction: [f32; MAX_OUTPUTS],
+    /// The shadow model's first output on the same features, when a shadow runs (made after the signal's
+    /// `emit_ticks`, so it adds nothing to the live model's latency).
+    pub shadow: Option<f32>,
 }
 
 /// Converts clock ticks to ns since the pipeline started.
@@ -71,31 +74,36 @@ impl SignalSink for NullSink {
 pub struct CsvSink<W: Write> {
     out: BufWriter<W>,
     file: Option<fn(W) -> io::Result<()>>,
+    shadow: bool,
 }
 
-fn header(outputs: usize) -> String {
+fn header(outputs: usize, shadow: bool) -> String {
     let mut h = String::from("seq,event_id,exchange_time_ns,receive_ns,emit_ns,model_id");
     for i in 0..outputs {
         h.push_str(&format!(",prediction_{i}"));
+    }
+    if shadow {
+        h.push_str(",shadow_0");
     }
     h
 }
 
 impl CsvSink<AtomicFile> {
-    /// A CSV file at `path` with `outputs` prediction columns, which appears when the sink finishes.
-    pub fn create(path: &Path, outputs: usize) -> io::Result<Self> {
+    /// A CSV file at `path` with `outputs` prediction columns (and the shadow model's, with `shadow`), which
+    /// appears when the sink finishes.
+    pub fn create(path: &Path, outputs: usize, shadow: bool) -> io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 20, AtomicFile::create(path)?);
-        writeln!(out, "{}", header(outputs))?;
-        Ok(CsvSink { out, file: Some(AtomicFile::commit) })
+        writeln!(out, "{}", header(outputs, shadow))?;
+        Ok(CsvSink { out, file: Some(AtomicFile::commit), shadow })
     }
 }
 
 impl CsvSink<io::Stdout> {
     /// CSV on stdout.
-    pub fn stdout(outputs: usize) -> io::Result<Self> {
+    pub fn stdout(outputs: usize, shadow: bool) -> io::Result<Self> {
         let mut out = BufWriter::new(io::stdout());
-        writeln!(out, "{}", header(outputs))?;
-        Ok(CsvSink { out, file: None })
+        writeln!(out, "{}", header(outputs, shadow))?;
+        Ok(CsvSink { out, file: None, shadow })
     }
 }
 
@@ -114,11 +122,17 @@ impl<W: Write + Send> SignalSink for CsvSink<W> {
         for p in &s.prediction[..s.outputs as usize] {
             write!(self.out, ",{p}")?;
         }
+        if self.shadow {
+            match s.shadow {
+                Some(p) => write!(self.out, ",{p}")?,
+                None => self.out.write_all(b",")?,
+            }
+        }
         self.out.write_all(b"\n")
     }
 
     fn finish(self: Box<Self>) -> io::Result<()> {
-        let CsvSink { out, file } = *self;
+        let CsvSink { out, file, .. } = *self;
         let inner = out.into_inner().map_err(|e| e.into_error())?;
         match file {
             Some(commit) => commit(inner),

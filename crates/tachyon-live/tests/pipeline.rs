@@ -134,7 +134,9 @@ fn the_hot_path_allocates_nothing_after_warm_up() {
         all.extend_from_slice(&updates);
     }
     let slot = ModelSlot::new(Deployed::new(1, "seeded", model(3)).unwrap());
-    let mut hot = HotPath::new(slot, feed.ticks_per_unit());
+    // With a shadow model too, which must not allocate either.
+    let shadow = Arc::new(Deployed::new(2, "shadow", model(4)).unwrap());
+    let mut hot = HotPath::new(slot, feed.ticks_per_unit()).with_shadow(shadow);
     let clock = CycleClock::new();
     let mut stages = StageTicks::default();
     let warm = 10_000;
@@ -144,7 +146,8 @@ fn the_hot_path_allocates_nothing_after_warm_up() {
     }
     let ((), allocations) = tachyon_testkit::count_thread_allocations(|| {
         for (i, u) in all[warm..].iter().enumerate() {
-            signals += u64::from(hot.on_update(u, (warm + i) as u64, 0, &clock, i % 16 == 0, &mut stages).is_some());
+            let signal = hot.on_update(u, (warm + i) as u64, 0, &clock, i % 16 == 0, &mut stages);
+            signals += u64::from(signal.is_some_and(|s| s.shadow.is_some()));
         }
     });
     assert!(signals > 100_000, "{signals} signals");
@@ -197,4 +200,34 @@ fn a_quotes_csv_replays_like_its_batch_features() {
         assert_eq!(s.prediction[0].to_bits(), reference[i].to_bits(), "row {i}");
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Shadow A/B: the candidate's outputs ride along with the live model's, equal to its own batch predictions, and
+/// the report compares the two (a model against itself: correlation 1, no difference).
+#[test]
+fn a_shadow_model_predicts_beside_the_live_one() {
+    let (m, o) = sample();
+    let expected = batch();
+    let (live, candidate) = (model(7), Arc::new(Deployed::new(2, "candidate", model(8)).unwrap()));
+    let reference: Vec<f32> = (0..expected.rows()).map(|i| predict(&candidate.model, expected.row(i))).collect();
+    let slot = ModelSlot::new(Deployed::new(1, "live", live).unwrap());
+    let keep = Keep::default();
+    let with_candidate = Config { shadow: Some(candidate.clone()), ..config() };
+    let report = run(&mut LobsterFeed::open(&m, &o).unwrap(), &slot, &mut keep.clone(), &with_candidate).unwrap();
+    let signals = keep.0.lock().unwrap();
+    for (i, s) in signals.iter().enumerate() {
+        assert_eq!(s.shadow.unwrap().to_bits(), reference[i].to_bits(), "signal {i}");
+        assert_eq!(s.model_id, 1);
+    }
+    let shadow = report.shadow.unwrap();
+    assert_eq!((shadow.model_id, shadow.signals), (2, signals.len() as u64));
+    assert!(shadow.correlation.abs() <= 1.0 && shadow.max_abs_diff > 0.0, "{shadow:?}");
+    assert!(report.stages.shadow.count > 0);
+    // The live model as its own shadow: identical outputs.
+    let twin = Arc::new(Deployed::new(3, "twin", model(7)).unwrap());
+    let with_twin = Config { shadow: Some(twin), ..config() };
+    let report = run(&mut LobsterFeed::open(&m, &o).unwrap(), &slot, &mut Keep::default(), &with_twin).unwrap();
+    let shadow = report.shadow.unwrap();
+    assert_eq!((shadow.max_abs_diff, shadow.sign_agreement), (0.0, 1.0), "{shadow:?}");
+    assert!((shadow.correlation - 1.0).abs() < 1e-9, "{shadow:?}");
 }

@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Model file (from `tachyon train`), checked against the served features by name and hash.
     #[arg(long, value_name = "FILE", required_unless_present = "registry", conflicts_with = "registry")]
     pub model: Option<PathBuf>,
+    /// Shadow A/B: run this model file beside the live model on the same features (after each live signal is
+    /// stamped), write its first output as a `shadow_0` column and report how the two compare.
+    #[arg(long, value_name = "FILE")]
+    pub shadow: Option<PathBuf>,
     /// Serve the live model of this registry (`tachyon models`) and swap to each model promoted or rolled back
     /// while running.
     #[arg(long, value_name = "DIR")]
@@ -105,11 +109,27 @@ pub fn run(args: &RunArgs) -> Result<()> {
         outputs,
         backend.describe()
     );
+    let shadow = match &args.shadow {
+        Some(path) => {
+            let shadow = Deployed::load(0, path, &backend)?;
+            if shadow.model.outputs() != outputs {
+                anyhow::bail!(
+                    "--shadow {}: {} outputs, the live model has {outputs}",
+                    path.display(),
+                    shadow.model.outputs()
+                );
+            }
+            Some(Arc::new(shadow))
+        }
+        None => None,
+    };
     let slot = ModelSlot::new(deployed);
     let mut sink: Box<dyn SignalSink> = match &args.out {
         None => Box::new(NullSink),
-        Some(p) if p.as_os_str() == "-" => Box::new(CsvSink::stdout(outputs)?),
-        Some(p) => Box::new(CsvSink::create(p, outputs).with_context(|| format!("creating {}", p.display()))?),
+        Some(p) if p.as_os_str() == "-" => Box::new(CsvSink::stdout(outputs, shadow.is_some())?),
+        Some(p) => Box::new(
+            CsvSink::create(p, outputs, shadow.is_some()).with_context(|| format!("creating {}", p.display()))?,
+        ),
     };
     // SIGINT and SIGTERM stop the reading; what was read is drained and the signals flushed.
     let stop = Arc::new(AtomicBool::new(false));
@@ -126,6 +146,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             None => args.speed,
         },
         stop: Some(stop.clone()),
+        shadow,
         ..Config::default()
     };
     let mut watch = match registry {
@@ -227,4 +248,15 @@ fn print_report(r: &Report) {
     line("features", &r.stages.features);
     line("predict", &r.stages.predict);
     line("sink", &r.stages.sink);
+    if let Some(s) = &r.shadow {
+        line("shadow predict", &r.stages.shadow);
+        eprintln!(
+            "  shadow vs live over {} signals: correlation {:.4}, same sign {:.1}%, mean |diff| {:.4}, max |diff| {:.4}",
+            s.signals,
+            s.correlation,
+            100.0 * s.sign_agreement,
+            s.mean_abs_diff,
+            s.max_abs_diff
+        );
+    }
 }
