@@ -264,7 +264,14 @@ impl RegistryWatch {
         };
         let Some(promotion) = current.filter(|c| Some(*c) != self.seen) else { return };
         self.seen = Some(promotion);
+        let live_outputs = self.slot.current().model.outputs();
         match self.compile(promotion.id) {
+            // The signals' columns are fixed when the run starts.
+            Ok(model) if model.model.outputs() != live_outputs => eprintln!(
+                "registry: model {} not put live: {} outputs, the running signals have {live_outputs}",
+                promotion.id,
+                model.model.outputs()
+            ),
             Ok(model) => {
                 self.slot.swap(model);
                 self.swaps.push(Swap { promotion, seen_unix_ns, swapped_unix_ns: unix_ns() });

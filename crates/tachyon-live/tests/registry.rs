@@ -7,7 +7,7 @@ use std::time::Duration;
 use tachyon_features::{FEATURE_NAMES, NUM_FEATURES, SCHEMA};
 use tachyon_live::{run_with_control, Config, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch};
 use tachyon_market::LobsterFeed;
-use tachyon_model::{Activation, DenseNetwork, ModelKind};
+use tachyon_model::{Activation, DenseNetwork, Head, ModelKind};
 use tachyon_simd::Backend;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -89,5 +89,29 @@ fn a_promotion_reaches_a_running_pipeline() {
     assert_eq!(change.model_id, b);
     assert!(change.emit_unix_ns >= swaps[0].promotion.unix_ns);
     assert_eq!(slot.current().id, b);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A promoted model whose output count differs from the running signals' columns is not put live.
+#[test]
+fn a_model_with_other_outputs_is_not_swapped_in() {
+    let dir = temp_dir("outputs");
+    let registry = Registry::open(&dir.join("reg")).unwrap();
+    let a = registry.add(&model_file(&dir, "a.tcy", 1, false)).unwrap();
+    let mut net = DenseNetwork::seeded(&[NUM_FEATURES, 8, 3], Activation::Tanh, 2);
+    net.head = Head::Softmax3;
+    net.schema_hash = SCHEMA.hash();
+    net.feature_names = FEATURE_NAMES.iter().map(|n| n.to_string()).collect();
+    let two = dir.join("two.tcy");
+    net.to_model_file(ModelKind::Mlp, Vec::new()).save(&two).unwrap();
+    let b = registry.add(&two).unwrap();
+    registry.promote(a).unwrap();
+    let backend = Backend::active();
+    let slot = ModelSlot::new(Deployed::load(a, &registry.model_path(a), &backend).unwrap());
+    let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend).unwrap();
+    registry.promote(b).unwrap();
+    watch.poll();
+    assert!(watch.swaps().is_empty());
+    assert_eq!(slot.current().id, a);
     std::fs::remove_dir_all(dir).unwrap();
 }
