@@ -35,12 +35,12 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
             runs.push(tachyon_live::run(&mut feed, &slot, &mut NullSink, &config)?);
         }
         runs.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
-        let ns_per_event = |r: &Report| 1e9 / r.events_per_s.max(1e-9);
-        let timing = Timing {
-            median_ns: ns_per_event(&runs[runs.len() / 2]),
-            p10_ns: ns_per_event(&runs[runs.len() - 1]),
-            p90_ns: ns_per_event(&runs[0]),
+        // Runs sorted by rate, so time per event falls along them: its q-quantile is run (1 - q) of the way.
+        let ns_at = |q: f64| {
+            let r = &runs[((1.0 - q) * (runs.len() - 1) as f64).round() as usize];
+            1e9 / r.events_per_s.max(1e-9)
         };
+        let timing = Timing { median_ns: ns_at(0.5), p10_ns: ns_at(0.1), p90_ns: ns_at(0.9) };
         let median = &runs[runs.len() / 2];
         let mut row = Row::new("live", case, backend.isa().name(), "f32", 2, timing);
         row.size = Some(median.updates);

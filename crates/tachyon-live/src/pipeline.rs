@@ -454,56 +454,54 @@ fn io_side(
     time: TimeBase,
     origin_unix_ns: u128,
 ) -> IoOutcome {
-    {
-        let timings = Timings {
-            latency: histogram(),
-            parse: histogram(),
-            queue: histogram(),
-            book: histogram(),
-            features: histogram(),
-            predict: histogram(),
-            sink: histogram(),
-            shadow: histogram(),
-        };
-        let mut drain = Drain {
-            rx: signals_rx,
-            sink,
-            time,
-            clock,
-            timings,
-            signals: 0,
-            done: false,
-            last_model: None,
-            changes: Vec::new(),
-            origin_unix_ns,
-            shadow: ShadowSums::default(),
-        };
-        let control_every = (config.control_every_us as f64 * 1e3 / time.ns_per_tick) as u64;
-        let mut control = Control { hook: control, every: control_every.max(1), next: 0 };
-        let fed = io_loop(feed, &mut tx, &mut drain, &mut control, report, config, &clock);
-        // Whatever happened, tell the hot thread to stop and wait for it (it drains the ring first).
-        let mut tries = 0;
-        while tx.push(Inbound::End).is_err() {
-            let _ = drain.drain();
-            backoff(&mut tries);
-        }
-        let mut drained = Ok(());
-        tries = 0;
-        while !drain.done {
-            match drain.drain() {
-                Ok(0) => backoff(&mut tries),
-                Ok(_) => tries = 0,
-                Err(e) => {
-                    // Keep emptying the ring so that the hot thread can finish, but write nothing more.
-                    drained = Err(e);
-                    while let Ok(message) = drain.rx.pop() {
-                        drain.done |= matches!(message, Outbound::Done);
-                    }
+    let timings = Timings {
+        latency: histogram(),
+        parse: histogram(),
+        queue: histogram(),
+        book: histogram(),
+        features: histogram(),
+        predict: histogram(),
+        sink: histogram(),
+        shadow: histogram(),
+    };
+    let mut drain = Drain {
+        rx: signals_rx,
+        sink,
+        time,
+        clock,
+        timings,
+        signals: 0,
+        done: false,
+        last_model: None,
+        changes: Vec::new(),
+        origin_unix_ns,
+        shadow: ShadowSums::default(),
+    };
+    let control_every = (config.control_every_us as f64 * 1e3 / time.ns_per_tick) as u64;
+    let mut control = Control { hook: control, every: control_every.max(1), next: 0 };
+    let fed = io_loop(feed, &mut tx, &mut drain, &mut control, report, config, &clock);
+    // Whatever happened, tell the hot thread to stop and wait for it (it drains the ring first).
+    let mut tries = 0;
+    while tx.push(Inbound::End).is_err() {
+        let _ = drain.drain();
+        backoff(&mut tries);
+    }
+    let mut drained = Ok(());
+    tries = 0;
+    while !drain.done {
+        match drain.drain() {
+            Ok(0) => backoff(&mut tries),
+            Ok(_) => tries = 0,
+            Err(e) => {
+                // Keep emptying the ring so that the hot thread can finish, but write nothing more.
+                drained = Err(e);
+                while let Ok(message) = drain.rx.pop() {
+                    drain.done |= matches!(message, Outbound::Done);
                 }
             }
         }
-        (fed, drained, drain.timings, drain.signals, drain.changes, drain.shadow)
     }
+    (fed, drained, drain.timings, drain.signals, drain.changes, drain.shadow)
 }
 
 /// The control hook and when it runs next.

@@ -13,7 +13,7 @@ use crate::book::{Applied, Book, BookView, Side, Snapshot};
 use crate::error::MarketError;
 use crate::event::{Event, EventKind};
 use crate::lobster::{MessageReader, OrderbookReader};
-use crate::update::{BookChange, Feed, Fringe, Update};
+use crate::update::{push_snapshot, BookChange, Feed, Fringe, Update};
 
 /// A trade print.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,23 +247,14 @@ impl Feed for LobsterFeed {
                 return Err(e);
             }
         };
-        let tick = Some(Tick::from_event(&event, self.pair.line()));
+        let tick = Tick::from_event(&event, self.pair.line());
         if self.reseed {
             self.reseed = false;
-            out.push(Update { change: BookChange::Clear, tick: None });
-            for (side, levels) in [(Side::Ask, &self.row.asks), (Side::Bid, &self.row.bids)] {
-                out.extend(
-                    levels.iter().map(|l| Update {
-                        change: BookChange::Level { side, price: l.price, size: l.size },
-                        tick: None,
-                    }),
-                );
-            }
-            out.last_mut().expect("a snapshot starts with Clear").tick = tick;
+            push_snapshot(out, (&self.row).into(), tick);
         } else {
             let depth = self.pair.depth().expect("known after a row") as u32;
             let fringe = Fringe::of((&self.row).into());
-            out.push(Update { change: BookChange::Message { event, depth, fringe }, tick });
+            out.push(Update { change: BookChange::Message { event, depth, fringe }, tick: Some(tick) });
         }
         Ok(true)
     }

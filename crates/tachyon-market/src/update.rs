@@ -107,6 +107,19 @@ impl Book {
     }
 }
 
+/// Appends `book` as a snapshot: a clear, then every level, the tick on the last of them.
+pub fn push_snapshot(out: &mut Vec<Update>, book: BookView<'_>, tick: Tick) {
+    out.push(Update { change: BookChange::Clear, tick: None });
+    for (side, levels) in [(Side::Ask, book.asks), (Side::Bid, book.bids)] {
+        out.extend(
+            levels
+                .iter()
+                .map(|l| Update { change: BookChange::Level { side, price: l.price, size: l.size }, tick: None }),
+        );
+    }
+    out.last_mut().expect("a snapshot starts with Clear").tick = Some(tick);
+}
+
 /// A source of book updates: a file replayed, a socket, a recording.
 pub trait Feed: Send {
     /// Appends the updates of the next input record to `out` (cleared first); `Ok(false)` at the end. A record
@@ -137,16 +150,7 @@ impl<S: TickSource + Send> Feed for SnapshotFeed<S> {
     fn next_updates(&mut self, out: &mut Vec<Update>) -> Result<bool, MarketError> {
         out.clear();
         let Some(tick) = self.source.next_tick()? else { return Ok(false) };
-        let book = self.source.book();
-        out.push(Update { change: BookChange::Clear, tick: None });
-        for (side, levels) in [(Side::Ask, book.asks), (Side::Bid, book.bids)] {
-            out.extend(
-                levels
-                    .iter()
-                    .map(|l| Update { change: BookChange::Level { side, price: l.price, size: l.size }, tick: None }),
-            );
-        }
-        out.last_mut().expect("a snapshot starts with Clear").tick = Some(tick);
+        push_snapshot(out, self.source.book(), tick);
         Ok(true)
     }
 

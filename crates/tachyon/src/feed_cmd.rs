@@ -33,10 +33,7 @@ pub fn run(args: &FeedArgs) -> Result<()> {
     let stream = loop {
         match TcpStream::connect(&args.to) {
             Ok(stream) => break stream,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(e).with_context(|| format!("connecting to {}", args.to)),
         }
     };
