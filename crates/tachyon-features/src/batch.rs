@@ -13,7 +13,7 @@ use tachyon_market::{
 };
 
 use crate::engine::FeatureEngine;
-use crate::labels::{LabelSpec, Labels};
+use crate::labels::{LabelSpec, LabelStream, Labels};
 use crate::schema::NUM_FEATURES;
 
 /// One input stream.
@@ -51,6 +51,14 @@ impl Input {
         match self {
             Input::Lobster { message, .. } => message,
             Input::QuotesCsv { path, .. } => path,
+        }
+    }
+
+    /// The files read: the message and orderbook files, or the one CSV.
+    pub fn files(&self) -> Vec<&Path> {
+        match self {
+            Input::Lobster { message, orderbook } => vec![message, orderbook],
+            Input::QuotesCsv { path, .. } => vec![path],
         }
     }
 
@@ -117,39 +125,142 @@ impl FeatureMatrix {
     pub fn row(&self, i: usize) -> &[f32] {
         &self.features[i * NUM_FEATURES..(i + 1) * NUM_FEATURES]
     }
+
+    /// Appends the rows from `from` on (and their labels, if any) to `to`, removing them from `self`.
+    fn move_rows_from(&mut self, from: usize, to: &mut FeatureMatrix) {
+        to.time_ns.extend(self.time_ns.drain(from..));
+        to.event_id.extend(self.event_id.drain(from..));
+        to.mid.extend(self.mid.drain(from..));
+        to.features.extend(self.features.drain(from * NUM_FEATURES..));
+        if let (Some(mine), Some(theirs)) = (&mut self.labels, &mut to.labels) {
+            theirs.ret_bps.extend(mine.ret_bps.drain(from.min(mine.ret_bps.len())..));
+            theirs.class.extend(mine.class.drain(from.min(mine.class.len())..));
+        }
+    }
+
+    /// Empties the rows, keeping the buffers; restores the source and label columns of `empty` if the rows were
+    /// taken.
+    fn clear_rows(&mut self, empty: &FeatureMatrix) {
+        if self.labels.is_none() && empty.labels.is_some() {
+            *self = empty.clone();
+            return;
+        }
+        self.time_ns.clear();
+        self.event_id.clear();
+        self.mid.clear();
+        self.features.clear();
+        if let Some(l) = &mut self.labels {
+            l.ret_bps.clear();
+            l.class.clear();
+        }
+    }
 }
 
-/// Runs the engine over every tick of `source`.
-pub fn extract(source: &mut dyn TickSource, options: &ExtractOptions) -> Result<FeatureMatrix, MarketError> {
+/// Counts of one input's extraction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExtractCounts {
+    /// Rows emitted.
+    pub rows: u64,
+    /// Updates read (good rows).
+    pub rows_read: u64,
+    /// Updates before the first two-sided book (no price features yet): read, not emitted.
+    pub rows_warmup: u64,
+    /// Malformed rows skipped under [`BadRowPolicy::Skip`].
+    pub rows_skipped: u64,
+    /// The first few skipped rows' errors.
+    pub skipped_examples: Vec<String>,
+}
+
+/// Runs the engine over every tick of `source`, handing `emit` the rows in order in chunks of `chunk_rows`
+/// complete rows (labels included; the last chunk shorter), so that memory holds one chunk and the rows whose
+/// label horizon is still open, whatever the length of the input. `emit` may take the chunk's rows
+/// (`std::mem::take`); its buffers are otherwise reused for the next chunk. A chunk's counts are zero: they are
+/// returned.
+pub fn extract_chunks<E: From<MarketError>>(
+    source: &mut dyn TickSource,
+    options: &ExtractOptions,
+    chunk_rows: usize,
+    mut emit: impl FnMut(&mut FeatureMatrix) -> Result<(), E>,
+) -> Result<ExtractCounts, E> {
+    let chunk_rows = chunk_rows.max(1);
     let mut engine = FeatureEngine::new(source.ticks_per_unit());
-    let mut m = FeatureMatrix { source: source.path().to_path_buf(), ..FeatureMatrix::default() };
+    let mut counts = ExtractCounts::default();
+    let mut labels = options.labels.map(LabelStream::new);
+    let empty = FeatureMatrix {
+        source: source.path().to_path_buf(),
+        labels: labels.is_some().then(Labels::default),
+        ..FeatureMatrix::default()
+    };
+    let mut chunk = empty.clone();
+    // The rows of a full chunk still waiting for their label, carried to the next one.
+    let mut carry = empty.clone();
     loop {
         let tick = match source.next_tick() {
             Ok(Some(tick)) => tick,
             Ok(None) => break,
             Err(error @ MarketError::Parse { .. }) if options.on_bad_row == BadRowPolicy::Skip => {
-                m.rows_skipped += 1;
-                if m.skipped_examples.len() < options.max_examples {
-                    m.skipped_examples.push(error.to_string());
+                counts.rows_skipped += 1;
+                if counts.skipped_examples.len() < options.max_examples {
+                    counts.skipped_examples.push(error.to_string());
                 }
                 continue;
             }
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
         };
-        m.rows_read += 1;
+        counts.rows_read += 1;
         engine.update(&tick, source.book());
         if !engine.ready() {
-            m.rows_warmup += 1;
+            counts.rows_warmup += 1;
             continue;
         }
-        m.features.extend_from_slice(engine.features());
-        m.time_ns.push(tick.time_ns);
-        m.event_id.push(tick.event_id);
-        m.mid.push(engine.mid());
+        chunk.features.extend_from_slice(engine.features());
+        chunk.time_ns.push(tick.time_ns);
+        chunk.event_id.push(tick.event_id);
+        chunk.mid.push(engine.mid());
+        let complete = match (&mut labels, &mut chunk.labels) {
+            (Some(stream), Some(out)) => {
+                stream.push(tick.time_ns, engine.mid(), out);
+                out.len()
+            }
+            _ => chunk.rows(),
+        };
+        if complete == chunk_rows {
+            chunk.move_rows_from(complete, &mut carry);
+            counts.rows += complete as u64;
+            emit(&mut chunk)?;
+            chunk.clear_rows(&empty);
+            carry.move_rows_from(0, &mut chunk);
+        }
     }
-    if let Some(spec) = &options.labels {
-        m.labels = Some(Labels::compute(spec, &m.time_ns, &m.mid));
+    if let (Some(stream), Some(out)) = (&mut labels, &mut chunk.labels) {
+        stream.finish(out);
     }
+    // The rows labelled at the end may make more than a chunk.
+    while chunk.rows() > 0 {
+        let rows = chunk.rows().min(chunk_rows);
+        chunk.move_rows_from(rows, &mut carry);
+        counts.rows += rows as u64;
+        emit(&mut chunk)?;
+        chunk.clear_rows(&empty);
+        carry.move_rows_from(0, &mut chunk);
+    }
+    Ok(counts)
+}
+
+/// Runs the engine over every tick of `source` into one matrix (for training: the whole input in memory).
+pub fn extract(source: &mut dyn TickSource, options: &ExtractOptions) -> Result<FeatureMatrix, MarketError> {
+    let mut m = FeatureMatrix { source: source.path().to_path_buf(), ..FeatureMatrix::default() };
+    let counts = extract_chunks(source, options, usize::MAX, |chunk| {
+        m = std::mem::take(chunk);
+        Ok::<_, MarketError>(())
+    })?;
+    if options.labels.is_some() && m.labels.is_none() {
+        m.labels = Some(Labels::default());
+    }
+    m.rows_read = counts.rows_read;
+    m.rows_warmup = counts.rows_warmup;
+    m.rows_skipped = counts.rows_skipped;
+    m.skipped_examples = counts.skipped_examples;
     Ok(m)
 }
 

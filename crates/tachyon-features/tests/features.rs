@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use tachyon_features::rolling::RollingMoments;
 use tachyon_features::{
-    extract, extract_files, ExtractOptions, FeatureEngine, Horizon, Input, LabelSpec, Labels, NUM_FEATURES,
+    extract, extract_chunks, extract_files, ExtractOptions, FeatureEngine, FeatureMatrix, Horizon, Input, LabelSpec,
+    Labels, NUM_FEATURES,
 };
 use tachyon_market::{
     BadRowPolicy, LobsterPair, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, Snapshot, Tick, TickSource,
@@ -345,4 +346,38 @@ fn a_lobster_pair_with_different_row_counts_or_a_truncated_gzip_is_an_error() {
     let book = data(&GOOG_MSG.replace("message", "orderbook"));
     let e = extract(&mut LobsterReplay::open(&cut, &book).unwrap(), &ExtractOptions::default()).unwrap_err();
     assert!(e.to_string().contains("Z_message_10.csv.gz"), "{e}");
+}
+
+#[test]
+fn chunks_of_any_size_hold_the_rows_and_labels_of_the_whole_file() {
+    let (m, b) = truncated_pair(&temp_dir("chunks"), 5_000);
+    for horizon in [Horizon::Events(100), Horizon::Time(250_000_000)] {
+        let options = ExtractOptions { labels: Some(LabelSpec { horizon, flat_bps: 0.5 }), ..Default::default() };
+        let whole = extract(&mut LobsterReplay::open(&m, &b).unwrap(), &options).unwrap();
+        for chunk_rows in [1usize, 99, 100, 101, 65_536] {
+            let mut source = LobsterReplay::open(&m, &b).unwrap();
+            let mut joined = FeatureMatrix::default();
+            let mut largest = 0;
+            let counts = extract_chunks(&mut source, &options, chunk_rows, |chunk| {
+                largest = largest.max(chunk.rows());
+                let labels = chunk.labels.as_ref().unwrap();
+                assert_eq!(labels.len(), chunk.rows(), "every row of a chunk has its label");
+                joined.time_ns.extend_from_slice(&chunk.time_ns);
+                joined.features.extend_from_slice(&chunk.features);
+                let all = joined.labels.get_or_insert_with(Labels::default);
+                all.ret_bps.extend_from_slice(&labels.ret_bps);
+                all.class.extend_from_slice(&labels.class);
+                Ok::<_, MarketError>(())
+            })
+            .unwrap();
+            assert!(largest <= chunk_rows);
+            assert_eq!(counts.rows, whole.rows() as u64);
+            assert_eq!((counts.rows_read, counts.rows_warmup), (whole.rows_read, whole.rows_warmup));
+            assert_eq!(joined.time_ns, whole.time_ns, "{horizon} in chunks of {chunk_rows}");
+            assert!(joined.features.iter().zip(&whole.features).all(|(a, b)| a.to_bits() == b.to_bits()));
+            let (a, b) = (joined.labels.unwrap(), whole.labels.clone().unwrap());
+            assert!(a.ret_bps.iter().zip(&b.ret_bps).all(|(x, y)| x.to_bits() == y.to_bits()));
+            assert_eq!(a.class, b.class);
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::book::{Level, Side, Snapshot};
 use crate::error::MarketError;
 use crate::event::{Event, EventKind};
+use crate::update::{Fringe, FRINGE};
 
 /// LOBSTER's price of an empty ask level (size 0).
 pub const EMPTY_ASK_PRICE: i64 = 9_999_999_999;
@@ -238,9 +239,89 @@ fn int_field(lines: &Lines, line: &[u8], pos: &mut usize, field: &'static str) -
     })
 }
 
-/// Fields of a comma-separated line.
+/// Fields of a comma-separated line. Counted in blocks of 255 bytes into a byte counter, which compilers turn
+/// into whole-vector compares and adds (a count widened per byte is several times slower).
 fn field_count(line: &[u8]) -> usize {
-    line.iter().filter(|&&b| b == b',').count() + 1
+    let mut commas = 0;
+    for block in line.chunks(255) {
+        let mut n: u8 = 0;
+        for &b in block {
+            n += u8::from(b == b',');
+        }
+        commas += usize::from(n);
+    }
+    commas + 1
+}
+
+/// Names of a LOBSTER orderbook level's fields, in file order.
+const LEVEL_FIELDS: [&str; 4] = ["ask price", "ask size", "bid price", "bid size"];
+
+/// [`take_int_back`] for the common field, 1 to 7 digits after a comma, with eight bytes at once (SWAR) instead
+/// of a branch per digit; any other field (sign, spaces, longer, the start of the line) goes to [`take_int_back`].
+#[inline]
+fn take_int_back_fast(line: &[u8], end: usize) -> Option<(i64, usize)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let Some(bytes) = end.checked_sub(8).and_then(|start| line.get(start..end)) else {
+        return take_int_back(line, end);
+    };
+    let word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+    // With every byte below 0x80 these sums cannot carry from byte to byte: b + 0x46 reaches 0x80 exactly when
+    // b > b'9', b + 0x50 exactly when b >= b'0'.
+    let non_digit = ((word.wrapping_add(0x46 * ONES)) | !(word.wrapping_add(0x50 * ONES))) & HIGH;
+    if word & HIGH != 0 || non_digit == 0 {
+        return take_int_back(line, end);
+    }
+    // The last non-digit byte (the highest address: the most significant byte here) ends the run of digits.
+    let comma = (63 - non_digit.leading_zeros() as usize) / 8;
+    let digits = 7 - comma;
+    if digits == 0 || bytes[comma] != b',' {
+        return take_int_back(line, end);
+    }
+    // The digits, first digit lowest, moved to the top so that the bytes below are leading zeros.
+    let shift = 8 * (8 - digits) as u32;
+    let mut v = ((word >> (8 * (comma + 1) as u32)) << shift).wrapping_sub((0x30 * ONES) << shift);
+    v = (v.wrapping_mul(10) + (v >> 8)) & 0x00FF_00FF_00FF_00FF;
+    v = (v.wrapping_mul(100) + (v >> 16)) & 0x0000_FFFF_0000_FFFF;
+    v = v.wrapping_mul(10_000) + (v >> 32);
+    Some(((v & 0xFFFF_FFFF) as i64, end - digits))
+}
+
+/// Parses the integer field that ends at `line[..end]` (the end of the line or the comma after it), reading
+/// backwards: the same fields as [`take_int`] accepts. Returns the value and where the field starts, which is 0
+/// or just after a comma; `None` if the field is not such an integer.
+#[inline]
+fn take_int_back(line: &[u8], end: usize) -> Option<(i64, usize)> {
+    let mut i = end;
+    while i > 0 && line[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    let digits_end = i;
+    let (mut value, mut scale) = (0i64, 1i64);
+    while i > 0 {
+        let digit = line[i - 1].wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        // Wrapping: more than 18 digits is refused below, before the value is used.
+        value = value.wrapping_add(i64::from(digit).wrapping_mul(scale));
+        scale = scale.wrapping_mul(10);
+        i -= 1;
+    }
+    if !(1..=18).contains(&(digits_end - i)) {
+        return None;
+    }
+    let negative = i > 0 && line[i - 1] == b'-';
+    if i > 0 && (line[i - 1] == b'-' || line[i - 1] == b'+') {
+        i -= 1;
+    }
+    while i > 0 && line[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    if i > 0 && line[i - 1] != b',' {
+        return None;
+    }
+    Some((if negative { -value } else { value }, i))
 }
 
 /// Streams the events of a LOBSTER message file.
@@ -302,6 +383,32 @@ impl MessageReader {
     }
 }
 
+/// Up to [`FRINGE`] non-empty levels of one side, worst first.
+#[derive(Default)]
+struct FringeSide {
+    levels: [Level; FRINGE],
+    len: usize,
+}
+
+impl FringeSide {
+    fn full(&self) -> bool {
+        self.len == FRINGE
+    }
+
+    /// Takes the level (a size of at least 0) unless it is empty or the side is full.
+    #[inline(always)]
+    fn push_worse(&mut self, price: i64, size: i64, empty_price: i64) {
+        if price != empty_price && size > 0 && self.len < FRINGE {
+            self.levels[self.len] = Level { price, size: size as u64 };
+            self.len += 1;
+        }
+    }
+
+    fn levels(&self) -> &[Level] {
+        &self.levels[..self.len]
+    }
+}
+
 /// Streams the snapshots of a LOBSTER orderbook file.
 pub struct OrderbookReader {
     lines: Lines,
@@ -319,13 +426,13 @@ impl OrderbookReader {
         self.levels
     }
 
-    /// Reads the next row into `snapshot` (levels replaced; empty levels dropped); `Ok(false)` at the end.
-    pub fn next_snapshot(&mut self, snapshot: &mut Snapshot) -> Result<bool, MarketError> {
+    /// Moves to the next row and checks its shape (4 fields per level, the first row's depth); its levels, or
+    /// `None` at the end of the file.
+    fn next_row(&mut self) -> Result<Option<usize>, MarketError> {
         if !self.lines.advance()? {
-            return Ok(false);
+            return Ok(None);
         }
-        let line = self.lines.current();
-        let count = field_count(line);
+        let count = field_count(self.lines.current());
         if !count.is_multiple_of(4) {
             return Err(self.lines.error("row", format!("expected 4 fields per level, found {count} fields")));
         }
@@ -337,35 +444,121 @@ impl OrderbookReader {
             }
             Some(_) => {}
         }
+        Ok(Some(levels))
+    }
+
+    /// The level whose 4 fields start at `line[*pos]`: the non-empty ask and bid (`None` for an empty one).
+    #[inline]
+    fn level(&self, line: &[u8], pos: &mut usize) -> Result<[Option<Level>; 2], MarketError> {
+        let mut v = [0i64; 4];
+        for (slot, name) in v.iter_mut().zip(LEVEL_FIELDS) {
+            *slot = int_field(&self.lines, line, pos, name)?;
+        }
+        self.sides(v)
+    }
+
+    /// The 4 fields of the level that ends at `line[..*end]`, read backwards; `*end` moves to the comma before
+    /// them. `None` if a field is not an integer ([`OrderbookReader::level_back_error`] says which).
+    #[inline(always)]
+    fn level_back(line: &[u8], end: &mut usize) -> Option<[i64; 4]> {
+        let mut field = || {
+            let (value, start) = take_int_back_fast(line, *end)?;
+            *end = start.saturating_sub(1);
+            Some(value)
+        };
+        let (bid_size, bid_price, ask_size, ask_price) = (field()?, field()?, field()?, field()?);
+        Some([ask_price, ask_size, bid_price, bid_size])
+    }
+
+    /// The error of the level ending at `line[..end]` that [`OrderbookReader::level_back`] refused or whose sizes
+    /// are negative.
+    #[cold]
+    fn level_back_error(&self, line: &[u8], mut end: usize) -> MarketError {
+        for name in LEVEL_FIELDS.iter().rev() {
+            let field_end = end;
+            let Some((value, start)) = take_int_back(line, field_end) else {
+                let start = memchr::memrchr(b',', &line[..field_end]).map_or(0, |c| c + 1);
+                let text = String::from_utf8_lossy(line[start..field_end].trim_ascii()).into_owned();
+                return self.lines.error(name, format!("{text:?} is not an integer"));
+            };
+            if name.ends_with("size") && value < 0 {
+                return self.lines.error(name, format!("{value} is negative"));
+            }
+            end = start.saturating_sub(1);
+        }
+        unreachable!("a level that parses with non-negative sizes is not an error")
+    }
+
+    /// The ask and bid of a level's fields, `None` for an empty side.
+    #[inline]
+    fn sides(&self, [ask_price, ask_size, bid_price, bid_size]: [i64; 4]) -> Result<[Option<Level>; 2], MarketError> {
+        let side = |price: i64, size: i64, empty: i64, name: &'static str| {
+            if size < 0 {
+                return Err(self.lines.error(name, format!("{size} is negative")));
+            }
+            Ok((price != empty && size > 0).then_some(Level { price, size: size as u64 }))
+        };
+        Ok([
+            side(ask_price, ask_size, EMPTY_ASK_PRICE, "ask size")?,
+            side(bid_price, bid_size, EMPTY_BID_PRICE, "bid size")?,
+        ])
+    }
+
+    fn check_not_crossed(&self, best_ask: Option<&Level>, best_bid: Option<&Level>) -> Result<(), MarketError> {
+        match (best_ask, best_bid) {
+            (Some(a), Some(b)) if a.price <= b.price => Err(self.crossed(a.price, b.price)),
+            _ => Ok(()),
+        }
+    }
+
+    #[cold]
+    fn crossed(&self, ask: i64, bid: i64) -> MarketError {
+        self.lines.error("ask price 1", format!("crossed book: ask {ask} <= bid {bid}"))
+    }
+
+    /// Reads the next row into `snapshot` (levels replaced; empty levels dropped); `Ok(false)` at the end.
+    pub fn next_snapshot(&mut self, snapshot: &mut Snapshot) -> Result<bool, MarketError> {
+        let Some(levels) = self.next_row()? else { return Ok(false) };
         snapshot.asks.clear();
         snapshot.bids.clear();
-        let mut pos = 0;
-        const NAMES: [&str; 4] = ["ask price", "ask size", "bid price", "bid size"];
+        let (line, mut pos) = (self.lines.current(), 0);
         for _ in 0..levels {
-            let mut v = [0i64; 4];
-            for (slot, name) in v.iter_mut().zip(NAMES) {
-                *slot = int_field(&self.lines, line, &mut pos, name)?;
-            }
-            let [ask_price, ask_size, bid_price, bid_size] = v;
-            for (side, price, size, empty, name) in [
-                (&mut snapshot.asks, ask_price, ask_size, EMPTY_ASK_PRICE, "ask size"),
-                (&mut snapshot.bids, bid_price, bid_size, EMPTY_BID_PRICE, "bid size"),
-            ] {
-                if size < 0 {
-                    return Err(self.lines.error(name, format!("{size} is negative")));
-                }
-                if price != empty && size > 0 {
-                    side.push(Level { price, size: size as u64 });
-                }
-            }
+            let [ask, bid] = self.level(line, &mut pos)?;
+            snapshot.asks.extend(ask);
+            snapshot.bids.extend(bid);
         }
-        if let (Some(a), Some(b)) = (snapshot.asks.first(), snapshot.bids.first()) {
-            if a.price <= b.price {
-                return Err(self
-                    .lines
-                    .error("ask price 1", format!("crossed book: ask {} <= bid {}", a.price, b.price)));
+        self.check_not_crossed(snapshot.asks.first(), snapshot.bids.first())?;
+        Ok(true)
+    }
+
+    /// Reads the next row's worst levels into `fringe`: the levels [`Fringe::of`] takes from the whole row, read
+    /// from the end of the line until each side has [`FRINGE`] non-empty levels or the row is exhausted. The
+    /// row's shape is checked; the fields of the levels before them are not read (a replayed book has those from
+    /// the messages; `tachyon verify-book` checks every field). `Ok(false)` at the end.
+    pub fn next_fringe(&mut self, fringe: &mut Fringe) -> Result<bool, MarketError> {
+        let Some(levels) = self.next_row()? else { return Ok(false) };
+        let line = self.lines.current();
+        let (mut asks, mut bids) = (FringeSide::default(), FringeSide::default());
+        // The end of the level being read: its trailing comma, or the end of the line.
+        let mut end = line.len();
+        for level in (0..levels).rev() {
+            if asks.full() && bids.full() {
+                break;
             }
+            let level_end = end;
+            let Some([ask_price, ask_size, bid_price, bid_size]) = Self::level_back(line, &mut end) else {
+                return Err(self.level_back_error(line, level_end));
+            };
+            if ask_size < 0 || bid_size < 0 {
+                return Err(self.level_back_error(line, level_end));
+            }
+            if level == 0 && ask_size > 0 && bid_size > 0 && ask_price <= bid_price {
+                return Err(self.crossed(ask_price, bid_price));
+            }
+            asks.push_worse(ask_price, ask_size, EMPTY_ASK_PRICE);
+            bids.push_worse(bid_price, bid_size, EMPTY_BID_PRICE);
         }
+        *fringe = Fringe::from_worst_first(asks.levels(), bids.levels());
         Ok(true)
     }
 
@@ -411,6 +604,63 @@ mod tests {
     }
 
     #[test]
+    fn a_rows_fringe_read_from_its_end_equals_the_fringe_of_the_whole_row() {
+        use crate::book::BookView;
+        // Rows of 1 to 7 levels, sides filled to every count (empty levels LOBSTER's way, at the worst end).
+        let (ea, eb) = (EMPTY_ASK_PRICE, EMPTY_BID_PRICE);
+        let mut rows = Vec::new();
+        for levels in 1..=7usize {
+            for (filled_asks, filled_bids) in [(levels, levels), (0, levels), (levels, 0), (levels / 2, levels - 1)] {
+                let fields: Vec<String> = (0..levels)
+                    .map(|i| {
+                        let ask = if i < filled_asks { (1000 + i as i64, 10 + i as i64) } else { (ea, 0) };
+                        let bid = if i < filled_bids { (999 - i as i64, 20 + i as i64) } else { (eb, 0) };
+                        format!("{},{},{},{}", ask.0, ask.1, bid.0, bid.1)
+                    })
+                    .collect();
+                rows.push((levels, fields.join(",")));
+            }
+        }
+        for (levels, row) in rows {
+            let path = std::env::temp_dir().join(format!("tachyon-fringe-{}-{levels}.csv", std::process::id()));
+            std::fs::write(&path, format!("{row}\n{row}\n")).unwrap();
+            let (mut whole, mut tail) = (OrderbookReader::open(&path).unwrap(), OrderbookReader::open(&path).unwrap());
+            let mut snapshot = Snapshot::default();
+            let mut fringe = Fringe::default();
+            while whole.next_snapshot(&mut snapshot).unwrap() {
+                assert!(tail.next_fringe(&mut fringe).unwrap());
+                assert_eq!(fringe, Fringe::of(BookView::from(&snapshot)), "{row}");
+            }
+            assert!(!tail.next_fringe(&mut fringe).unwrap());
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_fringe_row_of_another_depth_or_with_a_bad_tail_field_is_an_error() {
+        let path = std::env::temp_dir().join(format!("tachyon-fringe-bad-{}.csv", std::process::id()));
+        let mut fringe = Fringe::default();
+        for (text, expected) in [
+            ("1,2,0,3\n1,2,0,3,4,5,1,6\n", "2 levels, but the first row had 1"),
+            ("1,2,0,3\n1,2,0,x\n", "field `bid size`"),
+            ("1,2,0,3\n1,-2,0,3\n", "field `ask size`"),
+            ("5,2,6,3\n", "crossed book"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let mut reader = OrderbookReader::open(&path).unwrap();
+            let error = loop {
+                match reader.next_fringe(&mut fringe) {
+                    Ok(true) => {}
+                    Ok(false) => panic!("{text:?} was accepted"),
+                    Err(e) => break e.to_string(),
+                }
+            };
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
     fn integer_fields_parse_in_one_pass() {
         let take_all = |line: &str| -> Option<Vec<i64>> {
             let (line, mut pos, mut out) = (line.as_bytes(), 0, Vec::new());
@@ -423,6 +673,58 @@ mod tests {
         assert_eq!(take_all("999999999999999999"), Some(vec![999_999_999_999_999_999]));
         for bad in ["12x,3", "1,,2", "1,-", "1, ,2", "1.5", "9999999999999999999", "1 2"] {
             assert_eq!(take_all(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn integer_fields_read_backwards_equal_them_read_forwards() {
+        let take_all_back = |line: &str| -> Option<Vec<i64>> {
+            let (line, mut out) = (line.as_bytes(), Vec::new());
+            let mut end = line.len();
+            loop {
+                let (value, start) = take_int_back(line, end)?;
+                out.push(value);
+                if start == 0 {
+                    break;
+                }
+                end = start - 1;
+            }
+            out.reverse();
+            Some(out)
+        };
+        assert_eq!(take_all_back("5859400,200, -7 ,+3"), Some(vec![5859400, 200, -7, 3]));
+        assert_eq!(
+            take_all_back("999999999999999999,-9999999999"),
+            Some(vec![999_999_999_999_999_999, -9_999_999_999])
+        );
+        for bad in ["12x,3", "1,,2", "1,-", "1, ,2", "1.5", "9999999999999999999", "1 2", "-", "3,"] {
+            assert_eq!(take_all_back(bad), None, "{bad:?}");
+        }
+        for line in
+            ["12345678,1", ",1234567", "x,1234567", "7,-123456", "7, 123456", "1,99999999", "0,0000001", "1,2,3"]
+        {
+            for end in 0..=line.len() {
+                assert_eq!(
+                    take_int_back_fast(line.as_bytes(), end),
+                    take_int_back(line.as_bytes(), end),
+                    "{line:?}[..{end}]"
+                );
+            }
+        }
+        let mut state = 3u64;
+        for _ in 0..2000 {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            let v = (state >> 1) as i64 % 1_000_000_000_000_000_000 * if state & 1 == 0 { 1 } else { -1 };
+            let line = format!("{},{v}", v / 7);
+            assert_eq!(take_all_back(&line), Some(vec![v / 7, v]), "{line}");
+            let short = format!("{},{}", v % 1000, v.unsigned_abs() % 10u64.pow(1 + (state >> 60) as u32 % 8));
+            for end in 0..=short.len() {
+                assert_eq!(
+                    take_int_back_fast(short.as_bytes(), end),
+                    take_int_back(short.as_bytes(), end),
+                    "{short:?}"
+                );
+            }
         }
     }
 

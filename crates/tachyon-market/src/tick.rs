@@ -125,15 +125,28 @@ impl LobsterPair {
     /// rows are read before either is judged, so that a malformed row (an error the caller may skip) leaves the
     /// files in step.
     pub fn next_pair(&mut self, row: &mut Snapshot) -> Result<Option<Event>, MarketError> {
+        self.next_pair_with(|orderbook| orderbook.next_snapshot(row))
+    }
+
+    /// [`LobsterPair::next_pair`] reading only the orderbook row's worst levels into `fringe` (see
+    /// [`OrderbookReader::next_fringe`]): what a replay needs after its first row.
+    pub fn next_pair_fringe(&mut self, fringe: &mut Fringe) -> Result<Option<Event>, MarketError> {
+        self.next_pair_with(|orderbook| orderbook.next_fringe(fringe))
+    }
+
+    fn next_pair_with(
+        &mut self,
+        mut read_row: impl FnMut(&mut OrderbookReader) -> Result<bool, MarketError>,
+    ) -> Result<Option<Event>, MarketError> {
         let event = self.messages.next_event();
-        let has_row = self.orderbook.next_snapshot(row);
+        let has_row = read_row(&mut self.orderbook);
         match (event?, has_row?) {
             (Some(event), true) => Ok(Some(event)),
             (None, false) => Ok(None),
             _ => {
                 // One file ended first: read the rest of the other, so that the error gives both lengths.
                 while self.messages.next_event()?.is_some() {}
-                while self.orderbook.next_snapshot(row)? {}
+                while read_row(&mut self.orderbook)? {}
                 Err(MarketError::RowCountMismatch {
                     message_path: self.message_path.clone(),
                     messages: self.messages.line(),
@@ -239,7 +252,10 @@ impl LobsterFeed {
 impl Feed for LobsterFeed {
     fn next_updates(&mut self, out: &mut Vec<Update>) -> Result<bool, MarketError> {
         out.clear();
-        let event = match self.pair.next_pair(&mut self.row) {
+        let mut fringe = Fringe::default();
+        let read =
+            if self.reseed { self.pair.next_pair(&mut self.row) } else { self.pair.next_pair_fringe(&mut fringe) };
+        let event = match read {
             Ok(Some(event)) => event,
             Ok(None) => return Ok(false),
             Err(e) => {
@@ -253,7 +269,6 @@ impl Feed for LobsterFeed {
             push_snapshot(out, (&self.row).into(), tick);
         } else {
             let depth = self.pair.depth().expect("known after a row") as u32;
-            let fringe = Fringe::of((&self.row).into());
             out.push(Update { change: BookChange::Message { event, depth, fringe }, tick: Some(tick) });
         }
         Ok(true)

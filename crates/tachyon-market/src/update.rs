@@ -41,6 +41,20 @@ impl Fringe {
         fringe
     }
 
+    /// The levels given worst first (at most [`FRINGE`] per side), as [`Fringe::of`] would hold them.
+    pub(crate) fn from_worst_first(asks: &[Level], bids: &[Level]) -> Fringe {
+        let mut fringe = Fringe::default();
+        let fill = |levels: &[Level], out: &mut [Level; FRINGE]| {
+            for (slot, level) in out.iter_mut().zip(levels.iter().rev()) {
+                *slot = *level;
+            }
+            levels.len() as u8
+        };
+        fringe.ask_count = fill(asks, &mut fringe.asks);
+        fringe.bid_count = fill(bids, &mut fringe.bids);
+        fringe
+    }
+
     /// The levels, as a (partial) view of the row.
     pub fn view(&self) -> BookView<'_> {
         BookView { asks: &self.asks[..self.ask_count as usize], bids: &self.bids[..self.bid_count as usize] }

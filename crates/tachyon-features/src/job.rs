@@ -1,0 +1,401 @@
+//! Extraction at scale: many inputs in, features out, in memory bounded by the threads and the chunk size rather
+//! than by the inputs.
+//!
+//! Worker threads take inputs in order (one input is one stream: a symbol-day) and extract them in chunks
+//! ([`extract_chunks`]); each chunk is encoded by the worker that made it ([`ChunkEncoder`]) and goes either to
+//! the input's own file (`Destination::Dir`) or, through a small bounded queue per input, to the one writer of a
+//! combined file that appends inputs in input order (`Destination::File`). A worker runs at most a few chunks ahead
+//! of the writer, so memory is about `threads x (queue + 2) x chunk` whatever the number and size of the inputs;
+//! the bytes written depend only on the inputs and the options, never on the thread count.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tachyon_market::MarketError;
+
+use crate::batch::{extract_chunks, ExtractCounts, ExtractOptions, Input};
+use crate::output::{ChunkEncoder, EncodedChunk, FeatureWriter, OutputError, OutputOptions};
+
+/// Rows per chunk (and Parquet row group) by default: large enough for compression and readers to work well,
+/// small enough that a chunk of 44 features is about 13 MB.
+pub const DEFAULT_CHUNK_ROWS: usize = 1 << 16;
+
+/// Encoded chunks an input may have waiting for the combined file's writer.
+const QUEUED_CHUNKS: usize = 2;
+
+/// Where the features go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// One file holding every input's rows, inputs in the order given.
+    File(PathBuf),
+    /// One file per input in this folder, named after the input (`<input name>.<format>`).
+    Dir(PathBuf),
+}
+
+/// How to run a job.
+#[derive(Clone, Copy, Debug)]
+pub struct JobOptions {
+    /// How each input is extracted.
+    pub extract: ExtractOptions,
+    /// What is written.
+    pub output: OutputOptions,
+    /// Rows per chunk (Parquet row group).
+    pub chunk_rows: usize,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+    /// `Destination::Dir` only: leave inputs whose output file exists (written whole, so complete) as they are.
+    pub resume: bool,
+}
+
+/// What happened to one input.
+#[derive(Debug)]
+pub enum InputOutcome {
+    /// Extracted and written.
+    Done(ExtractCounts),
+    /// Its output existed (`resume`): not read again.
+    Resumed,
+    /// Failed; in a combined file this stops the job.
+    Failed(JobError),
+}
+
+/// One input's report.
+#[derive(Debug)]
+pub struct InputReport {
+    /// The input file named by the user.
+    pub input: PathBuf,
+    /// Its output file (`Destination::Dir`), or the combined file.
+    pub output: PathBuf,
+    /// What happened.
+    pub outcome: InputOutcome,
+}
+
+/// Where a job's time went, summed over the worker threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StageTimes {
+    /// Reading, parsing, the book, features and labels.
+    pub extract: Duration,
+    /// Encoding and compressing chunks.
+    pub encode: Duration,
+    /// Appending encoded chunks to files and finishing them (in a combined file: the writer's time).
+    pub write: Duration,
+}
+
+/// A finished job.
+#[derive(Debug, Default)]
+pub struct JobReport {
+    /// Every input, in input order.
+    pub inputs: Vec<InputReport>,
+    /// Rows written by this run.
+    pub rows: u64,
+    /// Updates read by this run.
+    pub updates: u64,
+    /// Bytes of the inputs read by this run (compressed size where compressed).
+    pub input_bytes: u64,
+    /// Stage times.
+    pub times: StageTimes,
+    /// Stale temporary files of an interrupted run removed before writing.
+    pub stale_removed: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl JobReport {
+    /// Inputs that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &InputReport> {
+        self.inputs.iter().filter(|r| matches!(r.outcome, InputOutcome::Failed(_)))
+    }
+}
+
+/// Why a job or an input failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// An input could not be read.
+    #[error(transparent)]
+    Market(#[from] MarketError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The job cannot run as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// Another input failed and the combined file was abandoned.
+    #[error("stopped: another input failed")]
+    Stopped,
+}
+
+/// Progress, reported by the workers as chunks and inputs complete.
+pub trait Progress: Sync {
+    /// `rows` more rows were written.
+    fn rows(&self, rows: u64);
+    /// An input of `bytes` bytes was finished (or skipped).
+    fn input_done(&self, bytes: u64);
+}
+
+/// No progress display.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn rows(&self, _: u64) {}
+    fn input_done(&self, _: u64) {}
+}
+
+/// Bytes of an input's files (0 for a file that cannot be read: opening it will report why).
+pub fn input_bytes(input: &Input) -> u64 {
+    input.files().iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum()
+}
+
+/// The output file of `input` in `dir`: its file name without `.gz` and `.csv`, with the format's extension.
+pub fn output_path(dir: &Path, input: &Input, options: &OutputOptions) -> PathBuf {
+    let name = input.path().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = name.strip_suffix(".gz").unwrap_or(&name);
+    let stem = stem.strip_suffix(".csv").unwrap_or(stem);
+    dir.join(format!("{stem}.{}", options.format.extension()))
+}
+
+/// Runs the job: every input extracted and written to `destination`.
+///
+/// With `Destination::Dir`, an input that fails is reported and the others go on; with `Destination::File`, the
+/// first failure stops the job and the combined file is not written (`Err`).
+pub fn run(
+    inputs: &[Input],
+    destination: &Destination,
+    options: &JobOptions,
+    progress: &dyn Progress,
+) -> Result<JobReport, JobError> {
+    let start = Instant::now();
+    let mut report = match destination {
+        Destination::Dir(dir) => run_per_input(inputs, dir, options, progress)?,
+        Destination::File(path) => {
+            if options.resume {
+                return Err(JobError::Invalid(
+                    "resuming needs one output file per input: give --out a folder (ending in /)".into(),
+                ));
+            }
+            run_combined(inputs, path, options, progress)?
+        }
+    };
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+/// Times of one worker.
+#[derive(Default)]
+struct Clock {
+    times: StageTimes,
+}
+
+impl Clock {
+    fn add(&self, total: &Mutex<StageTimes>) {
+        let mut t = total.lock().expect("no panics while held");
+        t.extract += self.times.extract;
+        t.encode += self.times.encode;
+        t.write += self.times.write;
+    }
+}
+
+/// Extracts `input` chunk by chunk, encoding each with `encoder` and handing it to `sink`; the clock gets the
+/// time of each stage (the sink's as writing).
+fn extract_encoded(
+    input: &Input,
+    options: &JobOptions,
+    encoder: &ChunkEncoder,
+    clock: &mut Clock,
+    progress: &dyn Progress,
+    mut sink: impl FnMut(EncodedChunk) -> Result<(), JobError>,
+) -> Result<ExtractCounts, JobError> {
+    let started = Instant::now();
+    let (mut encoding, mut writing) = (Duration::ZERO, Duration::ZERO);
+    let mut source = input.open()?;
+    let counts = extract_chunks(source.as_mut(), &options.extract, options.chunk_rows, |chunk| {
+        let t = Instant::now();
+        let encoded = encoder.encode(chunk)?;
+        let t1 = Instant::now();
+        encoding += t1 - t;
+        let rows = encoded.rows();
+        sink(encoded)?;
+        writing += t1.elapsed();
+        progress.rows(rows);
+        Ok::<_, JobError>(())
+    })?;
+    clock.times.extract += started.elapsed().saturating_sub(encoding + writing);
+    clock.times.encode += encoding;
+    clock.times.write += writing;
+    Ok(counts)
+}
+
+/// `threads` workers each taking the next input index until there are none (or `stop` is set).
+fn for_each_input(count: usize, threads: usize, stop: &AtomicBool, work: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, count.max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                work(i);
+            });
+        }
+    });
+}
+
+fn run_per_input(
+    inputs: &[Input],
+    dir: &Path,
+    options: &JobOptions,
+    progress: &dyn Progress,
+) -> Result<JobReport, JobError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io { path: dir.to_path_buf(), source })?;
+    let outputs: Vec<PathBuf> = inputs.iter().map(|i| output_path(dir, i, &options.output)).collect();
+    for (a, out) in outputs.iter().enumerate() {
+        if let Some(b) = outputs[..a].iter().position(|o| o == out) {
+            return Err(JobError::Invalid(format!(
+                "{} and {} would both write {}: give inputs distinct file names",
+                inputs[b].path().display(),
+                inputs[a].path().display(),
+                out.display()
+            )));
+        }
+    }
+    let stale_removed = remove_stale_temporaries(dir, &outputs);
+    let outcomes: Vec<Mutex<Option<InputOutcome>>> = inputs.iter().map(|_| Mutex::new(None)).collect();
+    let totals = Mutex::new(StageTimes::default());
+    let never = AtomicBool::new(false);
+    for_each_input(inputs.len(), options.threads, &never, |i| {
+        let (input, output) = (&inputs[i], &outputs[i]);
+        let outcome = if options.resume && output.exists() {
+            InputOutcome::Resumed
+        } else {
+            let mut clock = Clock::default();
+            let result = FeatureWriter::create(output, options.output).map_err(JobError::from).and_then(|mut w| {
+                let encoder = w.encoder();
+                let counts =
+                    extract_encoded(input, options, &encoder, &mut clock, progress, |chunk| Ok(w.append(chunk)?))?;
+                let t = Instant::now();
+                w.commit()?;
+                clock.times.write += t.elapsed();
+                Ok(counts)
+            });
+            clock.add(&totals);
+            match result {
+                Ok(counts) => InputOutcome::Done(counts),
+                Err(e) => InputOutcome::Failed(e),
+            }
+        };
+        progress.input_done(input_bytes(input));
+        *outcomes[i].lock().expect("no panics while held") = Some(outcome);
+    });
+    let mut report = JobReport { stale_removed, ..JobReport::default() };
+    for ((input, output), outcome) in inputs.iter().zip(outputs).zip(outcomes) {
+        let outcome = outcome.into_inner().expect("no panics while held").expect("every input is visited");
+        report.add(input, output, outcome);
+    }
+    report.times = totals.into_inner().expect("no panics while held");
+    Ok(report)
+}
+
+impl JobReport {
+    fn add(&mut self, input: &Input, output: PathBuf, outcome: InputOutcome) {
+        if let InputOutcome::Done(counts) = &outcome {
+            self.rows += counts.rows;
+            self.updates += counts.rows_read;
+            self.input_bytes += input_bytes(input);
+        }
+        self.inputs.push(InputReport { input: input.path().to_path_buf(), output, outcome });
+    }
+}
+
+/// Removes the temporary files an interrupted run left for `outputs` (`<output>.tmp<pid>`, see
+/// [`tachyon_io::AtomicFile`]); returns how many.
+fn remove_stale_temporaries(dir: &Path, outputs: &[PathBuf]) -> usize {
+    let names: std::collections::HashSet<String> =
+        outputs.iter().filter_map(|o| o.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((base, pid)) = name.rsplit_once(".tmp") else { continue };
+        if names.contains(base)
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// What a worker sends the combined file's writer for one input.
+enum Message {
+    Chunk(EncodedChunk),
+    Done(Result<ExtractCounts, JobError>),
+}
+
+fn run_combined(
+    inputs: &[Input],
+    path: &Path,
+    options: &JobOptions,
+    progress: &dyn Progress,
+) -> Result<JobReport, JobError> {
+    let mut writer = FeatureWriter::create(path, options.output)?;
+    let encoder = writer.encoder();
+    let (senders, receivers): (Vec<SyncSender<Message>>, Vec<Receiver<Message>>) =
+        inputs.iter().map(|_| sync_channel(QUEUED_CHUNKS)).unzip();
+    let senders: Vec<Mutex<Option<SyncSender<Message>>>> = senders.into_iter().map(|s| Mutex::new(Some(s))).collect();
+    let totals = Mutex::new(StageTimes::default());
+    let stop = AtomicBool::new(false);
+    let mut report = JobReport::default();
+    let written: Result<(), JobError> = std::thread::scope(|scope| {
+        let (stop, totals, senders, encoder) = (&stop, &totals, &senders, &encoder);
+        scope.spawn(move || {
+            for_each_input(inputs.len(), options.threads, stop, |i| {
+                let sender = senders[i].lock().expect("no panics while held").take().expect("each input once");
+                let mut clock = Clock::default();
+                let result = extract_encoded(&inputs[i], options, encoder, &mut clock, progress, |chunk| {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(JobError::Stopped);
+                    }
+                    sender.send(Message::Chunk(chunk)).map_err(|_| JobError::Stopped)
+                });
+                clock.add(totals);
+                let _ = sender.send(Message::Done(result));
+                progress.input_done(input_bytes(&inputs[i]));
+            });
+        });
+        // The writer: inputs in order, each input's chunks as they come. The scope joins the workers only after
+        // this closure returns and drops the receivers, so a worker blocked on a full queue is released.
+        let mut writing = Duration::ZERO;
+        let written = (|| {
+            for (input, receiver) in inputs.iter().zip(receivers) {
+                let counts = loop {
+                    match receiver.recv() {
+                        Ok(Message::Chunk(chunk)) => {
+                            let t = Instant::now();
+                            writer.append(chunk)?;
+                            writing += t.elapsed();
+                        }
+                        Ok(Message::Done(result)) => break result?,
+                        Err(_) => return Err(JobError::Stopped),
+                    }
+                };
+                report.add(input, path.to_path_buf(), InputOutcome::Done(counts));
+            }
+            Ok(())
+        })();
+        if written.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        totals.lock().expect("no panics while held").write += writing;
+        written
+    });
+    written?;
+    let t = Instant::now();
+    writer.commit()?;
+    report.times = totals.into_inner().expect("no panics while held");
+    report.times.write += t.elapsed();
+    Ok(report)
+}
