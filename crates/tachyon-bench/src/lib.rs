@@ -1,6 +1,7 @@
 //! The measurements behind `tachyon bench`, which reproduce every figure Tachyon claims: each workload times its
 //! cases with [`harness`] and hands one [`Row`] per figure to the caller, which prints them ([`Printer`]).
 
+mod extract;
 mod features;
 mod gemm;
 pub mod harness;
@@ -14,7 +15,7 @@ mod train;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::ValueEnum;
 use serde::Serialize;
 
@@ -37,6 +38,9 @@ pub enum Workload {
     /// Feature engine per update on the shipped samples, end-to-end extraction, and rolling mean / std / EWM
     /// over a 10M-value series (compare benches/peers/rolling_polars.py).
     Features,
+    /// `tachyon features` over 1, 4, 16 and 64 synthetic symbol-days (copies of the shipped days) to one Parquet
+    /// file each, 1 and 2 threads: end-to-end rows/s and peak resident memory.
+    Extract,
     /// Ridge on 1M x 32 f64 and one epoch of the standard MLP workload (32-64-64-1, batch 256, Adam, 1M rows).
     Train,
     /// Single-sample forward + backward of the standard MLP.
@@ -65,7 +69,7 @@ pub struct Options {
 impl Workload {
     /// Whether this workload reads the LOBSTER sample data.
     pub fn needs_data(self) -> bool {
-        matches!(self, Workload::All | Workload::Market | Workload::Features | Workload::Live)
+        matches!(self, Workload::All | Workload::Market | Workload::Features | Workload::Extract | Workload::Live)
     }
 }
 
@@ -140,6 +144,15 @@ pub struct Row {
     /// Latency rows: slowest call, ns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ns: Option<f64>,
+    /// Extract rows: input files (symbol-days).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<usize>,
+    /// Extract rows: feature rows written per second, end to end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_per_s: Option<f64>,
+    /// Extract rows: peak resident memory of the process, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
     /// Live rows: updates per second through the whole pipeline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events_per_s: Option<f64>,
@@ -180,6 +193,9 @@ impl Row {
             p99_ns: None,
             p999_ns: None,
             max_ns: None,
+            files: None,
+            rows_per_s: None,
+            peak_rss_bytes: None,
             events_per_s: None,
             drops: None,
             activation_bits: None,
@@ -304,6 +320,10 @@ pub fn run(options: &Options, emit: &mut dyn FnMut(&Row)) -> Result<()> {
         }
         if matches!(workload, Workload::All | Workload::Features) {
             features::run(scale, data, &mut |row| emit(&row))?;
+        }
+        if matches!(workload, Workload::All | Workload::Extract) {
+            let exe = std::env::current_exe().context("finding the tachyon binary")?;
+            extract::run(scale, data, &exe, &mut |row| emit(&row))?;
         }
     }
     if matches!(workload, Workload::All | Workload::Train) {

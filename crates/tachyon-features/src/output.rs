@@ -289,7 +289,7 @@ mod parquet_format {
     use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
     use parquet::basic::{Compression as Codec, ZstdLevel};
     use parquet::errors::Result;
-    use parquet::file::properties::WriterProperties;
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::types::ColumnPath;
 
@@ -326,12 +326,17 @@ mod parquet_format {
             Compression::Zstd => Codec::ZSTD(ZstdLevel::try_new(1)?),
         };
         // Dictionaries pay for the repeated file name only: measured values rarely repeat, and building a
-        // dictionary costs more than all the other encoding work.
-        let mut props = WriterProperties::builder()
+        // dictionary costs more than all the other encoding work. Min/max statistics are kept where readers
+        // prune by them (time, event id), not for every feature.
+        let mut builder = WriterProperties::builder()
             .set_compression(codec)
             .set_dictionary_enabled(false)
             .set_column_dictionary_enabled(ColumnPath::from("source"), true)
-            .build();
+            .set_statistics_enabled(EnabledStatistics::None);
+        for column in ["time_ns", "event_id"] {
+            builder = builder.set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::Page);
+        }
+        let mut props = builder.build();
         add_encoded_arrow_schema_to_metadata(&schema, &mut props);
         let props = Arc::new(props);
         let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(props.coerce_types()).convert(&schema)?;

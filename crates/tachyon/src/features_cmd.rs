@@ -128,6 +128,9 @@ pub struct FeaturesArgs {
     /// Rows per chunk and Parquet row group: memory is about threads x 4 chunks of ~200 bytes per row.
     #[arg(long, default_value_t = job::DEFAULT_CHUNK_ROWS)]
     chunk_rows: usize,
+    /// Write a summary of the run (rows, rows/s, stage times, peak memory) as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// With a folder --out: skip inputs whose output file exists (files are written whole, so an existing one is
     /// complete), to continue an interrupted run.
     #[arg(long)]
@@ -226,11 +229,63 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     bar.finish_and_clear();
     let report = result.with_context(|| format!("writing {}", args.out.display()))?;
     print_report(&report, inputs.len() <= 20);
+    if let Some(path) = &args.report {
+        let summary = Summary::of(&report, threads);
+        tachyon_io::write_atomic(path, &serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let failed = report.failures().count();
     if failed > 0 {
         bail!("{failed} of {} inputs failed (listed above); their outputs were not written", inputs.len());
     }
     Ok(())
+}
+
+/// The `--report` JSON of a run.
+#[derive(serde::Serialize)]
+struct Summary {
+    inputs: usize,
+    failed: usize,
+    resumed: usize,
+    threads: usize,
+    rows: u64,
+    updates: u64,
+    input_bytes: u64,
+    elapsed_s: f64,
+    rows_per_s: f64,
+    extract_thread_s: f64,
+    encode_thread_s: f64,
+    write_thread_s: f64,
+    /// The process's peak resident memory (Linux), bytes.
+    peak_rss_bytes: Option<u64>,
+}
+
+impl Summary {
+    fn of(report: &JobReport, threads: usize) -> Summary {
+        let elapsed_s = report.elapsed.as_secs_f64();
+        Summary {
+            inputs: report.inputs.len(),
+            failed: report.failures().count(),
+            resumed: report.inputs.iter().filter(|r| matches!(r.outcome, InputOutcome::Resumed)).count(),
+            threads,
+            rows: report.rows,
+            updates: report.updates,
+            input_bytes: report.input_bytes,
+            elapsed_s,
+            rows_per_s: report.rows as f64 / elapsed_s.max(1e-9),
+            extract_thread_s: report.times.extract.as_secs_f64(),
+            encode_thread_s: report.times.encode.as_secs_f64(),
+            write_thread_s: report.times.write.as_secs_f64(),
+            peak_rss_bytes: peak_rss_bytes(),
+        }
+    }
+}
+
+/// The peak resident memory of this process so far (`VmHWM` of /proc/self/status), where the OS tells it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().strip_suffix("kB")?.trim();
+    kb.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
 fn print_report(report: &JobReport, each_input: bool) {
@@ -268,7 +323,7 @@ fn print_report(report: &JobReport, each_input: bool) {
     let share = |d: std::time::Duration| 100.0 * d.as_secs_f64() / busy;
     println!(
         "{} rows x {} features ({} {}, schema hash {:016x}) in {:.2} s: {:.0} k rows/s, {:.0} MB/s of input \
-         (thread time: extract {:.0}%, encode {:.0}%, write {:.0}%)",
+         (thread time: extract {:.0}%, encode {:.0}%, write {:.0}%){}",
         report.rows,
         SCHEMA.names.len(),
         SCHEMA.name,
@@ -280,5 +335,6 @@ fn print_report(report: &JobReport, each_input: bool) {
         share(t.extract),
         share(t.encode),
         share(t.write),
+        peak_rss_bytes().map_or_else(String::new, |b| format!(", peak memory {} MB", b >> 20)),
     );
 }

@@ -655,3 +655,63 @@ fn sigint_drains_flushes_and_reports() {
     assert!(csv.ends_with('\n'));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn features_resume_after_a_kill_writes_the_same_files_as_an_uninterrupted_run() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let inputs_dir = dir.join("in");
+    std::fs::create_dir_all(&inputs_dir).unwrap();
+    let mut inputs = Vec::new();
+    for k in 0..8 {
+        for kind in ["message", "orderbook"] {
+            let from = data.join(format!("AAPL_2012-06-21_34200000_57600000_{kind}_1.csv"));
+            let to = inputs_dir.join(format!("S{k}_2012-06-21_34200000_57600000_{kind}_1.csv"));
+            std::fs::copy(from, &to).unwrap();
+            if kind == "message" {
+                inputs.push(to.to_str().unwrap().to_string());
+            }
+        }
+    }
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tachyon"));
+        cmd.arg("features").args(&inputs).arg("--out").arg(format!("{}/", out.display()));
+        cmd.args(["--threads", "1"]).args(extra);
+        cmd
+    };
+    let whole = dir.join("whole");
+    let result = run(&whole, &[]).output().unwrap();
+    assert!(result.status.success(), "{}", text(&result.stderr));
+
+    let resumed = dir.join("resumed");
+    let mut child = run(&resumed, &[]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let outputs = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .map_or(0, |e| e.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".parquet")).count())
+    };
+    while outputs(&resumed) == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let done = outputs(&resumed);
+    assert!(done < inputs.len(), "the run was killed before it finished ({done} outputs)");
+
+    let result = run(&resumed, &["--resume"]).output().unwrap();
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    assert!(
+        text(&result.stdout).contains(&format!("{done} inputs already had their output")),
+        "{}",
+        text(&result.stdout)
+    );
+    let mut names: Vec<_> = std::fs::read_dir(&whole).unwrap().flatten().map(|e| e.file_name()).collect();
+    names.sort();
+    let mut resumed_names: Vec<_> = std::fs::read_dir(&resumed).unwrap().flatten().map(|e| e.file_name()).collect();
+    resumed_names.sort();
+    assert_eq!(resumed_names, names, "the same files, and no temporary file left");
+    for name in names {
+        assert_eq!(std::fs::read(whole.join(&name)).unwrap(), std::fs::read(resumed.join(&name)).unwrap(), "{name:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
