@@ -40,7 +40,7 @@ fn options(format: OutputFormat, threads: usize, chunk_rows: usize) -> JobOption
     let labels = Some(LabelSpec::default());
     JobOptions {
         extract: ExtractOptions { labels, ..Default::default() },
-        output: OutputOptions { format, labels: true, compression: Compression::Lz4 },
+        output: OutputOptions { format, labels: true, compression: Compression::Snappy },
         chunk_rows,
         threads,
         resume: false,

@@ -18,14 +18,71 @@ pub const EMPTY_ASK_PRICE: i64 = 9_999_999_999;
 /// LOBSTER's price of an empty bid level (size 0).
 pub const EMPTY_BID_PRICE: i64 = -9_999_999_999;
 
-/// Opens `path` for reading, decompressing when it ends in `.gz` (unbuffered: [`Lines`] buffers).
+/// Opens `path` for reading, decompressing when it ends in `.gz` (unbuffered: [`Lines`] buffers). A compressed
+/// file is decompressed on a thread of its own, ahead of the reader, so that parsing and inflating overlap.
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, MarketError> {
     let file = File::open(path).map_err(|e| MarketError::io(path, e))?;
     Ok(if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
+        Box::new(ReadAhead::spawn(flate2::read::MultiGzDecoder::new(file)))
     } else {
         Box::new(file)
     })
+}
+
+/// A reader whose source is read on another thread, [`READ_AHEAD_BLOCKS`] blocks ahead; blocks are recycled.
+struct ReadAhead {
+    blocks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
+    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+/// Blocks a [`ReadAhead`] may hold decoded before the reader takes them.
+const READ_AHEAD_BLOCKS: usize = 2;
+
+impl ReadAhead {
+    fn spawn(mut source: impl Read + Send + 'static) -> ReadAhead {
+        let (to_reader, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS);
+        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD_BLOCKS + 2);
+        std::thread::spawn(move || loop {
+            let mut block = spares.try_recv().unwrap_or_default();
+            block.resize(READ_BYTES, 0);
+            let result = loop {
+                match source.read(&mut block) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other,
+                }
+            };
+            let end = !matches!(result, Ok(n) if n > 0);
+            let sent = to_reader.send(result.map(|n| {
+                block.truncate(n);
+                block
+            }));
+            // The reader is gone (dropped early) or the source ended: stop.
+            if sent.is_err() || end {
+                return;
+            }
+        });
+        ReadAhead { blocks, spare, current: Vec::new(), at: 0 }
+    }
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.current.len() {
+            let next = match self.blocks.recv() {
+                Ok(block) => block?,
+                // The thread ended after the last block (or an error, already returned): the end.
+                Err(_) => return Ok(0),
+            };
+            let _ = self.spare.try_send(std::mem::replace(&mut self.current, next));
+            self.at = 0;
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Bytes [`Lines`] reads at a time.

@@ -118,9 +118,10 @@ pub struct FeaturesArgs {
     /// Output format (default: from the --out extension; Parquet for a folder).
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// Parquet compression. lz4 (the default) costs the least time for nearly the size of snappy; zstd writes
-    /// the smallest files for more time; none writes fastest and largest.
-    #[arg(long, value_enum, default_value_t = CompressionArg::Lz4)]
+    /// Parquet compression. snappy (the default) is read by every Parquet reader and halves the files; lz4
+    /// writes the same size as fast (newer readers only); zstd writes files a quarter smaller in 1.5x the time;
+    /// none writes about 20% faster and twice as large.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Snappy)]
     compression: CompressionArg,
     /// Worker threads (default: the cores this process may use). The output is the same bytes for any count.
     #[arg(long)]
@@ -154,10 +155,10 @@ enum Format {
 /// `--compression` choices.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum CompressionArg {
-    /// LZ4 (raw).
-    Lz4,
     /// Snappy.
     Snappy,
+    /// LZ4 (raw).
+    Lz4,
     /// Zstandard, level 1.
     Zstd,
     /// Uncompressed.
