@@ -77,6 +77,8 @@ def fmt_size(n):
 
 
 def rate(r):
+    if "rows_per_s" in r:
+        return f"{r['rows_per_s'] / 1e6:.2f} M rows/s"
     if "events_per_s" in r:
         return f"{r['events_per_s'] / 1e6:.2f} M events/s"
     if "gflops" in r:
@@ -97,6 +99,10 @@ def extra(r):
         parts.append(f"{p50}p99 {r['p99_ns']:.0f} ns, p99.9 {r['p999_ns']:.0f} ns")
     if "drops" in r:
         parts.append(f"{r['drops']} dropped")
+    if "files" in r:
+        parts.append(f"{r['files']} files")
+    if "peak_rss_bytes" in r:
+        parts.append(f"peak memory {r['peak_rss_bytes'] / 2**20:.0f} MiB")
     if "activation_bits" in r:
         parts.append(f"{r['activation_bits']}-bit activations")
     return ", ".join(parts) or "-"
@@ -177,6 +183,7 @@ TITLES = OrderedDict(
         ("train", "Training"),
         ("grad", "Single-sample gradient"),
         ("infer", "Inference"),
+        ("extract", "Extraction at scale (LOBSTER CSV -> Parquet, one file per symbol-day; median per row)"),
         ("live", "Live pipeline (median per event end to end; latency is receive -> signal)"),
     ]
 )
