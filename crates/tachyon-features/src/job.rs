@@ -316,30 +316,50 @@ fn run_per_input(
     let totals = Mutex::new(StageTimes::default());
     let never = AtomicBool::new(false);
     let (at_once, pipelined) = schedule(options.threads, inputs.len());
-    for_each_input(inputs.len(), at_once, &never, |i| {
-        let (input, output) = (&inputs[i], &outputs[i]);
-        let outcome = if options.resume && output.exists() {
-            InputOutcome::Resumed
-        } else {
+    let set_outcome = |i: usize, outcome: InputOutcome| {
+        progress.input_done(input_bytes(&inputs[i]));
+        *outcomes[i].lock().expect("no panics while held") = Some(outcome);
+    };
+    // Files are synced and renamed into place by a thread of their own, so that a worker goes on to its next input
+    // while the disk catches up; at most `at_once` finished files wait for it.
+    let (to_committer, finished) = sync_channel::<(usize, FeatureWriter, ExtractCounts)>(at_once);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for (i, writer, counts) in finished {
+                let t = Instant::now();
+                let committed = writer.commit();
+                totals.lock().expect("no panics while held").write += t.elapsed();
+                set_outcome(
+                    i,
+                    match committed {
+                        Ok(_) => InputOutcome::Done(counts),
+                        Err(e) => InputOutcome::Failed(e.into()),
+                    },
+                );
+            }
+        });
+        for_each_input(inputs.len(), at_once, &never, |i| {
+            let (input, output) = (&inputs[i], &outputs[i]);
+            if options.resume && output.exists() {
+                return set_outcome(i, InputOutcome::Resumed);
+            }
             let mut clock = Clock::default();
             let result = FeatureWriter::create(output, options.output).map_err(JobError::from).and_then(|mut w| {
                 let encoder = w.encoder();
                 let counts = extract_encoded(input, pipelined, options, &encoder, &mut clock, progress, |chunk| {
                     Ok(w.append(chunk)?)
                 })?;
-                let t = Instant::now();
-                w.commit()?;
-                clock.times.write += t.elapsed();
-                Ok(counts)
+                Ok((w, counts))
             });
             clock.add(&totals);
             match result {
-                Ok(counts) => InputOutcome::Done(counts),
-                Err(e) => InputOutcome::Failed(e),
+                Ok((writer, counts)) => {
+                    to_committer.send((i, writer, counts)).expect("the committer runs until the workers are done")
+                }
+                Err(e) => set_outcome(i, InputOutcome::Failed(e)),
             }
-        };
-        progress.input_done(input_bytes(input));
-        *outcomes[i].lock().expect("no panics while held") = Some(outcome);
+        });
+        drop(to_committer);
     });
     let mut report = JobReport { stale_removed, ..JobReport::default() };
     for ((input, output), outcome) in inputs.iter().zip(outputs).zip(outcomes) {
