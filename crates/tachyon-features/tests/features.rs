@@ -381,3 +381,22 @@ fn chunks_of_any_size_hold_the_rows_and_labels_of_the_whole_file() {
         }
     }
 }
+
+#[test]
+fn one_row_with_a_time_in_the_future_is_skipped_alone() {
+    let dir = temp_dir("future");
+    let (m, b) = truncated_pair(&dir, 2_000);
+    let text = std::fs::read_to_string(&m).unwrap();
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 9 { format!("99999.5{}", &l[l.find(',').unwrap()..]) } else { l.to_string() })
+        .collect();
+    std::fs::write(&m, lines.join("\n") + "\n").unwrap();
+    let skip = ExtractOptions { on_bad_row: BadRowPolicy::Skip, max_examples: 5, ..ExtractOptions::default() };
+    let kept = extract(&mut LobsterReplay::open(&m, &b).unwrap(), &skip).unwrap();
+    assert_eq!((kept.rows_read, kept.rows_skipped), (1_999, 1));
+    assert!(kept.skipped_examples[0].contains(":10: field `time`"), "{:?}", kept.skipped_examples);
+    let error = extract(&mut LobsterReplay::open(&m, &b).unwrap(), &ExtractOptions::default()).unwrap_err();
+    assert!(error.to_string().contains(":10: field `time`"), "{error}");
+}

@@ -382,22 +382,70 @@ fn take_int_back(line: &[u8], end: usize) -> Option<(i64, usize)> {
 }
 
 /// Streams the events of a LOBSTER message file.
+///
+/// Time order is checked against the last good row, one row ahead: a row later than the next one, when the next
+/// one is in order with the good rows before, is a time in the future and is the bad row (not every row after it).
 pub struct MessageReader {
     lines: Lines,
+    /// Time of the last row handed out, ns.
     last_time: i64,
+    /// The row after the last one handed out, read ahead: its line and what parsing it gave.
+    ahead: Option<(usize, Result<Event, MarketError>)>,
+    /// Line of the last row handed out.
+    line: usize,
 }
 
 impl MessageReader {
     /// Opens a message file (`.csv` or `.csv.gz`).
     pub fn open(path: &Path) -> Result<Self, MarketError> {
-        Ok(MessageReader { lines: Lines::open(path)?, last_time: i64::MIN })
+        Ok(MessageReader { lines: Lines::open(path)?, last_time: i64::MIN, ahead: None, line: 0 })
     }
 
-    /// The next event, `Ok(None)` at the end of the file.
+    /// The next event, `Ok(None)` at the end of the file. A row that cannot be read is an error naming its file,
+    /// line and field; the rows after it can still be read.
     pub fn next_event(&mut self) -> Result<Option<Event>, MarketError> {
-        if !self.lines.advance()? {
-            return Ok(None);
+        let Some((line, row)) = self.ahead.take().or_else(|| self.read_row()) else { return Ok(None) };
+        self.line = line;
+        let event = row?;
+        if event.time_ns < self.last_time {
+            return Err(self.time_error(
+                line,
+                format!("time goes backwards: {} ns is before {} ns of the row before", event.time_ns, self.last_time),
+            ));
         }
+        self.ahead = self.read_row();
+        if let Some((_, Ok(next))) = &self.ahead {
+            // With no good row before, nothing says which of the two is wrong: the later row is blamed.
+            if next.time_ns < event.time_ns && next.time_ns >= self.last_time && self.last_time != i64::MIN {
+                return Err(self.time_error(
+                    line,
+                    format!(
+                        "{} ns is later than the next row's {} ns, which is in order with the rows before: a time \
+                         in the future",
+                        event.time_ns, next.time_ns
+                    ),
+                ));
+            }
+        }
+        self.last_time = event.time_ns;
+        Ok(Some(event))
+    }
+
+    #[cold]
+    fn time_error(&self, line: usize, message: String) -> MarketError {
+        MarketError::Parse { path: self.lines.path.clone(), line, field: "time", message }
+    }
+
+    /// The next row, parsed but not checked against its neighbours; `None` at the end of the file.
+    fn read_row(&mut self) -> Option<(usize, Result<Event, MarketError>)> {
+        match self.lines.advance() {
+            Ok(true) => Some((self.lines.line, self.parse_row())),
+            Ok(false) => None,
+            Err(e) => Some((self.lines.line, Err(e))),
+        }
+    }
+
+    fn parse_row(&self) -> Result<Event, MarketError> {
         let (lines, line) = (&self.lines, self.lines.current());
         let count = field_count(line);
         if count != 6 {
@@ -406,13 +454,9 @@ impl MessageReader {
         let time_end = memchr::memchr(b',', line).expect("6 fields");
         let time_ns = parse_time_bytes(line[..time_end].trim_ascii()).map_err(|m| lines.error("time", m))?;
         let mut pos = time_end + 1;
-        if time_ns < self.last_time {
-            return Err(self.lines.error("time", "time goes backwards"));
-        }
-        self.last_time = time_ns;
         let code = int_field(lines, line, &mut pos, "type")?;
         let kind = EventKind::from_lobster(code)
-            .ok_or_else(|| self.lines.error("type", format!("unknown event type {code} (LOBSTER types are 1..7)")))?;
+            .ok_or_else(|| lines.error("type", format!("unknown event type {code} (LOBSTER types are 1..7)")))?;
         let order_id = int_field(lines, line, &mut pos, "order id")?;
         let size = int_field(lines, line, &mut pos, "size")?;
         let price = int_field(lines, line, &mut pos, "price")?;
@@ -420,23 +464,23 @@ impl MessageReader {
         let side = match direction {
             1 => Side::Bid,
             -1 => Side::Ask,
-            other => return Err(self.lines.error("direction", format!("{other} is neither 1 (buy) nor -1 (sell)"))),
+            other => return Err(lines.error("direction", format!("{other} is neither 1 (buy) nor -1 (sell)"))),
         };
         if kind.changes_book() {
             if size <= 0 {
-                return Err(self.lines.error("size", format!("{size} is not a positive size")));
+                return Err(lines.error("size", format!("{size} is not a positive size")));
             }
             if price <= 0 {
-                return Err(self.lines.error("price", format!("{price} is not a positive price")));
+                return Err(lines.error("price", format!("{price} is not a positive price")));
             }
         }
-        let order_id = u64::try_from(order_id).map_err(|_| self.lines.error("order id", "negative order id"))?;
-        Ok(Some(Event { time_ns, kind, order_id, size: size.max(0) as u64, price, side }))
+        let order_id = u64::try_from(order_id).map_err(|_| lines.error("order id", "negative order id"))?;
+        Ok(Event { time_ns, kind, order_id, size: size.max(0) as u64, price, side })
     }
 
     /// The line number of the last event read (1-based).
     pub fn line(&self) -> usize {
-        self.lines.line
+        self.line
     }
 }
 
@@ -714,6 +758,41 @@ mod tests {
             };
             assert!(error.contains(expected), "{text:?}: {error}");
         }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_time_in_the_future_is_that_rows_error_and_the_rows_after_it_are_kept() {
+        let path = std::env::temp_dir().join(format!("tachyon-future-{}.csv", std::process::id()));
+        let rows: Vec<String> = (1..=20)
+            .map(|i| {
+                let time = if i == 10 { "99999.0".to_string() } else { format!("34200.{i:02}") };
+                format!("{time},1,{i},100,5859400,1")
+            })
+            .collect();
+        std::fs::write(&path, rows.join("\n")).unwrap();
+        let mut reader = MessageReader::open(&path).unwrap();
+        let (mut kept, mut errors) = (Vec::new(), Vec::new());
+        loop {
+            match reader.next_event() {
+                Ok(Some(e)) => kept.push((reader.line(), e.order_id)),
+                Ok(None) => break,
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains(":10: field `time`") && errors[0].contains("in the future"), "{}", errors[0]);
+        assert_eq!(kept.len(), 19);
+        assert!(kept.iter().all(|&(line, id)| line as u64 == id && id != 10));
+
+        // A row that goes back before the last good row is that row's error, and the next rows go on.
+        std::fs::write(&path, "34200.1,1,1,100,5859400,1\n34200.3,1,2,100,5859400,1\n34200.2,1,3,100,5859400,1\n34200.4,1,4,100,5859400,1\n").unwrap();
+        let mut reader = MessageReader::open(&path).unwrap();
+        assert_eq!(reader.next_event().unwrap().unwrap().order_id, 1);
+        assert_eq!(reader.next_event().unwrap_err().to_string().contains(":2: field `time`"), true);
+        assert_eq!(reader.next_event().unwrap().unwrap().order_id, 3);
+        assert_eq!(reader.next_event().unwrap().unwrap().order_id, 4);
+        assert!(reader.next_event().unwrap().is_none());
         std::fs::remove_file(&path).unwrap();
     }
 
