@@ -789,7 +789,7 @@ mod tests {
         std::fs::write(&path, "34200.1,1,1,100,5859400,1\n34200.3,1,2,100,5859400,1\n34200.2,1,3,100,5859400,1\n34200.4,1,4,100,5859400,1\n").unwrap();
         let mut reader = MessageReader::open(&path).unwrap();
         assert_eq!(reader.next_event().unwrap().unwrap().order_id, 1);
-        assert_eq!(reader.next_event().unwrap_err().to_string().contains(":2: field `time`"), true);
+        assert!(reader.next_event().unwrap_err().to_string().contains(":2: field `time`"));
         assert_eq!(reader.next_event().unwrap().unwrap().order_id, 3);
         assert_eq!(reader.next_event().unwrap().unwrap().order_id, 4);
         assert!(reader.next_event().unwrap().is_none());
