@@ -113,6 +113,8 @@ pub struct FeatureMatrix {
     pub rows_skipped: u64,
     /// The first few skipped rows' errors.
     pub skipped_examples: Vec<String>,
+    /// Bytes of the input files read when the rows were handed out (compressed, where they are).
+    pub bytes_read: u64,
 }
 
 impl FeatureMatrix {
@@ -227,6 +229,7 @@ pub fn extract_chunks<E: From<MarketError>>(
         if complete == chunk_rows {
             chunk.move_rows_from(complete, &mut carry);
             counts.rows += complete as u64;
+            chunk.bytes_read = source.bytes_read();
             emit(&mut chunk)?;
             chunk.clear_rows(&empty);
             carry.move_rows_from(0, &mut chunk);
@@ -240,6 +243,7 @@ pub fn extract_chunks<E: From<MarketError>>(
         let rows = chunk.rows().min(chunk_rows);
         chunk.move_rows_from(rows, &mut carry);
         counts.rows += rows as u64;
+        chunk.bytes_read = source.bytes_read();
         emit(&mut chunk)?;
         chunk.clear_rows(&empty);
         carry.move_rows_from(0, &mut chunk);

@@ -127,12 +127,13 @@ pub enum JobError {
     Stopped,
 }
 
-/// Progress, reported by the workers as chunks and inputs complete.
+/// Progress, reported by the workers as chunks and inputs complete: rows written, and bytes of input read (which
+/// add up to the inputs' sizes once every input is finished or skipped).
 pub trait Progress: Sync {
     /// `rows` more rows were written.
     fn rows(&self, rows: u64);
-    /// An input of `bytes` bytes was finished (or skipped).
-    fn input_done(&self, bytes: u64);
+    /// `bytes` more bytes of input were read (or skipped).
+    fn bytes(&self, bytes: u64);
 }
 
 /// No progress display.
@@ -140,7 +141,7 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {
     fn rows(&self, _: u64) {}
-    fn input_done(&self, _: u64) {}
+    fn bytes(&self, _: u64) {}
 }
 
 /// Bytes of an input's files (0 for a file that cannot be read: opening it will report why).
@@ -205,7 +206,8 @@ impl Clock {
 
 /// Extracts `input` chunk by chunk, encoding each with `encoder` and handing it to `sink`; the clock gets the
 /// time of each stage (the sink's as writing). `pipelined`: the input is a two-stage pipeline, this thread
-/// extracting while a second one encodes and writes the chunk before (its buffers come back for reuse).
+/// extracting while a second one encodes and writes the chunk before (its buffers come back for reuse). The
+/// input's bytes are reported to `progress` as they are read, all of them by the end, whatever happens.
 fn extract_encoded(
     input: &Input,
     pipelined: bool,
@@ -213,10 +215,32 @@ fn extract_encoded(
     encoder: &ChunkEncoder,
     clock: &mut Clock,
     progress: &dyn Progress,
+    sink: impl FnMut(EncodedChunk) -> Result<(), JobError> + Send,
+) -> Result<ExtractCounts, JobError> {
+    let mut reported = 0;
+    let result = extract_encoded_reporting(input, pipelined, options, encoder, clock, progress, &mut reported, sink);
+    progress.bytes(input_bytes(input).saturating_sub(reported));
+    result
+}
+
+/// [`extract_encoded`], adding the bytes it reports to `reported`.
+#[allow(clippy::too_many_arguments)]
+fn extract_encoded_reporting(
+    input: &Input,
+    pipelined: bool,
+    options: &JobOptions,
+    encoder: &ChunkEncoder,
+    clock: &mut Clock,
+    progress: &dyn Progress,
+    reported: &mut u64,
     mut sink: impl FnMut(EncodedChunk) -> Result<(), JobError> + Send,
 ) -> Result<ExtractCounts, JobError> {
     let started = Instant::now();
     let mut source = input.open()?;
+    let mut read_progress = |chunk: &FeatureMatrix| {
+        progress.bytes(chunk.bytes_read.saturating_sub(*reported));
+        *reported = (*reported).max(chunk.bytes_read);
+    };
     let mut encode_and_write = |chunk: &FeatureMatrix, times: &mut StageTimes| {
         let t = Instant::now();
         let encoded = encoder.encode(chunk)?;
@@ -231,6 +255,7 @@ fn extract_encoded(
     if !pipelined {
         let mut times = StageTimes::default();
         let counts = extract_chunks(source.as_mut(), &options.extract, options.chunk_rows, |chunk| {
+            read_progress(chunk);
             encode_and_write(chunk, &mut times)
         })?;
         times.extract = started.elapsed().saturating_sub(times.encode + times.write);
@@ -250,6 +275,7 @@ fn extract_encoded(
         });
         let mut waiting = Duration::ZERO;
         let extracted = extract_chunks(source.as_mut(), &options.extract, options.chunk_rows, |chunk| {
+            read_progress(chunk);
             let spare = recycled.try_recv().unwrap_or_default();
             let t = Instant::now();
             let sent = to_encoder.send(std::mem::replace(chunk, spare));
@@ -317,7 +343,6 @@ fn run_per_input(
     let never = AtomicBool::new(false);
     let (at_once, pipelined) = schedule(options.threads, inputs.len());
     let set_outcome = |i: usize, outcome: InputOutcome| {
-        progress.input_done(input_bytes(&inputs[i]));
         *outcomes[i].lock().expect("no panics while held") = Some(outcome);
     };
     // Files are synced and renamed into place by a thread of their own, so that a worker goes on to its next input
@@ -341,10 +366,13 @@ fn run_per_input(
         for_each_input(inputs.len(), at_once, &never, |i| {
             let (input, output) = (&inputs[i], &outputs[i]);
             if options.resume && output.exists() {
+                progress.bytes(input_bytes(input));
                 return set_outcome(i, InputOutcome::Resumed);
             }
             let mut clock = Clock::default();
-            let result = FeatureWriter::create(output, options.output).map_err(JobError::from).and_then(|mut w| {
+            let writer =
+                FeatureWriter::create(output, options.output).inspect_err(|_| progress.bytes(input_bytes(input)));
+            let result = writer.map_err(JobError::from).and_then(|mut w| {
                 let encoder = w.encoder();
                 let counts = extract_encoded(input, pipelined, options, &encoder, &mut clock, progress, |chunk| {
                     Ok(w.append(chunk)?)
@@ -437,7 +465,6 @@ fn run_combined(
                 });
                 clock.add(totals);
                 let _ = sender.send(Message::Done(result));
-                progress.input_done(input_bytes(&inputs[i]));
             });
         });
         // The writer: inputs in order, each input's chunks as they come. The scope joins the workers only after

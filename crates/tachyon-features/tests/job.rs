@@ -168,3 +168,39 @@ fn resume_leaves_finished_outputs_and_removes_what_an_interrupted_run_left() {
     let error = job::run(&inputs, &Destination::File(dir.join("all.parquet")), &o, &NoProgress).unwrap_err();
     assert!(error.to_string().contains("folder"), "{error}");
 }
+
+#[test]
+fn progress_adds_up_to_the_rows_written_and_the_inputs_bytes() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    #[derive(Default)]
+    struct Count {
+        rows: AtomicU64,
+        bytes: AtomicU64,
+        calls: AtomicU64,
+    }
+    impl job::Progress for Count {
+        fn rows(&self, rows: u64) {
+            self.rows.fetch_add(rows, Ordering::Relaxed);
+        }
+        fn bytes(&self, bytes: u64) {
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let dir = temp_dir("progress");
+    let inputs = inputs(&dir);
+    let total: u64 = inputs.iter().map(job::input_bytes).sum();
+    for threads in [1, 2] {
+        let count = Count::default();
+        let report = job::run(
+            &inputs,
+            &Destination::Dir(dir.join("out")),
+            &options(OutputFormat::Parquet, threads, 20_000),
+            &count,
+        )
+        .unwrap();
+        assert_eq!(count.rows.load(Ordering::Relaxed), report.rows);
+        assert_eq!(count.bytes.load(Ordering::Relaxed), total);
+        assert!(count.calls.load(Ordering::Relaxed) > inputs.len() as u64, "bytes are reported as they are read");
+    }
+}

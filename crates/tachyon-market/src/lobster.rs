@@ -7,6 +7,8 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::book::{Level, Side, Snapshot};
 use crate::error::MarketError;
@@ -21,12 +23,31 @@ pub const EMPTY_BID_PRICE: i64 = -9_999_999_999;
 /// Opens `path` for reading, decompressing when it ends in `.gz` (unbuffered: [`Lines`] buffers). A compressed
 /// file is decompressed on a thread of its own, ahead of the reader, so that parsing and inflating overlap.
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, MarketError> {
-    let file = File::open(path).map_err(|e| MarketError::io(path, e))?;
+    open_counted(path, Arc::default())
+}
+
+/// [`open`], adding the bytes read from the file itself (compressed, where it is) to `read`.
+fn open_counted(path: &Path, read: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>, MarketError> {
+    let file = CountedRead { inner: File::open(path).map_err(|e| MarketError::io(path, e))?, read };
     Ok(if path.extension().is_some_and(|e| e == "gz") {
         Box::new(ReadAhead::spawn(flate2::read::MultiGzDecoder::new(file)))
     } else {
         Box::new(file)
     })
+}
+
+/// A reader that adds the bytes it reads to a shared counter (read by progress displays on other threads).
+struct CountedRead<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// A reader whose source is read on another thread, [`READ_AHEAD_BLOCKS`] blocks ahead; blocks are recycled.
@@ -107,6 +128,8 @@ pub(crate) struct Lines {
     current: (usize, usize),
     eof: bool,
     pub(crate) line: usize,
+    /// Bytes read from the file so far (compressed, where it is).
+    bytes_read: Arc<AtomicU64>,
 }
 
 impl Lines {
@@ -116,16 +139,23 @@ impl Lines {
 
     /// Reads `read_bytes` at a time (tests use a few bytes, so that lines straddle reads).
     fn open_with(path: &Path, read_bytes: usize) -> Result<Lines, MarketError> {
+        let bytes_read = Arc::new(AtomicU64::new(0));
         Ok(Lines {
             path: path.to_path_buf(),
-            reader: open(path)?,
+            reader: open_counted(path, Arc::clone(&bytes_read))?,
             buf: vec![0; read_bytes.max(1)],
             filled: 0,
             next: 0,
             current: (0, 0),
             eof: false,
             line: 0,
+            bytes_read,
         })
+    }
+
+    /// Bytes read from the file so far (compressed, where it is).
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
     }
 
     /// Moves to the next non-empty line; `false` at the end of the file.
@@ -482,6 +512,11 @@ impl MessageReader {
     pub fn line(&self) -> usize {
         self.line
     }
+
+    /// Bytes read from the file so far (compressed, where it is).
+    pub fn bytes_read(&self) -> u64 {
+        self.lines.bytes_read()
+    }
 }
 
 /// Up to [`FRINGE`] non-empty levels of one side, worst first.
@@ -666,6 +701,11 @@ impl OrderbookReader {
     /// The line number of the last row read (1-based).
     pub fn line(&self) -> usize {
         self.lines.line
+    }
+
+    /// Bytes read from the file so far (compressed, where it is).
+    pub fn bytes_read(&self) -> u64 {
+        self.lines.bytes_read()
     }
 }
 

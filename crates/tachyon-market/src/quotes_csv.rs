@@ -263,6 +263,10 @@ impl TickSource for QuotesCsv {
     fn ticks_per_unit(&self) -> f64 {
         10f64.powi(self.config.price_decimals as i32)
     }
+
+    fn bytes_read(&self) -> u64 {
+        self.lines.bytes_read()
+    }
 }
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub trait TickSource {
 
     /// Price ticks per currency unit (10,000 for LOBSTER: prices are USD x 10,000).
     fn ticks_per_unit(&self) -> f64;
+
+    /// Bytes read from the input files so far (compressed, where they are), for progress displays.
+    fn bytes_read(&self) -> u64;
 }
 
 /// A LOBSTER message file read in step with its orderbook file: message k and orderbook row k (the book right after
@@ -114,6 +117,11 @@ impl LobsterPair {
     /// The message file.
     pub fn message_path(&self) -> &Path {
         &self.message_path
+    }
+
+    /// Bytes read from both files so far (compressed, where they are).
+    pub fn bytes_read(&self) -> u64 {
+        self.messages.bytes_read() + self.orderbook.bytes_read()
     }
 
     /// The line of the last pair read (1-based; the same in both files).
@@ -353,6 +361,10 @@ impl TickSource for LobsterReplay {
 
     fn ticks_per_unit(&self) -> f64 {
         10_000.0
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.feed.pair.bytes_read()
     }
 }
 

@@ -165,7 +165,7 @@ enum CompressionArg {
     None,
 }
 
-/// A progress bar over the inputs' bytes, with rows and rows per second.
+/// A progress bar over the inputs' bytes, with the rows written.
 struct Bar(indicatif::ProgressBar);
 
 impl job::Progress for Bar {
@@ -174,7 +174,7 @@ impl job::Progress for Bar {
         self.0.set_message(total.to_string());
     }
 
-    fn input_done(&self, bytes: u64) {
+    fn bytes(&self, bytes: u64) {
         self.0.inc(bytes);
     }
 }
