@@ -400,3 +400,18 @@ fn one_row_with_a_time_in_the_future_is_skipped_alone() {
     let error = extract(&mut LobsterReplay::open(&m, &b).unwrap(), &ExtractOptions::default()).unwrap_err();
     assert!(error.to_string().contains(":10: field `time`"), "{error}");
 }
+
+#[test]
+fn a_quote_with_a_time_in_the_future_is_skipped_alone() {
+    let dir = temp_dir("future-quotes");
+    let mut text = String::from("time_ns,type,bid_price,bid_size,ask_price,ask_size\n");
+    for i in 1..=20 {
+        let time = if i == 10 { 9_999_999 } else { i };
+        text.push_str(&format!("{time},quote,10,{i},11,1\n"));
+    }
+    let path = write(&dir, "future.csv", &text);
+    let options = ExtractOptions { on_bad_row: BadRowPolicy::Skip, max_examples: 5, ..ExtractOptions::default() };
+    let m = extract(&mut QuotesCsv::open(&path, QuotesCsvConfig::default()).unwrap(), &options).unwrap();
+    assert_eq!((m.rows_read, m.rows_skipped), (19, 1));
+    assert!(m.skipped_examples[0].contains("future.csv:11: field `time`"), "{:?}", m.skipped_examples);
+}

@@ -6,6 +6,7 @@
 //! - [`orders`]: the order map of a feed with order IDs, kept in step with the book.
 //! - [`tick`], [`quotes_csv`]: the feature engine's input (time, trade, book after), from LOBSTER messages
 //!   replayed into our book, or the generic quotes/trades CSV.
+//! - `order`: rows in time order, judged one row ahead (one bad time costs one row), for the CSV readers.
 //! - [`update`]: book changes as a feed reports them ([`Feed`], [`Update`]), applied by whoever owns the book.
 //! - [`binary`]: a compact binary event file, written atomically, read back in one pass and checked.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
@@ -15,6 +16,7 @@ pub mod book;
 pub mod error;
 pub mod event;
 pub mod lobster;
+mod order;
 pub mod orders;
 pub mod quotes_csv;
 pub mod tick;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::book::{Level, Side, Snapshot};
 use crate::error::MarketError;
 use crate::event::{Event, EventKind};
+use crate::order::{Rows, TimeOrdered};
 use crate::update::{Fringe, FRINGE};
 
 /// LOBSTER's price of an empty ask level (size 0).
@@ -411,63 +412,44 @@ fn take_int_back(line: &[u8], end: usize) -> Option<(i64, usize)> {
     Some((if negative { -value } else { value }, i))
 }
 
-/// Streams the events of a LOBSTER message file.
-///
-/// Time order is checked against the last good row, one row ahead: a row later than the next one, when the next
-/// one is in order with the good rows before, is a time in the future and is the bad row (not every row after it).
+/// Streams the events of a LOBSTER message file, in time order judged one row ahead
+/// ([`crate::order`]: a row with a time in the future is that row's error, not every later row's).
 pub struct MessageReader {
+    rows: TimeOrdered<MessageRows>,
+}
+
+/// The rows of a message file, parsed one by one.
+struct MessageRows {
     lines: Lines,
-    /// Time of the last row handed out, ns.
-    last_time: i64,
-    /// The row after the last one handed out, read ahead: its line and what parsing it gave.
-    ahead: Option<(usize, Result<Event, MarketError>)>,
-    /// Line of the last row handed out.
-    line: usize,
 }
 
 impl MessageReader {
     /// Opens a message file (`.csv` or `.csv.gz`).
     pub fn open(path: &Path) -> Result<Self, MarketError> {
-        Ok(MessageReader { lines: Lines::open(path)?, last_time: i64::MIN, ahead: None, line: 0 })
+        Ok(MessageReader { rows: TimeOrdered::new(MessageRows { lines: Lines::open(path)? }) })
     }
 
     /// The next event, `Ok(None)` at the end of the file. A row that cannot be read is an error naming its file,
     /// line and field; the rows after it can still be read.
     pub fn next_event(&mut self) -> Result<Option<Event>, MarketError> {
-        let Some((line, row)) = self.ahead.take().or_else(|| self.read_row()) else { return Ok(None) };
-        self.line = line;
-        let event = row?;
-        if event.time_ns < self.last_time {
-            return Err(self.time_error(
-                line,
-                format!("time goes backwards: {} ns is before {} ns of the row before", event.time_ns, self.last_time),
-            ));
-        }
-        self.ahead = self.read_row();
-        if let Some((_, Ok(next))) = &self.ahead {
-            // With no good row before, nothing says which of the two is wrong: the later row is blamed.
-            if next.time_ns < event.time_ns && next.time_ns >= self.last_time && self.last_time != i64::MIN {
-                return Err(self.time_error(
-                    line,
-                    format!(
-                        "{} ns is later than the next row's {} ns, which is in order with the rows before: a time \
-                         in the future",
-                        event.time_ns, next.time_ns
-                    ),
-                ));
-            }
-        }
-        self.last_time = event.time_ns;
-        Ok(Some(event))
+        self.rows.next()
     }
 
-    #[cold]
-    fn time_error(&self, line: usize, message: String) -> MarketError {
-        MarketError::Parse { path: self.lines.path.clone(), line, field: "time", message }
+    /// The line number of the last event read (1-based).
+    pub fn line(&self) -> usize {
+        self.rows.line()
     }
 
-    /// The next row, parsed but not checked against its neighbours; `None` at the end of the file.
-    fn read_row(&mut self) -> Option<(usize, Result<Event, MarketError>)> {
+    /// Bytes read from the file so far (compressed, where it is).
+    pub fn bytes_read(&self) -> u64 {
+        self.rows.rows.lines.bytes_read()
+    }
+}
+
+impl Rows for MessageRows {
+    type Row = Event;
+
+    fn next_row(&mut self) -> Option<(usize, Result<Event, MarketError>)> {
         match self.lines.advance() {
             Ok(true) => Some((self.lines.line, self.parse_row())),
             Ok(false) => None,
@@ -475,6 +457,16 @@ impl MessageReader {
         }
     }
 
+    fn time_ns(row: &Event) -> i64 {
+        row.time_ns
+    }
+
+    fn path(&self) -> &Path {
+        &self.lines.path
+    }
+}
+
+impl MessageRows {
     fn parse_row(&self) -> Result<Event, MarketError> {
         let (lines, line) = (&self.lines, self.lines.current());
         let count = field_count(line);
@@ -506,16 +498,6 @@ impl MessageReader {
         }
         let order_id = u64::try_from(order_id).map_err(|_| lines.error("order id", "negative order id"))?;
         Ok(Event { time_ns, kind, order_id, size: size.max(0) as u64, price, side })
-    }
-
-    /// The line number of the last event read (1-based).
-    pub fn line(&self) -> usize {
-        self.line
-    }
-
-    /// Bytes read from the file so far (compressed, where it is).
-    pub fn bytes_read(&self) -> u64 {
-        self.lines.bytes_read()
     }
 }
 

@@ -12,7 +12,8 @@
 //! Prices are decimals and become integer ticks once, exactly (no float on the way): with `price_decimals = 4`
 //! (the default, LOBSTER's unit) `101.25` is 1,012,500 ticks; more decimals than that is an error, not a
 //! rounding. Sizes are non-negative decimals in whole units (a fractional size, as crypto venues have, is
-//! scaled by `size_decimals`). Time must not go backwards; a quote with ask <= bid is a crossed book and an
+//! scaled by `size_decimals`). Time must not go backwards (judged one row ahead: a row with a time in the future
+//! is that row's error); a quote with ask <= bid is a crossed book and an
 //! error. A trade row reports the book as the last quote left it.
 
 use std::path::Path;
@@ -20,6 +21,7 @@ use std::path::Path;
 use crate::book::{BookView, Level};
 use crate::error::MarketError;
 use crate::lobster::{parse_time_ns, Lines};
+use crate::order::{Rows, TimeOrdered};
 use crate::tick::{Tick, TickSource, Trade};
 
 /// How to read prices and sizes.
@@ -51,15 +53,34 @@ struct Columns {
     side: Option<usize>,
 }
 
-/// Streams ticks from a quotes/trades CSV (`.csv` or `.csv.gz`).
+/// Streams ticks from a quotes/trades CSV (`.csv` or `.csv.gz`), in time order judged one row ahead
+/// ([`crate::order`]: a row with a time in the future is that row's error, not every later row's).
 pub struct QuotesCsv {
+    rows: TimeOrdered<QuoteRows>,
+    bid: Option<Level>,
+    ask: Option<Level>,
+}
+
+/// The rows of a quotes/trades CSV, parsed one by one.
+struct QuoteRows {
     lines: Lines,
     config: QuotesCsvConfig,
     columns: Columns,
     fields: Vec<(usize, usize)>,
-    last_time: i64,
-    bid: Option<Level>,
-    ask: Option<Level>,
+}
+
+/// One parsed row.
+#[derive(Clone, Copy)]
+struct QuoteRow {
+    time_ns: i64,
+    /// A trade, or the quote's best bid and ask (`None`: that side empty).
+    what: RowKind,
+}
+
+#[derive(Clone, Copy)]
+enum RowKind {
+    Quote { bid: Option<Level>, ask: Option<Level> },
+    Trade(Trade),
 }
 
 fn find(header: &[&str], names: &[&str]) -> Option<usize> {
@@ -128,17 +149,12 @@ impl QuotesCsv {
         if trade.iter().any(Option::is_some) && trade.iter().any(Option::is_none) {
             return Err(error("header", "trade columns need both price and size".into()));
         }
-        Ok(QuotesCsv {
-            lines,
-            config,
-            columns,
-            fields: Vec::with_capacity(16),
-            last_time: i64::MIN,
-            bid: None,
-            ask: None,
-        })
+        let rows = QuoteRows { lines, config, columns, fields: Vec::with_capacity(16) };
+        Ok(QuotesCsv { rows: TimeOrdered::new(rows), bid: None, ask: None })
     }
+}
 
+impl QuoteRows {
     fn error(&self, field: &'static str, message: impl Into<String>) -> MarketError {
         self.lines.error(field, message)
     }
@@ -182,13 +198,8 @@ impl QuotesCsv {
         }
         Ok(Some(Level { price, size: size as u64 }))
     }
-}
 
-impl TickSource for QuotesCsv {
-    fn next_tick(&mut self) -> Result<Option<Tick>, MarketError> {
-        if !self.lines.advance()? {
-            return Ok(None);
-        }
+    fn parse_row(&mut self) -> Result<QuoteRow, MarketError> {
         self.fields.clear();
         let mut start = 0;
         let line = self.lines.current();
@@ -209,11 +220,8 @@ impl TickSource for QuotesCsv {
             let text = self.field(self.columns.time, "time")?;
             parse_time_ns(&String::from_utf8_lossy(text)).map_err(|m| self.error("time", m))?
         };
-        if time_ns < self.last_time {
-            return Err(self.error("time", "time goes backwards"));
-        }
         let kind = self.field(self.columns.kind, "type")?;
-        let trade = if kind.eq_ignore_ascii_case(b"quote") || kind.eq_ignore_ascii_case(b"q") {
+        let what = if kind.eq_ignore_ascii_case(b"quote") || kind.eq_ignore_ascii_case(b"q") {
             let c = self.columns;
             let bid = self.level(c.bid_price, "bid_price", c.bid_size, "bid_size")?;
             let ask = self.level(c.ask_price, "ask_price", c.ask_size, "ask_size")?;
@@ -222,8 +230,7 @@ impl TickSource for QuotesCsv {
                     return Err(self.error("ask_price", format!("crossed book: ask {} <= bid {}", a.price, b.price)));
                 }
             }
-            (self.bid, self.ask) = (bid, ask);
-            None
+            RowKind::Quote { bid, ask }
         } else if kind.eq_ignore_ascii_case(b"trade") || kind.eq_ignore_ascii_case(b"t") {
             let price = self.scaled(self.columns.price, "price", self.config.price_decimals)?;
             let size = self.scaled(self.columns.size, "size", self.config.size_decimals)?;
@@ -244,12 +251,45 @@ impl TickSource for QuotesCsv {
                     ))
                 }
             };
-            Some(Trade { price, size: size as u64, sign })
+            RowKind::Trade(Trade { price, size: size as u64, sign })
         } else {
             return Err(self.error("type", format!("{:?} is neither quote nor trade", String::from_utf8_lossy(kind))));
         };
-        self.last_time = time_ns;
-        Ok(Some(Tick { time_ns, event_id: self.lines.line as u64, trade }))
+        Ok(QuoteRow { time_ns, what })
+    }
+}
+
+impl Rows for QuoteRows {
+    type Row = QuoteRow;
+
+    fn next_row(&mut self) -> Option<(usize, Result<QuoteRow, MarketError>)> {
+        match self.lines.advance() {
+            Ok(true) => Some((self.lines.line, self.parse_row())),
+            Ok(false) => None,
+            Err(e) => Some((self.lines.line, Err(e))),
+        }
+    }
+
+    fn time_ns(row: &QuoteRow) -> i64 {
+        row.time_ns
+    }
+
+    fn path(&self) -> &Path {
+        &self.lines.path
+    }
+}
+
+impl TickSource for QuotesCsv {
+    fn next_tick(&mut self) -> Result<Option<Tick>, MarketError> {
+        let Some(row) = self.rows.next()? else { return Ok(None) };
+        let trade = match row.what {
+            RowKind::Quote { bid, ask } => {
+                (self.bid, self.ask) = (bid, ask);
+                None
+            }
+            RowKind::Trade(trade) => Some(trade),
+        };
+        Ok(Some(Tick { time_ns: row.time_ns, event_id: self.rows.line() as u64, trade }))
     }
 
     fn book(&self) -> BookView<'_> {
@@ -257,15 +297,15 @@ impl TickSource for QuotesCsv {
     }
 
     fn path(&self) -> &Path {
-        &self.lines.path
+        &self.rows.rows.lines.path
     }
 
     fn ticks_per_unit(&self) -> f64 {
-        10f64.powi(self.config.price_decimals as i32)
+        10f64.powi(self.rows.rows.config.price_decimals as i32)
     }
 
     fn bytes_read(&self) -> u64 {
-        self.lines.bytes_read()
+        self.rows.rows.lines.bytes_read()
     }
 }
 
