@@ -73,7 +73,7 @@ pub struct InputReport {
     pub outcome: InputOutcome,
 }
 
-/// Where a job's time went, summed over the worker threads.
+/// Where a job's time went, summed over the threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct StageTimes {
     /// Reading, parsing, the book, features and labels.
@@ -82,6 +82,14 @@ pub struct StageTimes {
     pub encode: Duration,
     /// Appending encoded chunks to files and finishing them (in a combined file: the writer's time).
     pub write: Duration,
+}
+
+impl std::ops::AddAssign for StageTimes {
+    fn add_assign(&mut self, other: StageTimes) {
+        self.extract += other.extract;
+        self.encode += other.encode;
+        self.write += other.write;
+    }
 }
 
 /// A finished job.
@@ -183,28 +191,7 @@ pub fn run(
     Ok(report)
 }
 
-/// Times of one worker.
-#[derive(Default)]
-struct Clock {
-    times: StageTimes,
-}
-
-impl Clock {
-    fn add_times(&mut self, t: StageTimes) {
-        self.times.extract += t.extract;
-        self.times.encode += t.encode;
-        self.times.write += t.write;
-    }
-
-    fn add(&self, total: &Mutex<StageTimes>) {
-        let mut t = total.lock().expect("no panics while held");
-        t.extract += self.times.extract;
-        t.encode += self.times.encode;
-        t.write += self.times.write;
-    }
-}
-
-/// Extracts `input` chunk by chunk, encoding each with `encoder` and handing it to `sink`; the clock gets the
+/// Extracts `input` chunk by chunk, encoding each with `encoder` and handing it to `sink`; `times` gets the
 /// time of each stage (the sink's as writing). `pipelined`: the input is a two-stage pipeline, this thread
 /// extracting while a second one encodes and writes the chunk before (its buffers come back for reuse). The
 /// input's bytes are reported to `progress` as they are read, all of them by the end, whatever happens.
@@ -213,12 +200,12 @@ fn extract_encoded(
     pipelined: bool,
     options: &JobOptions,
     encoder: &ChunkEncoder,
-    clock: &mut Clock,
+    times: &Mutex<StageTimes>,
     progress: &dyn Progress,
     sink: impl FnMut(EncodedChunk) -> Result<(), JobError> + Send,
 ) -> Result<ExtractCounts, JobError> {
     let mut reported = 0;
-    let result = extract_encoded_reporting(input, pipelined, options, encoder, clock, progress, &mut reported, sink);
+    let result = extract_encoded_reporting(input, pipelined, options, encoder, times, progress, &mut reported, sink);
     progress.bytes(input_bytes(input).saturating_sub(reported));
     result
 }
@@ -230,7 +217,7 @@ fn extract_encoded_reporting(
     pipelined: bool,
     options: &JobOptions,
     encoder: &ChunkEncoder,
-    clock: &mut Clock,
+    totals: &Mutex<StageTimes>,
     progress: &dyn Progress,
     reported: &mut u64,
     mut sink: impl FnMut(EncodedChunk) -> Result<(), JobError> + Send,
@@ -259,7 +246,7 @@ fn extract_encoded_reporting(
             encode_and_write(chunk, &mut times)
         })?;
         times.extract = started.elapsed().saturating_sub(times.encode + times.write);
-        clock.add_times(times);
+        *totals.lock().expect("no panics while held") += times;
         return Ok(counts);
     }
     std::thread::scope(|scope| {
@@ -284,13 +271,11 @@ fn extract_encoded_reporting(
         });
         drop(to_encoder);
         let encoded = encoding.join().expect("the encoding thread does not panic");
-        let mut times = StageTimes { extract: started.elapsed().saturating_sub(waiting), ..StageTimes::default() };
         // The encoder's error first: the extractor only saw its end (`Stopped`).
-        let encoder_times = encoded?;
+        let mut times = encoded?;
         let counts = extracted?;
-        times.encode = encoder_times.encode;
-        times.write = encoder_times.write;
-        clock.add_times(times);
+        times.extract = started.elapsed().saturating_sub(waiting);
+        *totals.lock().expect("no panics while held") += times;
         Ok(counts)
     })
 }
@@ -369,17 +354,15 @@ fn run_per_input(
                 progress.bytes(input_bytes(input));
                 return set_outcome(i, InputOutcome::Resumed);
             }
-            let mut clock = Clock::default();
             let writer =
                 FeatureWriter::create(output, options.output).inspect_err(|_| progress.bytes(input_bytes(input)));
             let result = writer.map_err(JobError::from).and_then(|mut w| {
                 let encoder = w.encoder();
-                let counts = extract_encoded(input, pipelined, options, &encoder, &mut clock, progress, |chunk| {
+                let counts = extract_encoded(input, pipelined, options, &encoder, &totals, progress, |chunk| {
                     Ok(w.append(chunk)?)
                 })?;
                 Ok((w, counts))
             });
-            clock.add(&totals);
             match result {
                 Ok((writer, counts)) => {
                     to_committer.send((i, writer, counts)).expect("the committer runs until the workers are done")
@@ -456,14 +439,16 @@ fn run_combined(
             let (at_once, pipelined) = schedule(options.threads, inputs.len());
             for_each_input(inputs.len(), at_once, stop, |i| {
                 let sender = senders[i].lock().expect("no panics while held").take().expect("each input once");
-                let mut clock = Clock::default();
-                let result = extract_encoded(&inputs[i], pipelined, options, encoder, &mut clock, progress, |chunk| {
+                let mine = Mutex::new(StageTimes::default());
+                let result = extract_encoded(&inputs[i], pipelined, options, encoder, &mine, progress, |chunk| {
                     if stop.load(Ordering::Relaxed) {
                         return Err(JobError::Stopped);
                     }
                     sender.send(Message::Chunk(chunk)).map_err(|_| JobError::Stopped)
                 });
-                clock.add(totals);
+                // A worker's "writing" is waiting for the writer's queue: the writer's own time is counted instead.
+                let mine = mine.into_inner().expect("no panics while held");
+                *totals.lock().expect("no panics while held") += StageTimes { write: Duration::ZERO, ..mine };
                 let _ = sender.send(Message::Done(result));
             });
         });
