@@ -140,20 +140,23 @@ impl FeatureMatrix {
         }
     }
 
-    /// Empties the rows, keeping the buffers; restores the source and label columns of `empty` if the rows were
-    /// taken.
+    /// Empties the rows, keeping the buffers; takes the source and the label columns of `empty` back if the
+    /// rows were taken.
     fn clear_rows(&mut self, empty: &FeatureMatrix) {
-        if self.labels.is_none() && empty.labels.is_some() {
-            *self = empty.clone();
-            return;
-        }
         self.time_ns.clear();
         self.event_id.clear();
         self.mid.clear();
         self.features.clear();
-        if let Some(l) = &mut self.labels {
-            l.ret_bps.clear();
-            l.class.clear();
+        if self.source != empty.source {
+            self.source.clone_from(&empty.source);
+        }
+        match (&mut self.labels, &empty.labels) {
+            (Some(l), _) => {
+                l.ret_bps.clear();
+                l.class.clear();
+            }
+            (None, Some(_)) => self.labels = Some(Labels::default()),
+            (None, None) => {}
         }
     }
 }
@@ -227,12 +230,8 @@ pub fn extract_chunks<E: From<MarketError>>(
             _ => chunk.rows(),
         };
         if complete == chunk_rows {
-            chunk.move_rows_from(complete, &mut carry);
+            emit_first(complete, &mut chunk, &mut carry, &empty, source.bytes_read(), &mut emit)?;
             counts.rows += complete as u64;
-            chunk.bytes_read = source.bytes_read();
-            emit(&mut chunk)?;
-            chunk.clear_rows(&empty);
-            carry.move_rows_from(0, &mut chunk);
         }
     }
     if let (Some(stream), Some(out)) = (&mut labels, &mut chunk.labels) {
@@ -241,14 +240,28 @@ pub fn extract_chunks<E: From<MarketError>>(
     // The rows labelled at the end may make more than a chunk.
     while chunk.rows() > 0 {
         let rows = chunk.rows().min(chunk_rows);
-        chunk.move_rows_from(rows, &mut carry);
+        emit_first(rows, &mut chunk, &mut carry, &empty, source.bytes_read(), &mut emit)?;
         counts.rows += rows as u64;
-        chunk.bytes_read = source.bytes_read();
-        emit(&mut chunk)?;
-        chunk.clear_rows(&empty);
-        carry.move_rows_from(0, &mut chunk);
     }
     Ok(counts)
+}
+
+/// Hands `emit` the first `rows` rows of `chunk` (with `bytes_read`); the rows after them (still waiting for their
+/// label) go through `carry` back into the emptied `chunk`, whose buffers are kept.
+fn emit_first<E>(
+    rows: usize,
+    chunk: &mut FeatureMatrix,
+    carry: &mut FeatureMatrix,
+    empty: &FeatureMatrix,
+    bytes_read: u64,
+    emit: &mut impl FnMut(&mut FeatureMatrix) -> Result<(), E>,
+) -> Result<(), E> {
+    chunk.move_rows_from(rows, carry);
+    chunk.bytes_read = bytes_read;
+    emit(chunk)?;
+    chunk.clear_rows(empty);
+    carry.move_rows_from(0, chunk);
+    Ok(())
 }
 
 /// Runs the engine over every tick of `source` into one matrix (for training: the whole input in memory).
