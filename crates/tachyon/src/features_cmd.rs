@@ -44,6 +44,22 @@ pub struct LabelArgs {
     pub flat_bps: f64,
 }
 
+impl InputArgs {
+    /// The inputs, each detected as LOBSTER or quotes CSV.
+    pub fn inputs(&self) -> Result<Vec<Input>> {
+        detect_inputs(&self.inputs, self.price_decimals, self.size_decimals)
+    }
+}
+
+/// `paths` as LOBSTER message files or quotes CSVs (prices and sizes with the given decimals), checked.
+pub fn detect_inputs(paths: &[PathBuf], price_decimals: u32, size_decimals: u32) -> Result<Vec<Input>> {
+    if price_decimals > 9 || size_decimals > 9 {
+        bail!("--price-decimals and --size-decimals go up to 9");
+    }
+    let config = QuotesCsvConfig { price_decimals, size_decimals };
+    Ok(paths.iter().map(|p| Input::detect(p, config)).collect())
+}
+
 impl LabelArgs {
     /// The label specification, checked.
     pub fn spec(&self) -> Result<LabelSpec> {
@@ -64,11 +80,7 @@ impl LabelArgs {
 
 /// Extracts every input in parallel with a progress bar, printing a line per file (rows, warm-up, skipped).
 pub fn extract_inputs(args: &InputArgs, labels: Option<LabelSpec>) -> Result<Vec<FeatureMatrix>> {
-    let config = QuotesCsvConfig { price_decimals: args.price_decimals, size_decimals: args.size_decimals };
-    if config.price_decimals > 9 || config.size_decimals > 9 {
-        bail!("--price-decimals and --size-decimals go up to 9");
-    }
-    let inputs: Vec<Input> = args.inputs.iter().map(|p| Input::detect(p, config)).collect();
+    let inputs = args.inputs()?;
     let options = ExtractOptions { on_bad_row: args.on_bad_row.policy(), labels, max_examples: 5 };
     let bar = indicatif::ProgressBar::new(inputs.len() as u64).with_style(
         indicatif::ProgressStyle::with_template("{spinner} extracting features: {pos}/{len} files [{elapsed}]")
@@ -166,16 +178,19 @@ enum CompressionArg {
 }
 
 /// A progress bar over the inputs' bytes, with the rows written.
-struct Bar(indicatif::ProgressBar);
+struct Bar {
+    bar: indicatif::ProgressBar,
+    rows: std::sync::atomic::AtomicU64,
+}
 
 impl job::Progress for Bar {
     fn rows(&self, rows: u64) {
-        let total = self.0.message().parse::<u64>().unwrap_or(0) + rows;
-        self.0.set_message(total.to_string());
+        let total = self.rows.fetch_add(rows, std::sync::atomic::Ordering::Relaxed) + rows;
+        self.bar.set_message(total.to_string());
     }
 
     fn bytes(&self, bytes: u64) {
-        self.0.inc(bytes);
+        self.bar.inc(bytes);
     }
 }
 
@@ -189,10 +204,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
             format!("{}: say --format csv|parquet, or name the file .csv or .parquet", args.out.display())
         })?,
     };
-    let config = QuotesCsvConfig { price_decimals: args.input.price_decimals, size_decimals: args.input.size_decimals };
-    if config.price_decimals > 9 || config.size_decimals > 9 {
-        bail!("--price-decimals and --size-decimals go up to 9");
-    }
+    let inputs = args.input.inputs()?;
     let labels = if args.no_labels { None } else { Some(args.labels.spec()?) };
     let compression = match args.compression {
         CompressionArg::Lz4 => Compression::Lz4,
@@ -215,7 +227,6 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
         threads,
         resume: args.resume,
     };
-    let inputs: Vec<Input> = args.input.inputs.iter().map(|p| Input::detect(p, config)).collect();
     let destination = if is_dir { Destination::Dir(args.out.clone()) } else { Destination::File(args.out.clone()) };
     let total_bytes: u64 = inputs.iter().map(job::input_bytes).sum();
     let bar = indicatif::ProgressBar::new(total_bytes).with_style(
@@ -226,7 +237,7 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     );
     bar.set_message("0");
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let result = job::run(&inputs, &destination, &options, &Bar(bar.clone()));
+    let result = job::run(&inputs, &destination, &options, &Bar { bar: bar.clone(), rows: Default::default() });
     bar.finish_and_clear();
     let report = result.with_context(|| format!("writing {}", args.out.display()))?;
     print_report(&report, inputs.len() <= 20);

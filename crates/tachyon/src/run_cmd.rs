@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use tachyon_features::batch::Input;
 use tachyon_live::{
     Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, Report, SignalSink, SocketFeed,
 };
-use tachyon_market::{Feed, QuotesCsvConfig};
+use tachyon_market::Feed;
 use tachyon_simd::Backend;
 
 use crate::OnBadRow;
@@ -154,12 +153,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         None => None,
     };
     let mut feeds: Vec<OpenFeed<'_>> = Vec::new();
-    let quotes = QuotesCsvConfig { price_decimals: args.price_decimals, size_decimals: args.size_decimals };
-    if quotes.price_decimals > 9 || quotes.size_decimals > 9 {
-        anyhow::bail!("--price-decimals and --size-decimals go up to 9");
-    }
-    for input in &args.inputs {
-        let input = Input::detect(input, quotes);
+    for input in crate::features_cmd::detect_inputs(&args.inputs, args.price_decimals, args.size_decimals)? {
         feeds.push(Box::new(move || Ok(input.open_feed()?)));
     }
     if let Some(addr) = &args.listen {
