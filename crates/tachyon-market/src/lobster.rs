@@ -67,21 +67,30 @@ impl ReadAhead {
         let (to_reader, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS);
         let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD_BLOCKS + 2);
         std::thread::spawn(move || loop {
+            // Whole blocks (a decoder returns a few KiB per call), so that the reader is a block ahead.
             let mut block = spares.try_recv().unwrap_or_default();
             block.resize(READ_BYTES, 0);
-            let result = loop {
-                match source.read(&mut block) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other,
+            let (mut filled, mut failure) = (0, None);
+            while filled < block.len() {
+                match source.read(&mut block[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
                 }
-            };
-            let end = !matches!(result, Ok(n) if n > 0);
-            let sent = to_reader.send(result.map(|n| {
-                block.truncate(n);
-                block
-            }));
-            // The reader is gone (dropped early) or the source ended: stop.
-            if sent.is_err() || end {
+            }
+            block.truncate(filled);
+            let end = filled < READ_BYTES;
+            // An empty block is the end of the source: not sent before its error.
+            let gone = (filled > 0 || failure.is_none()) && to_reader.send(Ok(block)).is_err();
+            if let Some(e) = failure.filter(|_| !gone) {
+                let _ = to_reader.send(Err(e));
+            }
+            // The reader gone (dropped early), the end of the source or its error: stop.
+            if gone || end {
                 return;
             }
         });
@@ -816,6 +825,38 @@ mod tests {
         assert_eq!(reader.next_event().unwrap().unwrap().order_id, 4);
         assert!(reader.next_event().unwrap().is_none());
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn read_ahead_hands_over_every_byte_then_the_sources_error() {
+        /// `len` bytes, `step` at a time, then an error if `fail`.
+        struct Source {
+            len: usize,
+            at: usize,
+            step: usize,
+            fail: bool,
+        }
+        impl Read for Source {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.at == self.len {
+                    return if self.fail { Err(std::io::Error::other("cut short")) } else { Ok(0) };
+                }
+                let n = buf.len().min(self.step).min(self.len - self.at);
+                for (i, b) in buf[..n].iter_mut().enumerate() {
+                    *b = ((self.at + i) % 251) as u8;
+                }
+                self.at += n;
+                Ok(n)
+            }
+        }
+        for (len, fail) in [(0, false), (0, true), (5, false), (3 * READ_BYTES + 17, false), (READ_BYTES, true)] {
+            let mut reader = ReadAhead::spawn(Source { len, at: 0, step: 4093, fail });
+            let mut got = Vec::new();
+            let result = reader.read_to_end(&mut got);
+            assert_eq!(got.len(), len);
+            assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+            assert_eq!(result.is_err(), fail, "{len} bytes, fail {fail}");
+        }
     }
 
     #[test]
