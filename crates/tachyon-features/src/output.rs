@@ -130,10 +130,10 @@ impl EncodedChunk {
 
 /// Encodes chunks of rows for one [`FeatureWriter`], on any thread.
 pub struct ChunkEncoder {
-    path: PathBuf,
     options: OutputOptions,
+    /// The file, for errors, and its column encoder (a CSV file has none).
     #[cfg(feature = "parquet")]
-    parquet: Option<parquet_format::Encoder>,
+    parquet: Option<(PathBuf, parquet_format::Encoder)>,
 }
 
 impl ChunkEncoder {
@@ -142,8 +142,8 @@ impl ChunkEncoder {
         assert_eq!(chunk.labels.is_some(), self.options.labels, "chunk and writer disagree on labels");
         let rows = chunk.rows() as u64;
         #[cfg(feature = "parquet")]
-        if let Some(encoder) = &self.parquet {
-            let columns = encoder.encode(chunk).map_err(|e| parquet_error(&self.path, &e))?;
+        if let Some((path, encoder)) = &self.parquet {
+            let columns = encoder.encode(chunk).map_err(|e| parquet_error(path, &e))?;
             return Ok(EncodedChunk { rows, body: Body::Parquet(columns) });
         }
         Ok(EncodedChunk { rows, body: Body::Csv(encode_csv(chunk)) })
@@ -195,23 +195,21 @@ impl FeatureWriter {
     pub fn create(path: &Path, options: OutputOptions) -> Result<FeatureWriter, OutputError> {
         let io = |source| OutputError::Io { path: path.to_path_buf(), source };
         let file = AtomicFile::create(path).map_err(io)?;
-        let mut encoder = ChunkEncoder {
-            path: path.to_path_buf(),
-            options,
-            #[cfg(feature = "parquet")]
-            parquet: None,
-        };
-        let sink = match options.format {
+        let (sink, encoder) = match options.format {
             OutputFormat::Csv => {
                 let mut w = BufWriter::with_capacity(1 << 20, file);
                 writeln!(w, "{}", column_names(options.labels).join(",")).map_err(io)?;
-                Sink::Csv(w)
+                let encoder = ChunkEncoder {
+                    options,
+                    #[cfg(feature = "parquet")]
+                    parquet: None,
+                };
+                (Sink::Csv(w), encoder)
             }
             #[cfg(feature = "parquet")]
             OutputFormat::Parquet => {
                 let (writer, parquet) = parquet_format::create(file, options).map_err(|e| parquet_error(path, &e))?;
-                encoder.parquet = Some(parquet);
-                Sink::Parquet(writer)
+                (Sink::Parquet(writer), ChunkEncoder { options, parquet: Some((path.to_path_buf(), parquet)) })
             }
             #[cfg(not(feature = "parquet"))]
             OutputFormat::Parquet => {
