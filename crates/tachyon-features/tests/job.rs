@@ -81,6 +81,7 @@ fn a_job_writes_the_same_bytes_for_any_thread_count() {
     }
 }
 
+#[cfg(feature = "parquet")]
 #[test]
 fn a_combined_parquet_file_holds_each_input_in_order_in_row_groups_of_the_chunk_size() {
     use parquet::file::reader::{FileReader, SerializedFileReader};
