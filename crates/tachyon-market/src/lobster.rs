@@ -458,25 +458,15 @@ impl MessageReader {
 impl Rows for MessageRows {
     type Row = Event;
 
-    fn next_row(&mut self) -> Option<(usize, Result<Event, MarketError>)> {
-        match self.lines.advance() {
-            Ok(true) => Some((self.lines.line, self.parse_row())),
-            Ok(false) => None,
-            Err(e) => Some((self.lines.line, Err(e))),
-        }
+    fn lines(&self) -> &Lines {
+        &self.lines
     }
 
-    fn time_ns(row: &Event) -> i64 {
-        row.time_ns
+    fn lines_mut(&mut self) -> &mut Lines {
+        &mut self.lines
     }
 
-    fn path(&self) -> &Path {
-        &self.lines.path
-    }
-}
-
-impl MessageRows {
-    fn parse_row(&self) -> Result<Event, MarketError> {
+    fn parse_row(&mut self) -> Result<Event, MarketError> {
         let (lines, line) = (&self.lines, self.lines.current());
         let count = field_count(line);
         if count != 6 {
@@ -507,6 +497,10 @@ impl MessageRows {
         }
         let order_id = u64::try_from(order_id).map_err(|_| lines.error("order id", "negative order id"))?;
         Ok(Event { time_ns, kind, order_id, size: size.max(0) as u64, price, side })
+    }
+
+    fn time_ns(row: &Event) -> i64 {
+        row.time_ns
     }
 }
 

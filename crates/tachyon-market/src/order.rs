@@ -5,23 +5,36 @@
 //! check against the last row read, good or not, would refuse the rest of the file). With no good row before,
 //! nothing says which of two rows out of order is wrong, and the later one is refused.
 
-use std::path::Path;
-
 use crate::error::MarketError;
+use crate::lobster::Lines;
 
 /// A file's rows, parsed one at a time without looking at their neighbours.
 pub(crate) trait Rows {
     /// A parsed row.
     type Row: Copy;
 
-    /// The next row: its line (1-based) and the row, or why it cannot be read; `None` at the end of the file.
-    fn next_row(&mut self) -> Option<(usize, Result<Self::Row, MarketError>)>;
+    /// The file's lines.
+    fn lines(&self) -> &Lines;
+
+    /// The file's lines, to move on.
+    fn lines_mut(&mut self) -> &mut Lines;
+
+    /// Parses the current line.
+    fn parse_row(&mut self) -> Result<Self::Row, MarketError>;
 
     /// A row's time, ns.
     fn time_ns(row: &Self::Row) -> i64;
 
-    /// The file, for errors.
-    fn path(&self) -> &Path;
+    /// The next row: its line (1-based) and the row, or why it cannot be read; `None` at the end of the file.
+    fn next_row(&mut self) -> Option<(usize, Result<Self::Row, MarketError>)> {
+        let advanced = self.lines_mut().advance();
+        let line = self.lines().line;
+        match advanced {
+            Ok(true) => Some((line, self.parse_row())),
+            Ok(false) => None,
+            Err(e) => Some((line, Err(e))),
+        }
+    }
 }
 
 /// The rows of `R` handed out in time order (see the module).
@@ -73,6 +86,6 @@ impl<R: Rows> TimeOrdered<R> {
 
     #[cold]
     fn error(&self, message: String) -> MarketError {
-        MarketError::Parse { path: self.rows.path().to_path_buf(), line: self.line, field: "time", message }
+        MarketError::Parse { path: self.rows.lines().path.clone(), line: self.line, field: "time", message }
     }
 }

@@ -198,6 +198,18 @@ impl QuoteRows {
         }
         Ok(Some(Level { price, size: size as u64 }))
     }
+}
+
+impl Rows for QuoteRows {
+    type Row = QuoteRow;
+
+    fn lines(&self) -> &Lines {
+        &self.lines
+    }
+
+    fn lines_mut(&mut self) -> &mut Lines {
+        &mut self.lines
+    }
 
     fn parse_row(&mut self) -> Result<QuoteRow, MarketError> {
         self.fields.clear();
@@ -257,25 +269,9 @@ impl QuoteRows {
         };
         Ok(QuoteRow { time_ns, what })
     }
-}
-
-impl Rows for QuoteRows {
-    type Row = QuoteRow;
-
-    fn next_row(&mut self) -> Option<(usize, Result<QuoteRow, MarketError>)> {
-        match self.lines.advance() {
-            Ok(true) => Some((self.lines.line, self.parse_row())),
-            Ok(false) => None,
-            Err(e) => Some((self.lines.line, Err(e))),
-        }
-    }
 
     fn time_ns(row: &QuoteRow) -> i64 {
         row.time_ns
-    }
-
-    fn path(&self) -> &Path {
-        &self.lines.path
     }
 }
 
