@@ -196,6 +196,7 @@ impl job::Progress for Bar {
 
 /// Runs `tachyon features`.
 pub fn run(args: &FeaturesArgs) -> Result<()> {
+    crate::check_writable(args.report.as_deref())?;
     let is_dir = args.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) || args.out.is_dir();
     let format = match (args.format, is_dir) {
         (Some(Format::Csv), _) => OutputFormat::Csv,

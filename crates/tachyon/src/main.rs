@@ -11,7 +11,7 @@ mod run_cmd;
 mod sample_data;
 mod train_cmd;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use tachyon_simd::isa::{self, IsaRequest};
 
@@ -142,6 +142,15 @@ impl OnBadRow {
             OnBadRow::Skip => tachyon_market::BadRowPolicy::Skip,
         }
     }
+}
+
+/// Checks, before any work, that a file can be written at each of `paths` (its folder exists and takes a new file),
+/// so that a long run does not end in "no such folder" with its results lost.
+pub fn check_writable<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) -> Result<()> {
+    for path in paths {
+        tachyon_io::AtomicFile::create(path).map(drop).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn main() {

@@ -85,6 +85,7 @@ type OpenFeed<'a> = Box<dyn FnOnce() -> Result<Box<dyn Feed>> + 'a>;
 
 /// Runs `tachyon run`.
 pub fn run(args: &RunArgs) -> Result<()> {
+    crate::check_writable(args.report.as_deref())?;
     let backend = Backend::active();
     let registry = args.registry.as_deref().map(Registry::open).transpose()?;
     let deployed = match (&registry, &args.model) {

@@ -257,6 +257,7 @@ impl TrainArgs {
 
 /// Runs `tachyon train`.
 pub fn train(args: &TrainArgs) -> Result<()> {
+    crate::check_writable(std::iter::once(args.out.as_path()).chain(args.log.as_deref()))?;
     let spec = args.labels.spec()?;
     if !(args.train_frac > 0.0 && args.val_frac >= 0.0 && args.train_frac + args.val_frac < 1.0) {
         bail!(

@@ -715,3 +715,28 @@ fn features_resume_after_a_kill_writes_the_same_files_as_an_uninterrupted_run() 
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn output_locations_are_checked_before_any_work() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let input = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let input = input.to_str().unwrap();
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-outputs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("m.tcy");
+    let out = dir.join("f.parquet");
+    for (args, output) in [
+        (vec!["train", input, "--out", model.to_str().unwrap(), "--log", "/nonexistent-dir/log.json"], &model),
+        (vec!["features", input, "--out", out.to_str().unwrap(), "--report", "/nonexistent-dir/r.json"], &out),
+    ] {
+        let result = tachyon(&args, None);
+        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        let stderr = text(&result.stderr);
+        assert!(stderr.contains("cannot write /nonexistent-dir/"), "{stderr}");
+        assert!(text(&result.stdout).is_empty(), "nothing ran: {}", text(&result.stdout));
+        assert!(!output.exists(), "{} was written", output.display());
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "no probe file left behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
