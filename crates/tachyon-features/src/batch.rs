@@ -266,14 +266,16 @@ fn emit_first<E>(
 
 /// Runs the engine over every tick of `source` into one matrix (for training: the whole input in memory).
 pub fn extract(source: &mut dyn TickSource, options: &ExtractOptions) -> Result<FeatureMatrix, MarketError> {
-    let mut m = FeatureMatrix { source: source.path().to_path_buf(), ..FeatureMatrix::default() };
+    // What an input with no rows gives: `emit` is not called.
+    let mut m = FeatureMatrix {
+        source: source.path().to_path_buf(),
+        labels: options.labels.map(|_| Labels::default()),
+        ..FeatureMatrix::default()
+    };
     let counts = extract_chunks(source, options, usize::MAX, |chunk| {
         m = std::mem::take(chunk);
         Ok::<_, MarketError>(())
     })?;
-    if options.labels.is_some() && m.labels.is_none() {
-        m.labels = Some(Labels::default());
-    }
     m.rows_read = counts.rows_read;
     m.rows_warmup = counts.rows_warmup;
     m.rows_skipped = counts.rows_skipped;

@@ -504,6 +504,13 @@ impl Rows for MessageRows {
     }
 }
 
+/// The level of an orderbook row's price and size (a size of at least 0), `None` if the row shows it empty (LOBSTER's
+/// empty price, or no size).
+#[inline(always)]
+fn non_empty(price: i64, size: i64, empty_price: i64) -> Option<Level> {
+    (price != empty_price && size > 0).then_some(Level { price, size: size as u64 })
+}
+
 /// Up to [`FRINGE`] non-empty levels of one side, worst first.
 #[derive(Default)]
 struct FringeSide {
@@ -516,11 +523,11 @@ impl FringeSide {
         self.len == FRINGE
     }
 
-    /// Takes the level (a size of at least 0) unless it is empty or the side is full.
+    /// Takes the level unless it is `None` (empty) or the side is full.
     #[inline(always)]
-    fn push_worse(&mut self, price: i64, size: i64, empty_price: i64) {
-        if price != empty_price && size > 0 && self.len < FRINGE {
-            self.levels[self.len] = Level { price, size: size as u64 };
+    fn push_worse(&mut self, level: Option<Level>) {
+        if let (Some(level), true) = (level, self.len < FRINGE) {
+            self.levels[self.len] = level;
             self.len += 1;
         }
     }
@@ -617,7 +624,7 @@ impl OrderbookReader {
             if size < 0 {
                 return Err(self.lines.error(name, format!("{size} is negative")));
             }
-            Ok((price != empty && size > 0).then_some(Level { price, size: size as u64 }))
+            Ok(non_empty(price, size, empty))
         };
         Ok([
             side(ask_price, ask_size, EMPTY_ASK_PRICE, "ask size")?,
@@ -673,11 +680,13 @@ impl OrderbookReader {
             if ask_size < 0 || bid_size < 0 {
                 return Err(self.level_back_error(line, level_end));
             }
-            if level == 0 && ask_size > 0 && bid_size > 0 && ask_price <= bid_price {
-                return Err(self.crossed(ask_price, bid_price));
+            let (ask, bid) =
+                (non_empty(ask_price, ask_size, EMPTY_ASK_PRICE), non_empty(bid_price, bid_size, EMPTY_BID_PRICE));
+            if level == 0 {
+                self.check_not_crossed(ask.as_ref(), bid.as_ref())?;
             }
-            asks.push_worse(ask_price, ask_size, EMPTY_ASK_PRICE);
-            bids.push_worse(bid_price, bid_size, EMPTY_BID_PRICE);
+            asks.push_worse(ask);
+            bids.push_worse(bid);
         }
         *fringe = Fringe::from_worst_first(asks.levels(), bids.levels());
         Ok(true)
