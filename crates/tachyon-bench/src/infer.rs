@@ -60,15 +60,19 @@ fn with_bits(mut row: Row, model: &CompiledModel) -> Row {
     row
 }
 
-/// Runs the inference workload on `model` (a model file) or the standard network.
-pub fn run(scale: Scale, model: Option<&Path>, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
-    let net = match model {
+/// The network the inference workload measures: `model` (a model file) or the standard network.
+pub fn network(model: Option<&Path>) -> anyhow::Result<DenseNetwork> {
+    Ok(match model {
         Some(path) => {
             let file = ModelFile::load(path, &tachyon_train::FEATURES)?;
             DenseNetwork::from_model_file(&file).with_context(|| format!("{}", path.display()))?
         }
         None => standard_network(),
-    };
+    })
+}
+
+/// Runs the inference workload on `net`.
+pub fn run(scale: Scale, net: &DenseNetwork, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let (warm_calls, cold_calls) = match scale {
         Scale::Full => (2_000_000, 200_000),
         Scale::Quick => (1_000_000, 50_000),

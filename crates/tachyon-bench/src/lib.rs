@@ -67,6 +67,11 @@ pub struct Options {
 }
 
 impl Workload {
+    /// The name `tachyon bench` takes.
+    pub fn name(self) -> String {
+        self.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string())
+    }
+
     /// Whether this workload reads the LOBSTER sample data.
     pub fn needs_data(self) -> bool {
         matches!(self, Workload::All | Workload::Market | Workload::Features | Workload::Extract | Workload::Live)
@@ -300,9 +305,14 @@ pub fn run(options: &Options, emit: &mut dyn FnMut(&Row)) -> Result<()> {
     let workload = options.workload;
     // Refused before anything is measured.
     let data: Option<&Path> = match (workload.needs_data(), options.data.as_deref()) {
-        (true, None) => anyhow::bail!("the {workload:?} workload needs the LOBSTER sample folder"),
+        (true, None) => anyhow::bail!("the {} workload needs the LOBSTER sample folder", workload.name()),
         (true, Some(dir)) => Some(dir),
         (false, _) => None,
+    };
+    let network = match (matches!(workload, Workload::All | Workload::Infer), options.model.as_deref()) {
+        (true, model) => Some(infer::network(model)?),
+        (false, Some(_)) => anyhow::bail!("--model is measured by the infer workload, not by {}", workload.name()),
+        (false, None) => None,
     };
     let mut probe_rows = Vec::new();
     let peaks = probes::run(scale, &mut probe_rows);
@@ -335,8 +345,8 @@ pub fn run(options: &Options, emit: &mut dyn FnMut(&Row)) -> Result<()> {
     if let (Some(data), true) = (data, matches!(workload, Workload::All | Workload::Live)) {
         live::run(scale, data, &mut |row| emit(&row))?;
     }
-    if matches!(workload, Workload::All | Workload::Infer) {
-        infer::run(scale, options.model.as_deref(), &mut |row| emit(&row))?;
+    if let Some(network) = &network {
+        infer::run(scale, network, &mut |row| emit(&row))?;
     }
     Ok(())
 }

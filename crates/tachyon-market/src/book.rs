@@ -241,30 +241,17 @@ impl Book {
         self.bids.truncate(depth);
     }
 
-    /// Takes from `row` (the window's best levels of each side at the same moment, as a snapshot shows them, or
-    /// only those beyond this book's worst) every level worse than this book's worst on that side, until the side
-    /// holds `depth` levels: the levels that entered the window from beyond it, which no message reports. Returns
-    /// how many levels each side took, asks first.
+    /// Takes from `shown` (one side of an orderbook row, best first: the whole side or only its worst levels) the
+    /// levels worse than `beyond` until `side` holds `depth` levels, and returns how many it took. `beyond` is the
+    /// window's worst price before a message emptied a level of this side: only a level worse than it can have been
+    /// out of the window, so only such a level can enter it without a message reporting it.
     #[inline]
-    pub fn reveal_from(&mut self, row: BookView<'_>, depth: usize) -> [usize; 2] {
-        let mut revealed = [0; 2];
-        if self.asks.len().min(self.bids.len()) >= depth {
-            return revealed;
-        }
-        for (i, (side, shown)) in [(Side::Ask, row.asks), (Side::Bid, row.bids)].into_iter().enumerate() {
-            let levels = self.side_mut(side);
-            if levels.len() >= depth {
-                continue;
-            }
-            let from = match levels.last() {
-                Some(worst) => shown.partition_point(|l| !worse(side, l.price, worst.price)),
-                None => 0,
-            };
-            let take = (depth - levels.len()).min(shown.len() - from);
-            levels.extend_from_slice(&shown[from..from + take]);
-            revealed[i] = take;
-        }
-        revealed
+    pub fn reveal_beyond(&mut self, side: Side, shown: &[Level], beyond: i64, depth: usize) -> usize {
+        let levels = self.side_mut(side);
+        let from = shown.partition_point(|l| !worse(side, l.price, beyond));
+        let take = depth.saturating_sub(levels.len()).min(shown.len() - from);
+        levels.extend_from_slice(&shown[from..from + take]);
+        take
     }
 }
 
@@ -323,24 +310,25 @@ mod tests {
     }
 
     #[test]
-    fn revealed_levels_are_the_ones_beyond_the_worst_known() {
+    fn revealed_levels_are_the_ones_beyond_the_window_worst_before_the_message() {
         let mut book = Book::new();
+        // Depth 3: the asks were 101, 102, 103 and a message emptied 102.
         book.reset_to(&Snapshot { asks: vec![l(101, 5), l(103, 2)], bids: vec![l(99, 1)] });
-        // The window (depth 3) shows one more ask and two more bids; the shown best levels are not taken again.
-        let row = Snapshot { asks: vec![l(101, 5), l(103, 2), l(104, 9)], bids: vec![l(99, 1), l(98, 4), l(97, 3)] };
-        let before = book.clone();
-        assert_eq!(book.reveal_from((&row).into(), 3), [1, 2]);
-        assert_eq!(book.view(), BookView::from(&row));
-        assert_eq!(book.reveal_from((&row).into(), 3), [0, 0], "a full window reveals nothing");
-        // Only the levels beyond the worst known, handed alone, reveal the same.
-        let mut again = before;
-        let beyond = Snapshot { asks: vec![l(104, 9)], bids: vec![l(98, 4), l(97, 3)] };
-        assert_eq!(again.reveal_from((&beyond).into(), 3), [1, 2]);
-        assert_eq!(again.view(), BookView::from(&row));
-        // An empty side takes the whole window.
-        let mut empty = Book::new();
-        assert_eq!(empty.reveal_from((&row).into(), 2), [2, 2]);
-        assert_eq!(empty.side(Side::Ask), &row.asks[..2]);
+        let row = [l(101, 5), l(103, 2), l(104, 9)];
+        assert_eq!(book.reveal_beyond(Side::Ask, &row, 103, 3), 1);
+        assert_eq!(book.side(Side::Ask), &row[..]);
+        assert_eq!(book.reveal_beyond(Side::Ask, &row, 103, 3), 0, "a full window reveals nothing");
+        // Only the levels beyond the old worst, handed alone, reveal the same.
+        let mut again = Book::new();
+        again.reset_to(&Snapshot { asks: vec![l(101, 5), l(103, 2)], bids: vec![] });
+        assert_eq!(again.reveal_beyond(Side::Ask, &row[2..], 103, 3), 1);
+        assert_eq!(again.side(Side::Ask), &row[..]);
+        // The emptied level was the worst (103): a level better than it cannot have been out of the window.
+        let mut worst_emptied = Book::new();
+        worst_emptied.reset_to(&Snapshot { asks: vec![l(101, 5), l(102, 1)], bids: vec![] });
+        assert_eq!(worst_emptied.reveal_beyond(Side::Ask, &[l(101, 5), l(102, 1), l(102, 7)], 103, 3), 0);
+        assert_eq!(worst_emptied.reveal_beyond(Side::Ask, &[l(102, 1), l(104, 9)], 103, 3), 1);
+        assert_eq!(worst_emptied.side(Side::Ask), &[l(101, 5), l(102, 1), l(104, 9)][..]);
     }
 
     #[test]

@@ -45,3 +45,31 @@ impl MarketError {
         MarketError::Io { path: path.to_path_buf(), source }
     }
 }
+
+/// Longest field text an error message quotes, characters.
+const SHOWN_CHARS: usize = 40;
+
+/// A field's text as an error message quotes it: escaped, and cut after [`SHOWN_CHARS`] characters with its
+/// length, so that a binary or runaway field cannot flood the terminal.
+pub(crate) fn shown(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let chars = text.chars().count();
+    if chars <= SHOWN_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head:?}... ({} bytes)", text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn shown_text_is_escaped_and_cut() {
+        assert_eq!(shown(b"12a"), r#""12a""#);
+        assert_eq!(shown(b"\x00\x01"), r#""\0\u{1}""#);
+        let long = shown(&[b'7'; 1000]);
+        assert!(long.starts_with(&format!("{:?}", "7".repeat(40))) && long.ends_with("... (1000 bytes)"), "{long}");
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::book::{Level, Side, Snapshot};
-use crate::error::MarketError;
+use crate::error::{shown, MarketError};
 use crate::event::{Event, EventKind};
 use crate::order::{Rows, TimeOrdered};
 use crate::update::{Fringe, FRINGE};
@@ -209,6 +209,18 @@ impl Lines {
         loop {
             match self.reader.read(&mut self.buf[self.filled..]) {
                 Ok(0) => self.eof = true,
+                Ok(n) if self.line == 0 && self.filled == 0 => {
+                    // Text never holds a NUL byte; a binary file read as lines would only give noise errors.
+                    if let Some(at) = memchr::memchr(0, &self.buf[..n]) {
+                        return Err(MarketError::Parse {
+                            path: self.path.clone(),
+                            line: 1,
+                            field: "row",
+                            message: format!("a NUL byte at byte {at}: a binary file, not comma-separated text"),
+                        });
+                    }
+                    self.filled = n;
+                }
                 Ok(n) => self.filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(MarketError::io(&self.path, e)),
@@ -249,8 +261,8 @@ pub fn parse_time_ns(text: &str) -> Result<i64, String> {
 #[inline]
 fn parse_time_bytes(text: &[u8]) -> Result<i64, String> {
     const SCALE: [i64; 10] = [1_000_000_000, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1_000, 100, 10, 1];
-    let invalid = || format!("{:?} is not a non-negative decimal number of seconds", String::from_utf8_lossy(text));
-    let too_large = || format!("{:?} is too large", String::from_utf8_lossy(text));
+    let invalid = || format!("{} is not a non-negative decimal number of seconds", shown(text));
+    let too_large = || format!("{} is too large", shown(text));
     let digit = |i: usize| text.get(i).map(|b| b.wrapping_sub(b'0')).filter(|&d| d <= 9);
     let mut i = 0;
     let mut seconds: i64 = 0;
@@ -332,7 +344,7 @@ fn int_field(lines: &Lines, line: &[u8], pos: &mut usize, field: &'static str) -
     let start = *pos;
     take_int(line, pos).ok_or_else(|| {
         let text = line[start..].split(|&b| b == b',').next().unwrap_or_default();
-        lines.error(field, format!("{:?} is not an integer", String::from_utf8_lossy(text.trim_ascii())))
+        lines.error(field, format!("{} is not an integer", shown(text.trim_ascii())))
     })
 }
 
@@ -606,8 +618,9 @@ impl OrderbookReader {
             let field_end = end;
             let Some((value, start)) = take_int_back(line, field_end) else {
                 let start = memchr::memrchr(b',', &line[..field_end]).map_or(0, |c| c + 1);
-                let text = String::from_utf8_lossy(line[start..field_end].trim_ascii()).into_owned();
-                return self.lines.error(name, format!("{text:?} is not an integer"));
+                return self
+                    .lines
+                    .error(name, format!("{} is not an integer", shown(line[start..field_end].trim_ascii())));
             };
             if name.ends_with("size") && value < 0 {
                 return self.lines.error(name, format!("{value} is negative"));

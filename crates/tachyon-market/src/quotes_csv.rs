@@ -19,7 +19,7 @@
 use std::path::Path;
 
 use crate::book::{BookView, Level};
-use crate::error::MarketError;
+use crate::error::{shown, MarketError};
 use crate::lobster::{parse_time_ns, Lines};
 use crate::order::{Rows, TimeOrdered};
 use crate::tick::{Tick, TickSource, Trade};
@@ -133,15 +133,15 @@ impl QuotesCsv {
             side: find(&names, &["side"]),
         };
         if columns.time_ns.is_none() && columns.time.is_none() {
-            return Err(error("header", format!("no `time_ns` or `time` column in {names:?}")));
+            return Err(error("header", format!("no `time_ns` or `time` column in {}", shown(header.as_bytes()))));
         }
         if columns.kind.is_none() {
-            return Err(error("header", format!("no `type` column in {names:?}")));
+            return Err(error("header", format!("no `type` column in {}", shown(header.as_bytes()))));
         }
         let quote = [columns.bid_price, columns.bid_size, columns.ask_price, columns.ask_size];
         let trade = [columns.price, columns.size];
         if quote.iter().all(Option::is_none) && trade.iter().all(Option::is_none) {
-            return Err(error("header", format!("neither quote nor trade columns in {names:?}")));
+            return Err(error("header", format!("neither quote nor trade columns in {}", shown(header.as_bytes()))));
         }
         if quote.iter().any(Option::is_some) && quote.iter().any(Option::is_none) {
             return Err(error("header", "quote columns need all of bid_price, bid_size, ask_price, ask_size".into()));
@@ -173,10 +173,7 @@ impl QuoteRows {
         parse_scaled_decimal(text, decimals).ok_or_else(|| {
             self.error(
                 name,
-                format!(
-                    "{:?} is not a non-negative decimal with at most {decimals} decimal places",
-                    String::from_utf8_lossy(text)
-                ),
+                format!("{} is not a non-negative decimal with at most {decimals} decimal places", shown(text)),
             )
         })
     }
@@ -225,9 +222,10 @@ impl Rows for QuoteRows {
 
         let time_ns = if self.columns.time_ns.is_some() {
             let text = self.field(self.columns.time_ns, "time_ns")?;
-            std::str::from_utf8(text).ok().and_then(|t| t.parse::<i64>().ok()).ok_or_else(|| {
-                self.error("time_ns", format!("{:?} is not an integer", String::from_utf8_lossy(text)))
-            })?
+            std::str::from_utf8(text)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(|| self.error("time_ns", format!("{} is not an integer", shown(text))))?
         } else {
             let text = self.field(self.columns.time, "time")?;
             parse_time_ns(&String::from_utf8_lossy(text)).map_err(|m| self.error("time", m))?
@@ -256,16 +254,11 @@ impl Rows for QuoteRows {
                 b"buy" | b"b" | b"1" | b"+1" => 1,
                 b"sell" | b"s" | b"-1" => -1,
                 b"" => 0,
-                other => {
-                    return Err(self.error(
-                        "side",
-                        format!("{:?} is not buy/b/1, sell/s/-1 or empty", String::from_utf8_lossy(other)),
-                    ))
-                }
+                other => return Err(self.error("side", format!("{} is not buy/b/1, sell/s/-1 or empty", shown(other)))),
             };
             RowKind::Trade(Trade { price, size: size as u64, sign })
         } else {
-            return Err(self.error("type", format!("{:?} is neither quote nor trade", String::from_utf8_lossy(kind))));
+            return Err(self.error("type", format!("{} is neither quote nor trade", shown(kind))));
         };
         Ok(QuoteRow { time_ns, what })
     }

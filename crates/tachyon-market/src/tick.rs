@@ -199,13 +199,26 @@ impl ReplayStep {
 }
 
 /// One message of a level-`depth` LOBSTER file applied to `book`: the message, then the cut to the window (what
-/// lies beyond it is unknown to the file, so what we knew there may be stale), then the levels the orderbook `row`
-/// reveals from beyond the window.
+/// lies beyond it is unknown to the file, so what we knew there may be stale), then the level the orderbook `row`
+/// shows entering the window from beyond it. A level can enter only when the message emptied one of a full window
+/// (`depth` levels on its side), and only from beyond that window's worst level; anything else the row shows
+/// differently is a mismatch for the caller to see, never taken.
 #[inline]
 pub fn replay_step(book: &mut Book, event: &Event, row: BookView<'_>, depth: usize) -> ReplayStep {
+    let side = event.side;
+    let before = book.side(side);
+    let full_window_worst = before.last().filter(|_| before.len() >= depth).map(|worst| worst.price);
+    let levels_before = before.len();
     let underflow = book.apply(event) == Applied::Underflow;
     book.truncate(depth);
-    let revealed = book.reveal_from(row, depth);
+    let mut revealed = [0; 2];
+    if let Some(beyond) = full_window_worst.filter(|_| book.side(side).len() < levels_before) {
+        let (slot, shown) = match side {
+            Side::Ask => (0, row.asks),
+            Side::Bid => (1, row.bids),
+        };
+        revealed[slot] = book.reveal_beyond(side, shown, beyond, depth);
+    }
     ReplayStep { underflow, revealed }
 }
 

@@ -9,10 +9,10 @@
 //! levels per side hold every level that can enter; `LobsterReplay`'s test checks that the book equals the one kept
 //! with whole rows on every message of the shipped days.
 
-use crate::book::{Applied, Book, BookView, Level, Side};
+use crate::book::{Book, BookView, Level, Side};
 use crate::error::MarketError;
 use crate::event::Event;
-use crate::tick::{ReplayStep, Tick, TickSource};
+use crate::tick::{replay_step, ReplayStep, Tick, TickSource};
 
 /// Levels per side a [`Fringe`] carries.
 pub const FRINGE: usize = 4;
@@ -110,13 +110,7 @@ impl Book {
                 self.set(*side, *price, *size);
                 ReplayStep::default()
             }
-            BookChange::Message { event, depth, fringe } => {
-                let underflow = self.apply(event) == Applied::Underflow;
-                let depth = *depth as usize;
-                self.truncate(depth);
-                let revealed = self.reveal_from(fringe.view(), depth);
-                ReplayStep { underflow, revealed }
-            }
+            BookChange::Message { event, depth, fringe } => replay_step(self, event, fringe.view(), *depth as usize),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - every level equal, but a level entered the window from beyond depth N on this row: LOBSTER reports only events
 //!   inside the window, so no message can tell that level's size; it was taken from the orderbook row, and the row
 //!   counts as *undeterminable*;
-//! - any level different: a *mismatch*.
+//! - any level different, or a message that removes more shares than the replayed book holds at its price (the
+//!   book before it was wrong, or the message is): a *mismatch*.
 //!
 //! Two modes ([`VerifyMode`]): *cumulative* never reseeds, so the book after row k is the messages' doing since the
 //! start (plus the revealed levels), which is what the features read; *reseed* resets the book to each row after
@@ -80,12 +81,14 @@ pub struct VerifyReport {
     pub rows_undeterminable: usize,
     /// Levels taken from orderbook rows because they entered the window from beyond the depth.
     pub levels_revealed: usize,
-    /// Rows with at least one determinable level that differs.
+    /// Rows with at least one determinable level that differs, or whose message underflowed.
     pub rows_mismatching: usize,
-    /// Messages that removed more shares than the replayed book held at the price.
+    /// Messages that removed more shares than the replayed book held at the price (each a mismatching row).
     pub underflows: usize,
     /// The first few mismatching levels.
     pub first_mismatches: Vec<Mismatch>,
+    /// The first few underflowing messages, with their lines.
+    pub first_underflows: Vec<(usize, Event)>,
     /// Row pairs skipped as malformed (with [`BadRowPolicy::Skip`]).
     pub rows_skipped: usize,
     /// The errors of the first few skipped rows (file, line, field, what).
@@ -127,7 +130,12 @@ impl fmt::Display for VerifyReport {
         )?;
         writeln!(f, "rows mismatching:      {}", self.rows_mismatching)?;
         if self.underflows > 0 {
-            writeln!(f, "removal underflows:    {}", self.underflows)?;
+            writeln!(
+                f,
+                "removal underflows:    {} (messages removing more shares than the replayed book held at the price; \
+                 each counts as a mismatching row)",
+                self.underflows
+            )?;
         }
         if self.rows_skipped > 0 {
             writeln!(f, "rows skipped:          {} (malformed; the book was reseeded after each)", self.rows_skipped)?;
@@ -148,6 +156,16 @@ impl fmt::Display for VerifyReport {
                 m.event.size,
                 m.event.price,
                 m.event.side.name()
+            )?;
+        }
+        for (line, event) in &self.first_underflows {
+            writeln!(
+                f,
+                "  line {line}: a type-{} message removes {} @ {} on the {} side, more than the replayed book held",
+                event.kind.code(),
+                event.size,
+                event.price,
+                event.side.name()
             )?;
         }
         Ok(())
@@ -191,9 +209,14 @@ pub fn verify_book(
             continue;
         }
         let step = replay_step(&mut book, &event, (&row).into(), depth);
-        report.underflows += usize::from(step.underflow);
         report.levels_revealed += step.revealed[0] + step.revealed[1];
-        let mut mismatch = false;
+        let mut mismatch = step.underflow;
+        if step.underflow {
+            report.underflows += 1;
+            if report.first_underflows.len() < options.max_examples {
+                report.first_underflows.push((pair.line(), event));
+            }
+        }
         for (side, expected) in [(Side::Ask, &row.asks), (Side::Bid, &row.bids)] {
             let got = book.side(side);
             for level in 0..depth {

@@ -79,6 +79,45 @@ fn a_wrong_book_is_reported_with_the_line() {
     assert!(report.to_string().contains("line 2"), "{report}");
 }
 
+/// A level-2 pair: a row's asks and bids (price, size; LOBSTER's dummy for an empty level is the price
+/// 9999999999 or -9999999999 with size 0).
+fn replay_of(name: &str, messages: &str, book: &str) -> VerifyReport {
+    let dir = temp_dir(name);
+    verify(&write(&dir, "m.csv", messages), &write(&dir, "o.csv", book)).unwrap()
+}
+
+#[test]
+fn a_removal_underflow_is_a_mismatch() {
+    // Line 2 deletes the best ask and 1030000 enters from beyond the window, its size (2) taken from the row: a
+    // tampered row, since line 3 then deletes 5 shares there. The row cannot be told wrong, but the removal can.
+    let messages = "34200.1,1,1,5,1010000,-1\n34200.2,3,1,5,1010000,-1\n34200.3,3,7,5,1030000,-1\n";
+    let book = "1010000,5,990000,1,1020000,5,980000,1\n\
+                1020000,5,990000,1,1030000,2,980000,1\n\
+                1020000,5,990000,1,1040000,1,980000,1\n";
+    let report = replay_of("underflow", messages, book);
+    assert_eq!((report.underflows, report.rows_mismatching), (1, 1), "{report}");
+    assert!(!report.passed());
+    assert!(report.to_string().contains("line 3: a type-3 message removes 5 @ 1030000"), "{report}");
+}
+
+#[test]
+fn a_level_enters_the_window_only_where_a_message_emptied_a_full_one_and_only_from_beyond_it() {
+    // The bids hold one real level of two: a bid appearing on line 2, which no message touches, is a mismatch.
+    let messages = "34200.1,1,1,5,1010000,-1\n34200.2,1,2,5,1010000,-1\n";
+    let book = "1010000,5,990000,1,1020000,5,-9999999999,0\n1010000,10,990000,1,1020000,5,970000,3\n";
+    let report = replay_of("thin", messages, book);
+    assert_eq!((report.rows_mismatching, report.levels_revealed), (1, 0), "{report}");
+    // Deleting the worst ask (1020000) cannot reveal 1015000, which was inside the window before.
+    let messages = "34200.1,1,1,5,1010000,-1\n34200.2,3,9,5,1020000,-1\n";
+    let book = "1010000,5,990000,1,1020000,5,980000,1\n1010000,5,990000,1,1015000,4,980000,1\n";
+    let report = replay_of("between", messages, book);
+    assert_eq!((report.rows_mismatching, report.levels_revealed), (1, 0), "{report}");
+    // From beyond it, it can.
+    let book = "1010000,5,990000,1,1020000,5,980000,1\n1010000,5,990000,1,1025000,4,980000,1\n";
+    let report = replay_of("beyond", messages, book);
+    assert_eq!((report.rows_undeterminable, report.levels_revealed, report.rows_mismatching), (1, 1, 0));
+}
+
 fn error_of(messages: &str, book: &str) -> String {
     let dir = temp_dir("bad");
     match verify(&write(&dir, "m.csv", messages), &write(&dir, "o.csv", book)) {

@@ -240,7 +240,11 @@ pub fn run(args: &FeaturesArgs) -> Result<()> {
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let result = job::run(&inputs, &destination, &options, &Bar { bar: bar.clone(), rows: Default::default() });
     bar.finish_and_clear();
-    let report = result.with_context(|| format!("writing {}", args.out.display()))?;
+    // Input errors name their file, line and field already; only an output error needs the output's name.
+    let report = match result {
+        Err(error @ job::JobError::Output(_)) => Err(error).with_context(|| format!("writing {}", args.out.display())),
+        other => other.map_err(anyhow::Error::new),
+    }?;
     print_report(&report, inputs.len() <= 20);
     if let Some(path) = &args.report {
         let summary = Summary::of(&report, threads);

@@ -20,7 +20,7 @@ use tachyon_simd::isa::{self, IsaRequest};
 /// The instruction set (scalar, avx2, avx512) is detected at start; override it with --isa or the
 /// TACHYON_ISA environment variable for A/B tests and rollback.
 #[derive(Parser)]
-#[command(name = "tachyon", version, about, long_about)]
+#[command(name = "tachyon", version, about, long_about, after_help = EXIT_STATUS)]
 struct Cli {
     /// Instruction set to run: scalar, avx2, avx512 or auto (default: TACHYON_ISA, else the best this CPU has).
     #[arg(long, global = true, value_name = "ISA")]
@@ -50,7 +50,8 @@ enum Command {
     ///
     /// Prints rows checked, rows matching on every level, rows where a level entered from beyond the file's
     /// depth (its size cannot be known from the messages) and rows mismatching, with the first mismatches.
-    /// Exits with status 1 if any determinable level differs.
+    /// Exits with status 1 if any determinable level differs or a message removes more shares than the rebuilt
+    /// book holds at its price.
     VerifyBook(VerifyBookArgs),
     /// Convert a LOBSTER message file (`.csv` or `.csv.gz`) into Tachyon's binary event file for fast replay.
     ///
@@ -101,8 +102,8 @@ struct ConvertArgs {
 struct VerifyBookArgs {
     /// LOBSTER message file (`*_message_N.csv[.gz]`).
     message_file: std::path::PathBuf,
-    /// The matching orderbook file (`*_orderbook_N.csv[.gz]`).
-    orderbook_file: std::path::PathBuf,
+    /// The matching orderbook file (default: the `*_orderbook_N.csv[.gz]` LOBSTER names after the message file).
+    orderbook_file: Option<std::path::PathBuf>,
     /// How many mismatching levels (and skipped rows) to show.
     #[arg(long, default_value_t = 5)]
     examples: usize,
@@ -153,10 +154,28 @@ pub fn check_writable<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) 
     Ok(())
 }
 
+/// The exit statuses, as `--help` states them.
+const EXIT_STATUS: &str = "Exit status: 0 success; 1 a check found a mismatch (verify-book); 2 a usage or input \
+                           error (bad arguments, a malformed or damaged file); 3 an I/O failure (a file or socket \
+                           could not be opened, read or written).";
+
+/// A check that ran and found a mismatch: exit status 1.
+const EXIT_MISMATCH: i32 = 1;
+
 fn main() {
     if let Err(error) = run() {
         eprintln!("error: {}", message(&error));
-        std::process::exit(2);
+        std::process::exit(exit_status(&error));
+    }
+}
+
+/// 3 when the failure is the operating system's (a file or socket that could not be opened, read or written),
+/// 2 for everything else: bad arguments and bad content, including bytes a decompressor rejects.
+fn exit_status(error: &anyhow::Error) -> i32 {
+    let io = error.chain().find_map(|cause| cause.downcast_ref::<std::io::Error>());
+    match io.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput) | None => 2,
+        Some(_) => 3,
     }
 }
 
@@ -209,15 +228,24 @@ fn run() -> Result<()> {
                 max_examples: args.examples,
                 on_bad_row: args.on_bad_row.policy(),
             };
-            let report = tachyon_market::verify_book(&args.message_file, &args.orderbook_file, &options)?;
+            let orderbook = match &args.orderbook_file {
+                Some(path) => path.clone(),
+                None => tachyon_market::tick::orderbook_path_for(&args.message_file).with_context(|| {
+                    format!(
+                        "{}: not named like a LOBSTER message file (*_message_N.csv); give the orderbook file too",
+                        args.message_file.display()
+                    )
+                })?,
+            };
+            let report = tachyon_market::verify_book(&args.message_file, &orderbook, &options)?;
             print!("{report}");
             if !report.passed() {
                 eprintln!(
                     "error: the rebuilt book differs from {} on {} rows",
-                    args.orderbook_file.display(),
+                    orderbook.display(),
                     report.rows_mismatching
                 );
-                std::process::exit(1);
+                std::process::exit(EXIT_MISMATCH);
             }
             Ok(())
         }

@@ -110,8 +110,14 @@ fn verify_book_exits_non_zero_on_a_mismatch_and_zero_on_the_sample() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("line 2"), "{}", text(&out.stdout));
     let out = tachyon(&["verify-book", "/nonexistent/m.csv", o.to_str().unwrap()], None);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3), "a file that cannot be opened is an I/O failure");
     assert!(text(&out.stderr).contains("/nonexistent/m.csv"));
+    // Without the orderbook file, the one LOBSTER names after the message file.
+    let out = tachyon(&["verify-book", data.join(format!("{stem}_message_1.csv")).to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = tachyon(&["verify-book", m.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("give the orderbook file too"), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -171,11 +177,25 @@ fn features_errors_name_the_problem() {
     assert_eq!(result.status.code(), Some(2));
     assert!(text(&result.stderr).contains("--format"), "{}", text(&result.stderr));
     let result = tachyon(&["features", "/nonexistent/X_message_1.csv", "--out", "/tmp/x.csv"], None);
-    assert_eq!(result.status.code(), Some(2));
+    assert_eq!(result.status.code(), Some(3));
     let stderr = text(&result.stderr);
     assert!(stderr.contains("/nonexistent/X_message_1.csv"), "{stderr}");
     // The operating system's message once, not once per layer that quotes it.
     assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+    // A binary file given as a CSV: one short line saying so, not its bytes.
+    let binary = std::env::temp_dir().join(format!("tachyon-cli-binary-{}.csv", std::process::id()));
+    let mut bytes = b"\x7fELF\x02\x01\x01\0\0\0".to_vec();
+    bytes.extend((0..4000u32).map(|i| (i * 7919 % 251) as u8));
+    std::fs::write(&binary, &bytes).unwrap();
+    for command in ["features", "train"] {
+        let target = if command == "train" { "/tmp/x.tcy" } else { "/tmp/x.csv" };
+        let result = tachyon(&[command, binary.to_str().unwrap(), "--out", target], None);
+        assert_eq!(result.status.code(), Some(2), "{command}");
+        let stderr = text(&result.stderr);
+        assert!(stderr.contains(":1: field `row`: a NUL byte at byte 7: a binary file"), "{stderr}");
+        assert!(stderr.len() < 400, "{stderr}");
+    }
+    std::fs::remove_file(&binary).unwrap();
 }
 
 #[test]
@@ -539,6 +559,14 @@ fn models_with_nan_weights_or_zero_std_are_refused_by_every_command() {
     let out = tachyon(&["eval", "--model", path.to_str().unwrap(), i], None);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("non-finite"), "{}", text(&out.stderr));
+    // A file that is no model is refused before anything is measured.
+    let out = tachyon(&["bench", "infer", "--smoke", "--model", i], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(i) && text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    // And --model with a workload that does not measure it is a usage error, not silently ignored.
+    let out = tachyon(&["bench", "gemm", "--smoke", "--model", good.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -730,7 +758,7 @@ fn output_locations_are_checked_before_any_work() {
         (vec!["features", input, "--out", out.to_str().unwrap(), "--report", "/nonexistent-dir/r.json"], &out),
     ] {
         let result = tachyon(&args, None);
-        assert_eq!(result.status.code(), Some(2), "{args:?}");
+        assert_eq!(result.status.code(), Some(3), "{args:?}");
         let stderr = text(&result.stderr);
         assert!(stderr.contains("cannot write /nonexistent-dir/"), "{stderr}");
         assert!(text(&result.stdout).is_empty(), "nothing ran: {}", text(&result.stdout));
