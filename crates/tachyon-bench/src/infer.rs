@@ -80,11 +80,11 @@ pub fn run(scale: Scale, net: &DenseNetwork, emit: &mut dyn FnMut(Row)) -> anyho
     };
     // Twice L2 (per core) is enough to push the weights and scratch out of L1 and L2; they stay in L3.
     let evict_bytes = 2 * tachyon_simd::cache::CacheSizes::get().l2;
-    let rows = synthetic_rows(&net, 4096, 7);
+    let rows = synthetic_rows(net, 4096, 7);
     let d = net.inputs;
     let backend = tachyon_simd::Backend::active();
-    let f32_model = CompiledModel::compile(&net, &backend)?;
-    let int8 = match CompiledModel::quantize(&net, &rows[..2048 * d], &rows[2048 * d..], &backend) {
+    let f32_model = CompiledModel::compile(net, &backend)?;
+    let int8 = match CompiledModel::quantize(net, &rows[..2048 * d], &rows[2048 * d..], &backend) {
         Ok((q, report)) => {
             eprintln!(
                 "int8 ({} kernel, {}-bit activations) vs f32 on {} synthetic check rows: correlation {:.6}, max |error| \
