@@ -9,7 +9,7 @@ use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::{extract, feature, ExtractOptions, FeatureEngine};
 use tachyon_infer::latency::{measure, CacheState};
 use tachyon_market::{
-    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Side, Snapshot, Tick, TickSource,
+    replay_step, Book, BookView, Event, Level, LobsterPair, LobsterReplay, Side, Snapshot, Tick, TickSource, Units,
 };
 
 use super::harness::{time, Timing};
@@ -151,7 +151,7 @@ fn latency_case(case: &str) -> &'static str {
 fn per_update_latency(ticks: &RecordedTicks, passes: usize) -> Timing {
     let mut best: Option<Timing> = None;
     for _ in 0..passes {
-        let mut engine = FeatureEngine::new(10_000.0);
+        let mut engine = FeatureEngine::new(Units::LOBSTER);
         let r = measure(ticks.len() as u64, CacheState::Warm, |i| {
             let (tick, book) = ticks.get(i as usize);
             std::hint::black_box(engine.update(&tick, book));
@@ -191,7 +191,7 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
     ] {
         let ticks = RecordedTicks::load(&data.join(file), if scale == Scale::Smoke { 1000 } else { usize::MAX })?;
         let t = time(budget, || {
-            let mut engine = FeatureEngine::new(10_000.0);
+            let mut engine = FeatureEngine::new(Units::LOBSTER);
             let mut checksum = 0.0f32;
             for i in 0..ticks.len() {
                 let (tick, book) = ticks.get(i);
@@ -209,7 +209,7 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
         let mut row = Row::new("features", book_only, "auto", "f32", 1, per_item(t, messages.messages.len()));
         row.size = Some(messages.messages.len() as u64);
         emit(row);
-        let t = time(budget, || messages.replay(&mut book, Some(&mut FeatureEngine::new(10_000.0))));
+        let t = time(budget, || messages.replay(&mut book, Some(&mut FeatureEngine::new(Units::LOBSTER))));
         let mut row = Row::new("features", book_and_features, "auto", "f32", 1, per_item(t, messages.messages.len()));
         row.size = Some(messages.messages.len() as u64);
         emit(row);

@@ -8,7 +8,7 @@ use std::path::Path;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tachyon_features::rolling::{ewm_mean, rolling_mean, rolling_std};
 use tachyon_features::FeatureEngine;
-use tachyon_market::{LobsterReplay, Snapshot, Tick, TickSource};
+use tachyon_market::{LobsterReplay, Snapshot, Tick, TickSource, Units};
 
 fn load(message: &str) -> Vec<(Tick, Snapshot)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
@@ -31,7 +31,7 @@ fn engine(c: &mut Criterion) {
         g.sample_size(20);
         g.bench_function("update_all", |b| {
             b.iter_batched_ref(
-                || FeatureEngine::new(10_000.0),
+                || FeatureEngine::new(Units::LOBSTER),
                 |e| {
                     for (t, book) in &ticks {
                         std::hint::black_box(e.update(t, book));
@@ -44,7 +44,7 @@ fn engine(c: &mut Criterion) {
         let hot: Vec<(Tick, Snapshot)> = ticks.iter().take(4096).cycle().take(ticks.len()).cloned().collect();
         g.bench_function("update_all_cached_input", |b| {
             b.iter_batched_ref(
-                || FeatureEngine::new(10_000.0),
+                || FeatureEngine::new(Units::LOBSTER),
                 |e| {
                     for (t, book) in &hot {
                         std::hint::black_box(e.update(t, book));

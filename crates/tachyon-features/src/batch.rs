@@ -188,7 +188,7 @@ pub fn extract_chunks<E: From<MarketError>>(
     mut emit: impl FnMut(&mut FeatureMatrix) -> Result<(), E>,
 ) -> Result<ExtractCounts, E> {
     let chunk_rows = chunk_rows.max(1);
-    let mut engine = FeatureEngine::new(source.ticks_per_unit());
+    let mut engine = FeatureEngine::new(source.units());
     let mut counts = ExtractCounts::default();
     let mut labels = options.labels.map(LabelStream::new);
     let empty = FeatureMatrix {

@@ -6,7 +6,7 @@
 //! Training (batch extraction) and serving call this same function, so their features are bit-identical.
 //! Formulas: docs/FEATURES.md.
 
-use tachyon_market::{BookView, Tick};
+use tachyon_market::{BookView, Tick, Units};
 
 use crate::rolling::{alpha_from_half_life, Ring, RollingExtremes, RollingMoments};
 use crate::schema::{feature as f, NUM_FEATURES};
@@ -45,7 +45,10 @@ struct Top {
 /// Incremental state of every feature.
 #[derive(Clone, Debug)]
 pub struct FeatureEngine {
+    /// Currency units per price tick.
     units_per_tick: f64,
+    /// Shares per size tick.
+    shares_per_tick: f64,
     out: [f32; NUM_FEATURES],
     wide: [f64; NUM_FEATURES],
     updates: u64,
@@ -80,11 +83,14 @@ pub struct FeatureEngine {
 }
 
 impl FeatureEngine {
-    /// An engine for prices in ticks of `1 / ticks_per_unit` currency units (10,000 for LOBSTER).
-    pub fn new(ticks_per_unit: f64) -> Self {
-        assert!(ticks_per_unit > 0.0 && ticks_per_unit.is_finite(), "ticks per unit must be positive");
+    /// An engine for a source whose integer prices and sizes are in `units` ([`Units::LOBSTER`] for LOBSTER):
+    /// prices come out in currency units and sizes in shares, whatever the tick sizes.
+    pub fn new(units: Units) -> Self {
+        let valid = Units::new(units.price_ticks, units.size_ticks);
+        assert!(valid.is_ok(), "{}", valid.unwrap_err());
         FeatureEngine {
-            units_per_tick: 1.0 / ticks_per_unit,
+            units_per_tick: 1.0 / units.price_ticks,
+            shares_per_tick: 1.0 / units.size_ticks,
             out: [0.0; NUM_FEATURES],
             wide: [0.0; NUM_FEATURES],
             updates: 0,
@@ -216,11 +222,13 @@ impl FeatureEngine {
         for k in 0..8 {
             o[f::IMBALANCE_L1 + k] = imbalance(num_b[k], num_a[k]);
         }
-        o[f::WDEPTH_BID] = wd_b;
-        o[f::WDEPTH_ASK] = wd_a;
+        // Imbalances are ratios, free of the size unit; depths and flows are scaled to shares once, at the end.
+        let shares = self.shares_per_tick;
+        o[f::WDEPTH_BID] = wd_b * shares;
+        o[f::WDEPTH_ASK] = wd_a * shares;
         o[f::WDEPTH_IMBALANCE] = imbalance(wd_b, wd_a);
 
-        // Order-flow imbalance (Cont, Kukanov & Stoikov 2014), in shares, exact integers.
+        // Order-flow imbalance (Cont, Kukanov & Stoikov 2014): exact integer sums of size ticks, then shares.
         let top = Top {
             bid_price: bid.map_or(0, |l| l.price),
             bid_size: bid.map_or(0, |l| l.size as i64),
@@ -246,9 +254,9 @@ impl FeatureEngine {
             (d8 * d2, d10)
         };
         self.ofi_decay_1s = self.ofi_decay_1s * decay_1s + e as f64;
-        o[f::OFI_E10] = self.ofi_sum_10 as f64;
-        o[f::OFI_E100] = self.ofi_sum_100 as f64;
-        o[f::OFI_T1S] = self.ofi_decay_1s;
+        o[f::OFI_E10] = self.ofi_sum_10 as f64 * shares;
+        o[f::OFI_E100] = self.ofi_sum_100 as f64 * shares;
+        o[f::OFI_T1S] = self.ofi_decay_1s * shares;
 
         // Trades.
         self.intensity_1s = self.intensity_1s * decay_1s + 1.0;
@@ -387,7 +395,7 @@ mod tests {
 
     #[test]
     fn book_features_follow_their_formulas() {
-        let mut e = FeatureEngine::new(100.0);
+        let mut e = FeatureEngine::new(Units { price_ticks: 100.0, size_ticks: 1.0 });
         let f = *e.update(&tick(0, None), &book((10_000, 300), (10_002, 100)));
         assert_eq!(f[0], 100.01);
         // microprice = (ask * bid_size + bid * ask_size) / (bid_size + ask_size)
@@ -405,7 +413,10 @@ mod tests {
         let bid = |i: i64| Level { price: 9_999 - i, size: 7 * i as u64 + 1 };
         let ask = |i: i64| Level { price: 10_001 + i, size: 5 * i as u64 + 3 };
         let levels: Vec<Level> = (0..10).map(bid).chain((0..10).map(ask)).collect();
-        let (mut owned, mut borrowed) = (FeatureEngine::new(100.0), FeatureEngine::new(100.0));
+        let (mut owned, mut borrowed) = (
+            FeatureEngine::new(Units { price_ticks: 100.0, size_ticks: 1.0 }),
+            FeatureEngine::new(Units { price_ticks: 100.0, size_ticks: 1.0 }),
+        );
         for k in 0..30usize {
             let depth = 1 + k % 10;
             let (bids, asks) = (&levels[..depth], &levels[10..10 + depth]);
@@ -435,7 +446,7 @@ mod tests {
 
     #[test]
     fn returns_use_the_mid_h_updates_ago() {
-        let mut e = FeatureEngine::new(1.0);
+        let mut e = FeatureEngine::new(Units { price_ticks: 1.0, size_ticks: 1.0 });
         for i in 0..20i64 {
             let f = *e.update(&tick(i, None), &book((100 + i, 1), (102 + i, 1)));
             if i >= 10 {
@@ -447,7 +458,7 @@ mod tests {
 
     #[test]
     fn time_returns_look_back_whole_cells() {
-        let mut e = FeatureEngine::new(1.0);
+        let mut e = FeatureEngine::new(Units { price_ticks: 1.0, size_ticks: 1.0 });
         // Mid 100 until 0.95 s, then 110 from 1.0 s on.
         e.update(&tick(0, None), &book((99, 1), (101, 1)));
         e.update(&tick(950_000_000, None), &book((99, 1), (101, 1)));
@@ -461,7 +472,7 @@ mod tests {
 
     #[test]
     fn trades_move_the_trade_features() {
-        let mut e = FeatureEngine::new(1.0);
+        let mut e = FeatureEngine::new(Units { price_ticks: 1.0, size_ticks: 1.0 });
         let b = book((99, 1), (101, 1));
         e.update(&tick(0, None), &b);
         let buy = Some(Trade { price: 101, size: 10, sign: 1 });

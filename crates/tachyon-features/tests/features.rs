@@ -11,6 +11,7 @@ use tachyon_features::{
 };
 use tachyon_market::{
     BadRowPolicy, LobsterPair, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, Snapshot, Tick, TickSource,
+    Units,
 };
 use tachyon_testkit::{count_thread_allocations, SplitMix64};
 
@@ -53,7 +54,7 @@ fn streaming_and_batch_features_are_bit_identical_on_real_data() {
         assert_eq!(batch.rows_read, batch.rows() as u64 + batch.rows_warmup);
 
         // Streaming: the serving loop, one update at a time, features read from the engine after each.
-        let mut engine = FeatureEngine::new(10_000.0);
+        let mut engine = FeatureEngine::new(Units::LOBSTER);
         let mut row = 0;
         for (tick, book) in load_ticks(input.open().unwrap().as_mut()) {
             let f = *engine.update(&tick, &book);
@@ -104,7 +105,7 @@ fn features_from_our_book_equal_features_from_the_orderbook_file_on_both_days() 
         // Ours: the messages replayed into our book. Theirs: every row of LOBSTER's orderbook file as the book.
         let mut replay = LobsterReplay::open_message(&data(msg)).unwrap();
         let mut pair = LobsterPair::open_message(&data(msg)).unwrap();
-        let (mut ours, mut theirs) = (FeatureEngine::new(10_000.0), FeatureEngine::new(10_000.0));
+        let (mut ours, mut theirs) = (FeatureEngine::new(Units::LOBSTER), FeatureEngine::new(Units::LOBSTER));
         let mut row = Snapshot::default();
         let mut rows = 0;
         while let Some(tick) = replay.next_tick().unwrap() {
@@ -168,7 +169,7 @@ fn features_never_look_ahead_and_labels_look_exactly_to_the_horizon() {
 #[test]
 fn an_update_allocates_nothing_after_warm_up() {
     let ticks = load_ticks(&mut LobsterReplay::open(&data(AAPL_MSG), &data(AAPL_BOOK)).unwrap());
-    let mut engine = FeatureEngine::new(10_000.0);
+    let mut engine = FeatureEngine::new(Units::LOBSTER);
     let (warm, rest) = ticks.split_at(2_000);
     for (t, b) in warm {
         engine.update(t, b);
@@ -185,7 +186,7 @@ fn an_update_allocates_nothing_after_warm_up() {
 
     // The whole serving loop, reading and our book included, after its buffers have grown.
     let mut source = LobsterReplay::open_message(&data(GOOG_MSG)).unwrap();
-    let mut engine = FeatureEngine::new(10_000.0);
+    let mut engine = FeatureEngine::new(Units::LOBSTER);
     for _ in 0..1000 {
         let t = source.next_tick().unwrap().unwrap();
         engine.update(&t, source.book());
@@ -274,6 +275,27 @@ fn a_quotes_csv_becomes_ticks_and_features() {
     // The one-sided last row holds the last mid.
     assert_eq!(m.row(4)[0], m.row(3)[0]);
     assert_eq!(m.event_id, vec![2, 3, 4, 5, 6]);
+}
+
+/// Sizes in shares whatever the size decimals the file is read with: the same file gives the same features.
+#[test]
+fn quote_features_are_in_shares_for_any_size_decimals() {
+    use tachyon_features::schema::feature as f;
+    let dir = temp_dir("size-decimals");
+    let path = write(&dir, "quotes.csv", QUOTES);
+    let matrix = |size_decimals| {
+        let config = QuotesCsvConfig { price_decimals: 2, size_decimals };
+        extract(&mut QuotesCsv::open(&path, config).unwrap(), &ExtractOptions::default()).unwrap()
+    };
+    let shares = matrix(0);
+    // Row 0: bid 300 shares at level 1 (weight 1), ask 100.
+    assert_eq!((shares.row(0)[f::WDEPTH_BID], shares.row(0)[f::WDEPTH_ASK]), (300.0, 100.0));
+    for size_decimals in [6, 8] {
+        let scaled = matrix(size_decimals);
+        for (a, b) in shares.features.iter().zip(&scaled.features) {
+            assert!((a - b).abs() <= 1e-6 * a.abs().max(1.0), "{size_decimals} decimals: {a} vs {b}");
+        }
+    }
 }
 
 fn quotes_error(body: &str) -> String {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tachyon_features::FeatureEngine;
 use tachyon_infer::Scratch;
-use tachyon_market::{Book, Update};
+use tachyon_market::{Book, Units, Update};
 use tachyon_simd::CycleClock;
 
 use crate::model::{Deployed, ModelSlot};
@@ -63,14 +63,14 @@ struct Shadow {
 }
 
 impl HotPath {
-    /// A hot path for a feed priced in `ticks_per_unit` ticks per currency unit, predicting with the model live in
+    /// A hot path for a feed whose prices and sizes are in `units`, predicting with the model live in
     /// `slot`.
-    pub fn new(slot: ModelSlot, ticks_per_unit: f64) -> HotPath {
+    pub fn new(slot: ModelSlot, units: Units) -> HotPath {
         let model = slot.current();
         let scratch = model.model.scratch();
         HotPath {
             book: Book::with_capacity(64),
-            engine: FeatureEngine::new(ticks_per_unit),
+            engine: FeatureEngine::new(units),
             slot,
             model,
             scratch,

@@ -380,7 +380,7 @@ pub fn run_with_control(
     let (tx, updates_rx) = RingBuffer::<Inbound>::new(config.ring.max(2));
     let (signals_tx, signals_rx) = RingBuffer::<Outbound>::new(config.ring.max(2));
     let cores = if config.pin { core_affinity::get_core_ids().unwrap_or_default() } else { Vec::new() };
-    let mut hot = HotPath::new(slot.clone(), feed.ticks_per_unit());
+    let mut hot = HotPath::new(slot.clone(), feed.units());
     if let Some(shadow) = &config.shadow {
         hot = hot.with_shadow(shadow.clone());
     }

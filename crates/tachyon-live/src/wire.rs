@@ -1,8 +1,9 @@
-//! The feed's wire format (version 1): how `tachyon feed` sends book updates over TCP and [`SocketFeed`] reads
+//! The feed's wire format (version 2): how `tachyon feed` sends book updates over TCP and [`SocketFeed`] reads
 //! them, so that a separate process (or a Python script) drives the pipeline. Little-endian throughout.
 //!
 //! ```text
-//! hello   "TCYFEED\0"  u16 version (1)  u16 reserved (0)  f64 ticks_per_unit  u16 name length  name (UTF-8)
+//! hello   "TCYFEED\0"  u16 version (2)  u16 reserved (0)  f64 price ticks per currency unit
+//!         f64 size ticks per share  u16 name length  name (UTF-8)
 //! frame   u32 body length (<= 1024)  body
 //! body    u64 seq  u8 kind  u8 has_tick  [tick]  [change]
 //!         kind 0 clear | 1 level | 2 message | 255 end (no tick, no change)
@@ -20,13 +21,13 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 
 use tachyon_market::{
-    BookChange, BookView, Event, EventKind, Feed, Fringe, Level, MarketError, Side, Tick, Trade, Update, FRINGE,
+    BookChange, BookView, Event, EventKind, Feed, Fringe, Level, MarketError, Side, Tick, Trade, Units, Update, FRINGE,
 };
 
 /// The first bytes of a connection.
 pub const MAGIC: [u8; 8] = *b"TCYFEED\0";
 /// The version this build writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Longest body a frame may declare (a message with a full fringe takes 129 bytes).
 pub const MAX_BODY: usize = 1024;
 
@@ -50,14 +51,15 @@ pub struct FeedWriter<W: Write> {
 }
 
 impl<W: Write> FeedWriter<W> {
-    /// Sends the hello: `name` (at most 65,535 bytes) and the feed's price ticks per currency unit.
-    pub fn new(out: W, name: &str, ticks_per_unit: f64) -> io::Result<Self> {
+    /// Sends the hello: `name` (at most 65,535 bytes) and the feed's units.
+    pub fn new(out: W, name: &str, units: Units) -> io::Result<Self> {
         let mut out = BufWriter::with_capacity(1 << 16, out);
         let name = &name.as_bytes()[..name.len().min(u16::MAX as usize)];
         out.write_all(&MAGIC)?;
         out.write_all(&VERSION.to_le_bytes())?;
         out.write_all(&0u16.to_le_bytes())?;
-        out.write_all(&ticks_per_unit.to_le_bytes())?;
+        out.write_all(&units.price_ticks.to_le_bytes())?;
+        out.write_all(&units.size_ticks.to_le_bytes())?;
         out.write_all(&(name.len() as u16).to_le_bytes())?;
         out.write_all(name)?;
         Ok(FeedWriter { out, seq: 0, body: Vec::with_capacity(MAX_BODY) })
@@ -164,7 +166,7 @@ impl Body<'_> {
 pub struct SocketFeed<R: Read> {
     input: BufReader<R>,
     name: String,
-    ticks_per_unit: f64,
+    units: Units,
     /// Bytes read so far (the offset errors name).
     offset: u64,
     seq: u64,
@@ -187,29 +189,33 @@ impl<R: Read> SocketFeed<R> {
         let mut feed = SocketFeed {
             input: BufReader::with_capacity(1 << 16, input),
             name: source.to_string(),
-            ticks_per_unit: 0.0,
+            units: Units::LOBSTER,
             offset: 0,
             seq: 0,
             ended: false,
             body: vec![0; MAX_BODY],
         };
-        let mut hello = [0u8; 22];
-        feed.read_exact_at(&mut hello, "hello")?;
+        // The magic alone first: a short stream of another protocol is told apart from a cut feed.
+        let mut hello = [0u8; 30];
+        feed.read_exact_at(&mut hello[..8], "hello")?;
         if hello[..8] != MAGIC {
             return Err(feed.error(0, "hello", "not a Tachyon feed (bad magic)".into()));
         }
+        feed.read_exact_at(&mut hello[8..], "hello")?;
         let version = u16::from_le_bytes([hello[8], hello[9]]);
         if version != VERSION {
             return Err(feed.error(8, "hello", format!("wire format version {version}, this build reads {VERSION}")));
         }
-        let ticks_per_unit = f64::from_le_bytes(hello[12..20].try_into().expect("8 bytes"));
-        if !(ticks_per_unit > 0.0 && ticks_per_unit.is_finite()) {
-            return Err(feed.error(12, "hello", format!("ticks per unit {ticks_per_unit} is not a positive number")));
-        }
-        let name_len = u16::from_le_bytes([hello[20], hello[21]]) as usize;
+        let price_ticks = f64::from_le_bytes(hello[12..20].try_into().expect("8 bytes"));
+        let size_ticks = f64::from_le_bytes(hello[20..28].try_into().expect("8 bytes"));
+        let units = Units::new(price_ticks, size_ticks).map_err(|message| {
+            let offset = if message.starts_with("price") { 12 } else { 20 };
+            feed.error(offset, "hello", message)
+        })?;
+        let name_len = u16::from_le_bytes([hello[28], hello[29]]) as usize;
         let mut name = vec![0u8; name_len];
         feed.read_exact_at(&mut name, "hello")?;
-        feed.ticks_per_unit = ticks_per_unit;
+        feed.units = units;
         feed.name = format!("{} ({})", String::from_utf8_lossy(&name), source);
         Ok(feed)
     }
@@ -355,8 +361,8 @@ impl<R: Read + Send> Feed for SocketFeed<R> {
         }
     }
 
-    fn ticks_per_unit(&self) -> f64 {
-        self.ticks_per_unit
+    fn units(&self) -> Units {
+        self.units
     }
 
     fn name(&self) -> String {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tachyon_features::batch::{extract, ExtractOptions, FeatureMatrix};
 use tachyon_infer::CompiledModel;
 use tachyon_live::{run, Config, Deployed, HotPath, ModelSlot, StageTicks};
-use tachyon_market::{Feed, LobsterFeed, LobsterReplay, Update};
+use tachyon_market::{Feed, LobsterFeed, LobsterReplay, Units, Update};
 use tachyon_model::{Activation, DenseNetwork};
 use tachyon_simd::{Backend, CycleClock};
 
@@ -136,7 +136,7 @@ fn the_hot_path_allocates_nothing_after_warm_up() {
     let slot = ModelSlot::new(Deployed::new(1, "seeded", model(3)).unwrap());
     // With a shadow model too, which must not allocate either.
     let shadow = Arc::new(Deployed::new(2, "shadow", model(4)).unwrap());
-    let mut hot = HotPath::new(slot, feed.ticks_per_unit()).with_shadow(shadow);
+    let mut hot = HotPath::new(slot, feed.units()).with_shadow(shadow);
     let clock = CycleClock::new();
     let mut stages = StageTicks::default();
     let warm = 10_000;
@@ -257,8 +257,8 @@ impl Feed for Cycle {
         self.left -= 1;
         Ok(true)
     }
-    fn ticks_per_unit(&self) -> f64 {
-        10_000.0
+    fn units(&self) -> Units {
+        Units::LOBSTER
     }
     fn name(&self) -> String {
         "cycle".into()

@@ -26,7 +26,7 @@ fn slot() -> ModelSlot {
 fn encoded(limit: Option<usize>) -> Vec<u8> {
     let mut feed = LobsterFeed::open_message(&messages()).unwrap();
     let mut bytes = Vec::new();
-    let mut writer = FeedWriter::new(&mut bytes, "AAPL", feed.ticks_per_unit()).unwrap();
+    let mut writer = FeedWriter::new(&mut bytes, "AAPL", feed.units()).unwrap();
     let mut updates = Vec::new();
     let mut sent = 0;
     while feed.next_updates(&mut updates).unwrap() {
@@ -55,7 +55,7 @@ fn a_feed_over_loopback_gives_the_signals_of_the_file() {
     let sender = std::thread::spawn(move || {
         let stream = TcpStream::connect(addr).unwrap();
         let mut feed = LobsterFeed::open_message(&messages()).unwrap();
-        let mut writer = FeedWriter::new(stream, "AAPL", feed.ticks_per_unit()).unwrap();
+        let mut writer = FeedWriter::new(stream, "AAPL", feed.units()).unwrap();
         let mut updates = Vec::new();
         while feed.next_updates(&mut updates).unwrap() {
             updates.iter().for_each(|u| writer.send(u).unwrap());
@@ -102,7 +102,7 @@ fn damaged_streams_are_errors_that_name_the_offset() {
         assert!(err.contains("byte") || err.contains("bad magic"), "{len}: {err}");
     }
     // A lost frame: the next sequence number is not the one due.
-    let hello = 8 + 2 + 2 + 8 + 2 + 4;
+    let hello = 8 + 2 + 2 + 8 + 8 + 2 + 4;
     let first = hello + 4 + u32::from_le_bytes(good[hello..hello + 4].try_into().unwrap()) as usize;
     let mut skipped = good[..hello].to_vec();
     skipped.extend_from_slice(&good[first..]);
@@ -118,6 +118,9 @@ fn damaged_streams_are_errors_that_name_the_offset() {
     let mut version = good.clone();
     version[8] = 9;
     assert!(read_all(&version).unwrap_err().contains("wire format version 9"));
+    let mut units = good.clone();
+    units[20..28].copy_from_slice(&0f64.to_le_bytes());
+    assert!(read_all(&units).unwrap_err().contains("size ticks per share 0 is not a positive number (byte 20"));
     assert!(read_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err().contains("bad magic"));
     // Random bytes after a valid hello never panic.
     let mut rng = tachyon_testkit::SplitMix64(3);

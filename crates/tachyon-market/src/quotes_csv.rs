@@ -22,7 +22,7 @@ use crate::book::{BookView, Level};
 use crate::error::{shown, MarketError};
 use crate::lobster::{parse_time_ns, Lines};
 use crate::order::{Rows, TimeOrdered};
-use crate::tick::{Tick, TickSource, Trade};
+use crate::tick::{Tick, TickSource, Trade, Units};
 
 /// How to read prices and sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -289,8 +289,9 @@ impl TickSource for QuotesCsv {
         &self.rows.rows.lines.path
     }
 
-    fn ticks_per_unit(&self) -> f64 {
-        10f64.powi(self.rows.rows.config.price_decimals as i32)
+    fn units(&self) -> Units {
+        let config = self.rows.rows.config;
+        Units::decimals(config.price_decimals, config.size_decimals)
     }
 
     fn bytes_read(&self) -> u64 {

@@ -58,6 +58,37 @@ impl Tick {
     }
 }
 
+/// How a source's integer prices and sizes map to currency units and shares: features are always in these units,
+/// whatever the feed's tick sizes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Units {
+    /// Price ticks per currency unit (10,000 for LOBSTER: prices are USD x 10,000).
+    pub price_ticks: f64,
+    /// Size ticks per share (or per coin): 1 for LOBSTER, 10^d for sizes with d decimals.
+    pub size_ticks: f64,
+}
+
+impl Units {
+    /// LOBSTER's: prices in 1/10,000 of a dollar, sizes in shares.
+    pub const LOBSTER: Units = Units { price_ticks: 10_000.0, size_ticks: 1.0 };
+
+    /// Price ticks per currency unit and size ticks per share; both must be positive and finite.
+    pub fn new(price_ticks: f64, size_ticks: f64) -> Result<Units, String> {
+        let valid = |x: f64| x > 0.0 && x.is_finite();
+        match (valid(price_ticks), valid(size_ticks)) {
+            (true, true) => Ok(Units { price_ticks, size_ticks }),
+            (false, _) => Err(format!("price ticks per unit {price_ticks} is not a positive number")),
+            (_, false) => Err(format!("size ticks per share {size_ticks} is not a positive number")),
+        }
+    }
+
+    /// The units of decimal prices and sizes read as integers of `price_decimals` and `size_decimals` digits after
+    /// the point.
+    pub fn decimals(price_decimals: u32, size_decimals: u32) -> Units {
+        Units { price_ticks: 10f64.powi(price_decimals as i32), size_ticks: 10f64.powi(size_decimals as i32) }
+    }
+}
+
 /// Something that yields ticks and the book after each.
 pub trait TickSource {
     /// The next tick (`Ok(None)` at the end); [`book`](TickSource::book) then shows the book after it.
@@ -69,8 +100,8 @@ pub trait TickSource {
     /// The file being read (for messages).
     fn path(&self) -> &Path;
 
-    /// Price ticks per currency unit (10,000 for LOBSTER: prices are USD x 10,000).
-    fn ticks_per_unit(&self) -> f64;
+    /// What the integer prices and sizes are in.
+    fn units(&self) -> Units;
 
     /// Bytes read from the input files so far (compressed, where they are), for progress displays.
     fn bytes_read(&self) -> u64;
@@ -295,8 +326,8 @@ impl Feed for LobsterFeed {
         Ok(true)
     }
 
-    fn ticks_per_unit(&self) -> f64 {
-        10_000.0
+    fn units(&self) -> Units {
+        Units::LOBSTER
     }
 
     fn name(&self) -> String {
@@ -372,8 +403,8 @@ impl TickSource for LobsterReplay {
         self.feed.path()
     }
 
-    fn ticks_per_unit(&self) -> f64 {
-        10_000.0
+    fn units(&self) -> Units {
+        Units::LOBSTER
     }
 
     fn bytes_read(&self) -> u64 {

@@ -12,7 +12,7 @@
 use crate::book::{Book, BookView, Level, Side};
 use crate::error::MarketError;
 use crate::event::Event;
-use crate::tick::{replay_step, ReplayStep, Tick, TickSource};
+use crate::tick::{replay_step, ReplayStep, Tick, TickSource, Units};
 
 /// Levels per side a [`Fringe`] carries.
 pub const FRINGE: usize = 4;
@@ -134,8 +134,8 @@ pub trait Feed: Send {
     /// that cannot be read is an error naming the file, line and field; the caller may count it and go on.
     fn next_updates(&mut self, out: &mut Vec<Update>) -> Result<bool, MarketError>;
 
-    /// Price ticks per currency unit (10,000 for LOBSTER).
-    fn ticks_per_unit(&self) -> f64;
+    /// What the integer prices and sizes are in.
+    fn units(&self) -> Units;
 
     /// What is being read, for messages.
     fn name(&self) -> String;
@@ -162,8 +162,8 @@ impl<S: TickSource + Send> Feed for SnapshotFeed<S> {
         Ok(true)
     }
 
-    fn ticks_per_unit(&self) -> f64 {
-        self.source.ticks_per_unit()
+    fn units(&self) -> Units {
+        self.source.units()
     }
 
     fn name(&self) -> String {

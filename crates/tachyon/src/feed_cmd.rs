@@ -39,7 +39,7 @@ pub fn run(args: &FeedArgs) -> Result<()> {
     };
     stream.set_nodelay(true)?;
     let name = args.input.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let mut writer = FeedWriter::new(stream, &name, feed.ticks_per_unit())?;
+    let mut writer = FeedWriter::new(stream, &name, feed.units())?;
     let (start, mut records, mut sent) = (Instant::now(), 0u64, 0u64);
     let mut updates = Vec::new();
     while feed.next_updates(&mut updates)? {
