@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use tachyon_features::FeatureEngine;
+use tachyon_features::{FeatureEngine, FEATURE_NAMES, NUM_FEATURES};
 use tachyon_infer::Scratch;
 use tachyon_market::{Book, Units, Update};
+use tachyon_model::ranges::DRIFT_SHARE;
 use tachyon_simd::CycleClock;
 
 use crate::model::{Deployed, ModelSlot};
@@ -53,6 +54,10 @@ pub struct HotPath {
     out: [f32; MAX_OUTPUTS],
     shadow: Option<Shadow>,
     counts: HotCounts,
+    /// Per input, ticks on which it was far outside the live model's training range.
+    outside: [u64; NUM_FEATURES],
+    /// Ticks checked against a live model's training ranges.
+    checked: u64,
 }
 
 /// A candidate run beside the live model on the same features, after each signal is stamped.
@@ -77,6 +82,8 @@ impl HotPath {
             out: [0.0; MAX_OUTPUTS],
             shadow: None,
             counts: HotCounts::default(),
+            outside: [0; NUM_FEATURES],
+            checked: 0,
         }
     }
 
@@ -91,6 +98,16 @@ impl HotPath {
     /// Counts so far.
     pub fn counts(&self) -> HotCounts {
         self.counts
+    }
+
+    /// The inputs far outside the live model's training range on at least [`DRIFT_SHARE`] of the ticks checked
+    /// (ticks served by a model file that records its ranges): each input's name and share of those ticks.
+    pub fn drifted(&self) -> Vec<(&'static str, f64)> {
+        let checked = self.checked.max(1) as f64;
+        (0..NUM_FEATURES)
+            .map(|j| (FEATURE_NAMES[j], self.outside[j] as f64 / checked))
+            .filter(|&(_, share)| self.checked > 0 && share >= DRIFT_SHARE)
+            .collect()
     }
 
     /// The book.
@@ -154,6 +171,14 @@ impl HotPath {
         });
         if time_stages && shadow.is_some() {
             stages.shadow = clock.now();
+        }
+        if let Some(bounds) = &self.model.bounds {
+            // Branch-free over every input (excluded ones have infinite bounds): a few vector compares per tick.
+            let features = self.engine.features().iter().zip(bounds.low.iter().zip(&bounds.high));
+            for (count, (&v, (&low, &high))) in self.outside.iter_mut().zip(features) {
+                *count += u64::from(!(v >= low && v <= high));
+            }
+            self.checked += 1;
         }
         self.counts.signals += 1;
         Some(Signal {

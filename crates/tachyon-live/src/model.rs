@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tachyon_features::{FEATURE_NAMES, NUM_FEATURES, SCHEMA};
 use tachyon_infer::{CompileError, CompiledModel};
-use tachyon_model::{DenseNetwork, FeatureSet, ModelError, ModelFile};
+use tachyon_model::{DenseNetwork, FeatureSet, ModelError, ModelFile, TrainingRanges};
 use tachyon_simd::Backend;
 
 use crate::signal::MAX_OUTPUTS;
@@ -44,6 +44,30 @@ pub struct Deployed {
     pub name: String,
     /// The compiled model.
     pub model: CompiledModel,
+    /// Per input, the values beyond which it is far outside the model's training range (for a model file that
+    /// records its training ranges).
+    pub bounds: Option<Box<InputBounds>>,
+}
+
+/// Per input, the lowest and highest value not far outside a model's training range (infinite for the inputs it
+/// leaves out): [`TrainingRanges::bounds`] in f32, compared with the features on every tick.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputBounds {
+    /// Lowest ordinary value per input.
+    pub low: [f32; NUM_FEATURES],
+    /// Highest ordinary value per input.
+    pub high: [f32; NUM_FEATURES],
+}
+
+impl InputBounds {
+    /// The bounds of `ranges` (recorded for the engine's features).
+    pub fn of(ranges: &TrainingRanges) -> InputBounds {
+        let bound = |j: usize, side: usize| {
+            let (lo, hi) = ranges.bounds(j);
+            [lo, hi][side] as f32
+        };
+        InputBounds { low: std::array::from_fn(|j| bound(j, 0)), high: std::array::from_fn(|j| bound(j, 1)) }
+    }
 }
 
 impl Deployed {
@@ -59,7 +83,7 @@ impl Deployed {
         };
         match problem {
             Some(problem) => Err(DeployError::Shape { name, problem }),
-            None => Ok(Deployed { id, name, model }),
+            None => Ok(Deployed { id, name, model, bounds: None }),
         }
     }
 
@@ -67,7 +91,9 @@ impl Deployed {
     pub fn load(id: u32, path: &Path, backend: &Backend) -> Result<Deployed, DeployError> {
         let file = ModelFile::load(path, &SERVED)?;
         let net = DenseNetwork::from_model_file(&file)?;
-        Deployed::new(id, path.display().to_string(), CompiledModel::compile(&net, backend)?)
+        let mut deployed = Deployed::new(id, path.display().to_string(), CompiledModel::compile(&net, backend)?)?;
+        deployed.bounds = TrainingRanges::from_model(&file).map(|ranges| Box::new(InputBounds::of(&ranges)));
+        Ok(deployed)
     }
 }
 

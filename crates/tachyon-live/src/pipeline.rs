@@ -227,6 +227,8 @@ pub struct Report {
     pub latency: Percentiles,
     /// The split by stage, over sampled updates.
     pub stages: Stages,
+    /// Inputs far outside the live model's training range on at least 1% of the ticks it served: name and share.
+    pub drifted: Vec<(String, f64)>,
 }
 
 /// The first signal a model made after another model's.
@@ -395,7 +397,7 @@ pub fn run_with_control(
                 core_affinity::set_for_current(core);
             }
             hot_loop(&mut hot, updates_rx, signals_tx, clock, stage_every);
-            hot.counts()
+            (hot.counts(), hot.drifted())
         });
         // The io thread is a thread of its own too, so that pinning it leaves the caller's thread as it was.
         let io_core = cores.first().copied().filter(|_| cores.len() >= 2);
@@ -407,10 +409,11 @@ pub fn run_with_control(
             io_side(feed, sink, tx, signals_rx, control, report, config, clock, time, origin_unix_ns)
         });
         let io = io_thread.join().expect("the io thread does not panic");
-        let counts: HotCounts = hot_thread.join().expect("the hot thread does not panic");
+        let counts: (HotCounts, _) = hot_thread.join().expect("the hot thread does not panic");
         (io, counts)
     });
-    let ((fed, drained, timings, signals, changes, shadow), counts) = result;
+    let ((fed, drained, timings, signals, changes, shadow), (counts, drifted)) = result;
+    report.drifted = drifted.into_iter().map(|(name, share)| (name.to_string(), share)).collect();
     report.shadow = config.shadow.as_ref().map(|model| shadow.report(model.id));
     report.model_changes = changes;
     fed?;

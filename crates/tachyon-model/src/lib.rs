@@ -5,15 +5,19 @@
 //!   arrays), written atomically and checked on load.
 //! - [`network`]: [`DenseNetwork`], what a model file describes (standardisation, dense layers, activation,
 //!   head), its conversion to and from a model file, and the f64 reference forward pass.
+//! - [`ranges`]: [`TrainingRanges`], the inputs a model leaves out and the range of each it uses, to warn by
+//!   name when an input drifts far from anything the model was fitted on.
 //! - [`error`]: [`ModelError`], what can be wrong with a model.
 
 pub mod error;
 pub mod file;
 pub mod network;
+pub mod ranges;
 
 pub use error::{FileProblem, ModelError};
 pub use file::{FeatureSet, ModelFile, ModelKind};
 pub use network::{Activation, DenseLayer, DenseNetwork, Head, Standardizer};
+pub use ranges::{Drift, TrainingRanges};
 
 /// SplitMix64: the deterministic pseudo-random sequence Tachyon uses wherever it needs reproducible randomness
 /// (initial weights, shuffles, seeded stand-in networks).

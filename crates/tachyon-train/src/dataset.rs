@@ -98,6 +98,25 @@ impl Split {
     }
 }
 
+impl Split {
+    /// Sets the inputs `excluded` flags to 0 on every row of every part: constant in training, they get zero
+    /// weights from every fit (the linear solvers' exact solutions, and the MLP, which starts their first-layer
+    /// weights at zero and never gets a gradient for them), so no value they take when serving can move a
+    /// prediction.
+    pub fn exclude(&mut self, excluded: &[bool]) {
+        for part in [&mut self.train, &mut self.validation, &mut self.test] {
+            let width = excluded.len();
+            for row in part.x.chunks_exact_mut(width) {
+                for (v, &e) in row.iter_mut().zip(excluded) {
+                    if e {
+                        *v = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// What a model was fitted on: each source file's name and row count, and the split rule, so that a later
 /// evaluation can tell the rows the model saw (training and validation parts) from the rows it never saw.
 #[derive(Clone, Debug, PartialEq)]

@@ -31,7 +31,9 @@ pub use mlp::{forward, forward_backward, Mlp, MlpSpec, Targets, Workspace};
 pub use optim::{LrSchedule, Method, NonFinite, Optimizer};
 pub use parallel::DataParallel;
 pub use ridge::{train as train_ridge, FitError, Ridge, RidgeReport};
-pub use tachyon_model::{Activation, DenseNetwork, FeatureSet, Head, ModelError, ModelFile, ModelKind, Standardizer};
+pub use tachyon_model::{
+    Activation, DenseNetwork, FeatureSet, Head, ModelError, ModelFile, ModelKind, Standardizer, TrainingRanges,
+};
 pub use trainer::{network_from_file, network_to_file, predict_all, train_network, EpochLog, TrainReport, TrainSpec};
 
 /// The features every model trained here takes: the feature engine's schema ([`tachyon_features::SCHEMA`]).

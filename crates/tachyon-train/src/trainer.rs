@@ -147,6 +147,19 @@ pub fn predict_all(mlp: &Mlp<f32>, ws: &mut Workspace<f32>, z: &[f32], pad: &mut
     out
 }
 
+/// Per column of `rows` (row-major, `width` per row): whether every row holds the same value.
+fn constant_columns(rows: &[f32], width: usize) -> Vec<bool> {
+    let mut constant = vec![true; width];
+    if let Some(first) = rows.chunks_exact(width).next() {
+        for row in rows.chunks_exact(width) {
+            for ((c, v), f) in constant.iter_mut().zip(row).zip(first) {
+                *c &= v.to_bits() == f.to_bits();
+            }
+        }
+    }
+    constant
+}
+
 /// Trains on `split`; `on_epoch` sees each epoch's log line.
 pub fn train_network(
     split: &Split,
@@ -165,6 +178,12 @@ pub fn train_network(
     if spec.hidden.is_empty() {
         // A linear model starts at zero, as scikit-learn's solvers do: the same optimum, and no random offset.
         mlp.weights.iter_mut().flatten().for_each(|w| *w = 0.0);
+    }
+    // An input constant over the training rows standardises to 0 there, so its first-layer weights never get a
+    // gradient: starting them at zero keeps them zero, and a value it takes when serving cannot move a prediction.
+    let constant = constant_columns(&split.train.x, NUM_FEATURES);
+    for row in mlp.weights[0].chunks_exact_mut(NUM_FEATURES) {
+        row.iter_mut().zip(&constant).filter(|(_, &c)| c).for_each(|(w, _)| *w = 0.0);
     }
     let mut ws = Workspace::new(&mlp, spec.batch);
     // Steps on every core of the pool: the batch is cut into one part per thread (deterministic per thread count).
@@ -368,6 +387,32 @@ mod tests {
         assert!(test.accuracy > 0.7, "{test:?}");
         let (mlp, _) = network_from_file(&report.model).unwrap();
         assert_eq!((mlp.spec.head, mlp.spec.hidden.clone()), (Head::Softmax3, vec![16]));
+    }
+
+    /// Every kind of fit gives excluded inputs exactly zero first-layer weights, so that no value they take when
+    /// serving moves a prediction.
+    #[test]
+    fn excluded_inputs_get_zero_weights_from_every_fit() {
+        let excluded: Vec<bool> = (0..NUM_FEATURES).map(|j| j % 4 == 0 || j == 1).collect();
+        let mut split = split(2048);
+        split.exclude(&excluded);
+        let mlp = TrainSpec { hidden: vec![8], epochs: 2, ..TrainSpec::default() };
+        for spec in [
+            crate::ModelSpec::Ridge { lambda: 1e-3 },
+            crate::ModelSpec::Logistic { lambda: 1e-3 },
+            crate::ModelSpec::Iterative(linear_spec(Head::Regression, 1e-3, 2)),
+            crate::ModelSpec::Iterative(mlp),
+        ] {
+            let report = crate::fit(&spec, &split, &mut |_| {}).unwrap();
+            let net = DenseNetwork::from_model_file(&report.model).unwrap();
+            let first = &net.layers[0];
+            for row in first.weights.chunks_exact(NUM_FEATURES) {
+                for (j, w) in row.iter().enumerate() {
+                    assert!(!excluded[j] || *w == 0.0, "{spec:?}: excluded input {j} has weight {w}");
+                }
+            }
+            assert!(first.weights.iter().any(|&w| w != 0.0), "{spec:?}: the other inputs are used");
+        }
     }
 
     #[test]

@@ -230,6 +230,13 @@ fn print_report(r: &Report) {
     for example in &r.skipped_examples {
         eprintln!("  skipped: {example}");
     }
+    for (name, share) in &r.drifted {
+        eprintln!(
+            "warning: input `{name}` was far outside the live model's training range on {:.1}% of its ticks: the \
+             model never saw such values, its predictions there are extrapolation",
+            100.0 * share
+        );
+    }
     let line = |name: &str, p: &tachyon_live::Percentiles| {
         eprintln!(
             "  {name:<16} p50 {:>8.0} ns  p99 {:>8.0} ns  p99.9 {:>8.0} ns  max {:>10.0} ns  ({} samples)",

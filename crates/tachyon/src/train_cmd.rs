@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use tachyon_features::{FeatureMatrix, Horizon, SCHEMA};
+use tachyon_features::{FeatureMatrix, Horizon, FEATURE_NAMES, SCHEMA};
 use tachyon_infer::CompiledModel;
 use tachyon_train::{
     fit, Activation, Dataset, DenseNetwork, FitReport, Head, LrSchedule, Method, Metrics, ModelFile, ModelKind,
-    ModelSpec, Solved, Split, SplitSpec, TrainSpec, TrainingSources, FEATURES,
+    ModelSpec, Solved, Split, SplitSpec, TrainSpec, TrainingRanges, TrainingSources, FEATURES,
 };
 
 use crate::features_cmd::{extract_inputs, InputArgs, LabelArgs};
@@ -148,6 +148,12 @@ pub struct TrainArgs {
     /// Iterative fits: seed of the initial weights and the batch order (same seed and threads, same weights).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Features the model does not use, comma-separated (`none`: use all 44). Price levels are left out by default:
+    /// they are not stationary (another stock, or the same one a month later, sits far from the training prices),
+    /// while their relative forms (microprice_dev_bps, spread_bps, the returns) carry what they know. Excluded
+    /// features get zero weights in every model kind.
+    #[arg(long, value_delimiter = ',', default_value = "mid,microprice")]
+    exclude_features: Vec<String>,
     /// Model file to write (atomically).
     #[arg(long)]
     out: PathBuf,
@@ -255,6 +261,21 @@ impl TrainArgs {
     }
 }
 
+/// `--exclude-features` as one flag per feature of the schema.
+fn excluded_features(names: &[String]) -> Result<Vec<bool>> {
+    let mut excluded = vec![false; FEATURE_NAMES.len()];
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty() && *n != "none") {
+        match SCHEMA.index_of(name) {
+            Some(j) => excluded[j] = true,
+            None => bail!("--exclude-features: no feature `{name}`; the features are {}", FEATURE_NAMES.join(", ")),
+        }
+    }
+    if excluded.iter().all(|&e| e) {
+        bail!("--exclude-features leaves no feature to train on");
+    }
+    Ok(excluded)
+}
+
 /// Runs `tachyon train`.
 pub fn train(args: &TrainArgs) -> Result<()> {
     crate::check_writable(std::iter::once(args.out.as_path()).chain(args.log.as_deref()))?;
@@ -280,10 +301,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         (ModelChoice::Logistic, SolverChoice::Exact) => ModelSpec::Logistic { lambda: args.lambda },
         _ => ModelSpec::Iterative(args.train_spec()?),
     };
+    let excluded = excluded_features(&args.exclude_features)?;
     let start = Instant::now();
     let matrices = extract_inputs(&args.input, Some(spec))?;
     let split_spec = SplitSpec { train: args.train_frac, validation: args.val_frac, embargo_rows: embargo };
-    let split = Split::new(&matrices, &split_spec);
+    let mut split = Split::new(&matrices, &split_spec);
+    let ranges = TrainingRanges::fit(&split.train.x, &FEATURE_NAMES, &excluded);
+    split.exclude(&excluded);
     if split.train.rows() < 2 {
         bail!("only {} labelled training rows: give longer files or a shorter horizon", split.train.rows());
     }
@@ -320,6 +344,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     model.arrays.push((kind.into(), vec![value]));
     model.arrays.push(("meta.flat_bps".into(), vec![spec.flat_bps]));
     TrainingSources::of(&matrices, &split_spec).record(&mut model);
+    ranges.record(&mut model);
     model.save(&args.out)?;
     println!(
         "{} on {} train / {} validation / {} test rows (embargo {embargo}) in {:.2} s -> {}",
@@ -375,6 +400,11 @@ pub fn eval(args: &EvalArgs) -> Result<()> {
     let matrices = extract_inputs(&args.input, Some(spec))?;
     let sources = TrainingSources::from_model(&file);
     let (unseen, seen) = partition_by_training(&matrices, sources.as_ref());
+    if let Some(ranges) = TrainingRanges::from_model(&file) {
+        for drift in ranges.drifted(&unseen.x) {
+            eprintln!("warning: {drift}");
+        }
+    }
     let score = |data: &Dataset| -> Result<Metrics> {
         let mut out = vec![0.0f32; data.rows() * model.outputs()];
         let mut scratches: Vec<_> = (0..rayon::current_num_threads()).map(|_| model.scratch()).collect();

@@ -198,6 +198,43 @@ fn features_errors_name_the_problem() {
     std::fs::remove_file(&binary).unwrap();
 }
 
+/// Trained on one stock and scored on another: price levels are left out by default, so they cannot move the
+/// predictions, and an input used far outside its training range is named in a warning.
+#[test]
+fn price_levels_are_left_out_by_default_and_drift_is_named() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let aapl = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let goog = data.join("GOOG_2012-06-21_34200000_57600000_message_10.csv.gz");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-drift-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (default, all) = (dir.join("default.tcy"), dir.join("all.tcy"));
+    for (model, extra) in [(&default, None), (&all, Some("none"))] {
+        let mut args = vec!["train", aapl.to_str().unwrap(), "--out", model.to_str().unwrap()];
+        args.extend(extra.map(|e| ["--exclude-features", e]).into_iter().flatten());
+        assert!(tachyon(&args, None).status.success());
+    }
+    let file = tachyon_train::ModelFile::load(&default, &tachyon_train::FEATURES).unwrap();
+    let net = tachyon_train::DenseNetwork::from_model_file(&file).unwrap();
+    for j in 0..2 {
+        assert!(net.layers[0].weights.iter().skip(j).step_by(net.inputs).all(|&w| w == 0.0), "input {j}");
+    }
+    let eval = |model: &std::path::Path| {
+        text(&tachyon(&["eval", "--model", model.to_str().unwrap(), goog.to_str().unwrap()], None).stderr)
+    };
+    let (default_warnings, all_warnings) = (eval(&default), eval(&all));
+    assert!(!default_warnings.contains("input `mid`"), "{default_warnings}");
+    assert!(all_warnings.contains("warning: input `mid` is far outside its training range"), "{all_warnings}");
+    // The live pipeline counts the same on every tick.
+    let signals = dir.join("s.csv");
+    let args = ["run", goog.to_str().unwrap(), "--model", all.to_str().unwrap(), "--out", signals.to_str().unwrap()];
+    let run = text(&tachyon(&[&args[..], &["--no-pin"]].concat(), None).stderr);
+    assert!(run.contains("warning: input `mid` was far outside the live model's training range"), "{run}");
+    let bad = tachyon(&["train", aapl.to_str().unwrap(), "--out", "/tmp/x.tcy", "--exclude-features", "middle"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("no feature `middle`"), "{}", text(&bad.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bench_features_smoke_runs_every_case() {
     let out = tachyon(&["bench", "features", "--json", "--smoke"], None);
