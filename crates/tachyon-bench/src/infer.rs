@@ -87,14 +87,15 @@ pub fn run(scale: Scale, net: &DenseNetwork, emit: &mut dyn FnMut(Row)) -> anyho
     let int8 = match CompiledModel::quantize(net, &rows[..2048 * d], &rows[2048 * d..], &backend) {
         Ok((q, report)) => {
             eprintln!(
-                "int8 ({} kernel, {}-bit activations) vs f32 on {} synthetic check rows: correlation {:.6}, max |error| \
-                 {:.3e}, mean |error| {:.3e} (f32 output std {:.3e})",
+                "int8 ({} kernel, {}-bit activations) vs f32 on {} synthetic check rows: correlation {:.6}, RMS error \
+                 {:.3} and 99.9th-percentile error {:.3} f32 output stds, max |error| {:.3e} (f32 output std {:.3e})",
                 kernel_name(&q),
                 report.bits.bits(),
                 report.rows,
                 report.correlation,
+                report.rms_error / report.f32_std,
+                report.p999_abs_error / report.f32_std,
                 report.max_abs_error,
-                report.mean_abs_error,
                 report.f32_std
             );
             Some(q)

@@ -12,7 +12,6 @@ use tachyon_simd::{Backend, Isa};
 use crate::dense::{self, PackedNetwork};
 use crate::quant::{
     self, compare, pack, ActivationBits, Calibration, Int8Kernel, QuantError, QuantNetwork, QuantReport, QuantScratch,
-    MIN_CORRELATION,
 };
 
 /// Why a network could not be compiled.
@@ -145,8 +144,9 @@ impl CompiledModel {
     }
 
     /// Quantises `net` to int8 with scales calibrated on `calibration_rows`, then compares its outputs with the
-    /// f32 model's on `check_rows` (both whole rows of raw features): 8-bit activations if their correlation
-    /// reaches [`MIN_CORRELATION`], else 12-bit ones if theirs does, else an error with the 12-bit figures.
+    /// f32 model's on `check_rows` (both whole rows of raw features): 8-bit activations if their outputs are
+    /// [acceptable](QuantReport::acceptable) (correlation, RMS error and 99.9th-percentile error), else 12-bit
+    /// ones if theirs are, else an error with the 12-bit figures.
     pub fn quantize(
         net: &DenseNetwork,
         calibration_rows: &[f32],
@@ -169,7 +169,7 @@ impl CompiledModel {
             let q = CompiledModel::with_calibration(net, calibration, backend)?;
             q.predict_batch(check_rows, &mut q.scratch(), &mut got).expect("shapes checked above");
             let r = compare(&got, &want, bits);
-            if r.correlation >= MIN_CORRELATION {
+            if r.acceptable() {
                 return Ok((q, r));
             }
             report = Some(r);

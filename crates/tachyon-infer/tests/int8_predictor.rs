@@ -137,6 +137,30 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
     }
 }
 
+/// Correlation cannot see a scale or an offset error; the RMS and 99.9th-percentile limits do.
+#[test]
+fn a_scale_or_offset_error_is_refused_whatever_the_correlation() {
+    let net = network(&[44, 64, 1], Activation::Relu, 11);
+    let want = f32_outputs(&net, &rows(&net, 5000, 1.0, 4));
+    let std = compare(&want, &want, ActivationBits::Eight).f32_std;
+    let exact = compare(&want, &want, ActivationBits::Eight);
+    assert!(exact.acceptable() && exact.rms_error == 0.0 && exact.p999_abs_error == 0.0, "{exact:?}");
+    let mean = want.iter().map(|&v| f64::from(v)).sum::<f64>() / want.len() as f64;
+    for (what, got) in [
+        ("10% scale", want.iter().map(|&v| ((f64::from(v) - mean) * 1.1 + mean) as f32).collect::<Vec<_>>()),
+        ("offset of 0.1 std", want.iter().map(|&v| (f64::from(v) + 0.1 * std) as f32).collect()),
+    ] {
+        let report = compare(&got, &want, ActivationBits::Eight);
+        assert!(report.correlation >= tachyon_infer::MIN_CORRELATION, "{what}: {report:?}");
+        assert!(!report.acceptable(), "{what}: {report:?}");
+    }
+    // One signal in a hundred off by a whole std: correlation about 0.99, and the 99.9th percentile sees it.
+    let spiky: Vec<f32> =
+        want.iter().enumerate().map(|(i, &v)| if i % 100 == 0 { (f64::from(v) + std) as f32 } else { v }).collect();
+    let report = compare(&spiky, &want, ActivationBits::Eight);
+    assert!(report.p999_abs_error > tachyon_infer::MAX_P999_ERROR * std && !report.acceptable(), "{report:?}");
+}
+
 #[test]
 fn quantisation_is_refused_when_calibration_misses_the_data() {
     let net = network(&[20, 32, 1], Activation::Relu, 5);
@@ -149,6 +173,7 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
     }
     let text = err.to_string();
     assert!(text.contains("refusing to quantise") && text.contains("0.999"), "{text}");
+    assert!(text.contains("RMS error") && text.contains("99.9th-percentile error"), "{text}");
     assert!(matches!(
         CompiledModel::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1), &Backend::best()),
         Err(QuantError::TooFewRows { calibration: 1, check: 5 })

@@ -1,6 +1,8 @@
 //! Maximum error of the vectorized exp, tanh and sigmoid on every instruction set under test, in ulps of the
 //! result, over dense sweeps of their ranges. The bounds asserted here are the ones documented in
-//! `src/kernels/math.rs`; the measured maxima are printed (run with `--nocapture` to see them).
+//! `src/kernels/math.rs`: the largest error measured on these sweeps (deterministic points, so the same on every
+//! run) plus a margin of [`MARGIN_ULP`], so that a change that makes any of them less accurate fails; the measured
+//! maxima are printed (run with `--nocapture` to see them).
 
 mod common;
 
@@ -53,7 +55,11 @@ fn sweep<T: Float>(lo: f64, hi: f64, n: usize) -> Vec<T> {
     v
 }
 
-/// Bounds in ulps: (FMA paths, scalar twin).
+/// Room above the largest error measured on a sweep, ulps: rounding of a different FMA contraction by another
+/// compiler may move a result by a fraction of an ulp, never by this much.
+const MARGIN_ULP: f64 = 0.25;
+
+/// Largest errors measured on a sweep, ulps: (FMA paths, scalar twin); the bound adds [`MARGIN_ULP`].
 struct Bound {
     fma: f64,
     scalar: f64,
@@ -68,7 +74,7 @@ fn check<T: Float>(
     bound: Bound,
 ) {
     let (err, at) = max_ulp_error(f, reference, xs);
-    let limit = if table.isa == Isa::Scalar { bound.scalar } else { bound.fma };
+    let limit = MARGIN_ULP + if table.isa == Isa::Scalar { bound.scalar } else { bound.fma };
     println!("{name} {} {}: max error {err:.3} ulp at x = {at:e} (bound {limit})", T::NAME, table.isa);
     assert!(err <= limit, "{name} {} {}: {err:.3} ulp at x = {at:e} exceeds {limit}", T::NAME, table.isa);
 }
@@ -87,7 +93,7 @@ fn sigmoid_ref(x: f64) -> f64 {
 fn exp_error_f32() {
     let xs = sweep::<f32>(-87.0, 88.0, 2_000_000);
     for table in tables::<f32>() {
-        check("exp", table, table.exp, f64::exp, &xs, Bound { fma: 2.0, scalar: 2.0 });
+        check("exp", table, table.exp, f64::exp, &xs, Bound { fma: 0.91, scalar: 1.19 });
     }
 }
 
@@ -108,7 +114,7 @@ fn exp_error_f32_denormal_results_are_within_one_denormal_ulp() {
 fn exp_error_f64() {
     let xs = sweep::<f64>(-708.0, 709.0, 2_000_000);
     for table in tables::<f64>() {
-        check("exp", table, table.exp, f64::exp, &xs, Bound { fma: 2.0, scalar: 2.0 });
+        check("exp", table, table.exp, f64::exp, &xs, Bound { fma: 1.0, scalar: 1.0 });
     }
 }
 
@@ -116,11 +122,11 @@ fn exp_error_f64() {
 fn tanh_error() {
     let xs = sweep::<f32>(-12.0, 12.0, 2_000_000);
     for table in tables::<f32>() {
-        check("tanh", table, table.tanh, f64::tanh, &xs, Bound { fma: 3.0, scalar: 3.0 });
+        check("tanh", table, table.tanh, f64::tanh, &xs, Bound { fma: 1.37, scalar: 1.28 });
     }
     let xs = sweep::<f64>(-25.0, 25.0, 2_000_000);
     for table in tables::<f64>() {
-        check("tanh", table, table.tanh, f64::tanh, &xs, Bound { fma: 3.0, scalar: 3.0 });
+        check("tanh", table, table.tanh, f64::tanh, &xs, Bound { fma: 2.0, scalar: 2.0 });
     }
 }
 
@@ -128,10 +134,10 @@ fn tanh_error() {
 fn sigmoid_error() {
     let xs = sweep::<f32>(-87.0, 20.0, 2_000_000);
     for table in tables::<f32>() {
-        check("sigmoid", table, table.sigmoid, sigmoid_ref, &xs, Bound { fma: 4.0, scalar: 4.0 });
+        check("sigmoid", table, table.sigmoid, sigmoid_ref, &xs, Bound { fma: 2.66, scalar: 2.57 });
     }
     let xs = sweep::<f64>(-700.0, 40.0, 2_000_000);
     for table in tables::<f64>() {
-        check("sigmoid", table, table.sigmoid, sigmoid_ref, &xs, Bound { fma: 4.0, scalar: 4.0 });
+        check("sigmoid", table, table.sigmoid, sigmoid_ref, &xs, Bound { fma: 2.0, scalar: 3.0 });
     }
 }

@@ -150,12 +150,15 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
             let Precision::Int8 { kernel, .. } = q.precision() else { unreachable!("quantize makes int8 models") };
             println!(
                 "predictor (int8, {} kernel, {}-bit activations): calibrated on {} training rows; on {} validation \
-                 rows correlation with f32 {:.5}, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
+                 rows correlation with f32 {:.5}, RMS error {:.3} and 99.9th-percentile error {:.3} f32 output \
+                 stds, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
                 kernel.name(),
                 r.bits.bits(),
                 calibration.len() / net.inputs,
                 r.rows,
                 r.correlation,
+                r.rms_error / r.f32_std,
+                r.p999_abs_error / r.f32_std,
                 r.max_abs_error,
                 r.f32_std,
                 ic(&quantised)

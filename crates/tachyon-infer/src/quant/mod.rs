@@ -21,6 +21,13 @@ pub(crate) use pack::{QuantNetwork, QuantScratch};
 /// Lowest correlation between int8 and f32 outputs on the check rows that [`crate::CompiledModel::quantize`]
 /// accepts.
 pub const MIN_CORRELATION: f64 = 0.999;
+/// Largest RMS error of the int8 outputs accepted, in standard deviations of the f32 outputs. A correlation of
+/// 0.999 allows sqrt(2 x 0.001) = 0.045 when the error is noise; correlation cannot see a scale or offset error,
+/// this does (a 5% scale error alone reaches 0.05).
+pub const MAX_RMS_ERROR: f64 = 0.05;
+/// Largest 99.9th percentile of |int8 - f32| accepted, in standard deviations of the f32 outputs: no more than one
+/// signal in a thousand moves by more than a quarter of the signal's spread.
+pub const MAX_P999_ERROR: f64 = 0.25;
 
 /// How much quantisation changed the outputs, on rows held out from calibration.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,6 +38,10 @@ pub struct QuantReport {
     pub max_abs_error: f64,
     /// Mean |int8 - f32|.
     pub mean_abs_error: f64,
+    /// Root mean square of int8 - f32.
+    pub rms_error: f64,
+    /// 99.9th percentile of |int8 - f32|.
+    pub p999_abs_error: f64,
     /// Standard deviation of the f32 outputs, to read the errors against.
     pub f32_std: f64,
     /// Pearson correlation of int8 with f32 outputs.
@@ -55,10 +66,12 @@ pub enum QuantError {
     },
     /// The int8 outputs track the f32 outputs too loosely.
     #[error(
-        "int8 outputs correlate {:.5} with f32 on {} check rows even with {}-bit activations (required >= \
-         {MIN_CORRELATION}; max |error| {:.4e}, f32 output std {:.4e}): refusing to quantise; keep the f32 predictor, \
-         or calibrate on rows that cover the live feature ranges", report.correlation, report.rows, report.bits.bits(),
-        report.max_abs_error, report.f32_std
+        "int8 outputs on {} check rows, even with {}-bit activations: correlation with f32 {:.5} (required >= \
+         {MIN_CORRELATION}), RMS error {:.3} and 99.9th-percentile error {:.3} f32 output standard deviations \
+         (required <= {MAX_RMS_ERROR} and <= {MAX_P999_ERROR}; f32 output std {:.4e}, max |error| {:.4e}): refusing \
+         to quantise; keep the f32 predictor, or calibrate on rows that cover the live feature ranges",
+        report.rows, report.bits.bits(), report.correlation, report.rms_error / report.f32_std,
+        report.p999_abs_error / report.f32_std, report.f32_std, report.max_abs_error
     )]
     Inaccurate {
         /// The measured accuracy.
@@ -140,15 +153,33 @@ pub(crate) unsafe fn run(kernel: Int8Kernel, net: &QuantNetwork, scratch: &mut Q
     }
 }
 
+impl QuantReport {
+    /// Whether the int8 outputs are close enough to serve: correlation, RMS error and 99.9th-percentile error all
+    /// within their limits ([`MIN_CORRELATION`], [`MAX_RMS_ERROR`], [`MAX_P999_ERROR`]).
+    pub fn acceptable(&self) -> bool {
+        self.correlation >= MIN_CORRELATION
+            && self.rms_error <= MAX_RMS_ERROR * self.f32_std
+            && self.p999_abs_error <= MAX_P999_ERROR * self.f32_std
+    }
+}
+
 /// Error statistics of `got` (computed with `bits`-wide activations) against `want`.
 pub fn compare(got: &[f32], want: &[f32], bits: ActivationBits) -> QuantReport {
     let n = want.len().max(1) as f64;
-    let (mut max_abs, mut sum_abs) = (0.0f64, 0.0);
+    let (mut max_abs, mut sum_abs, mut sum_sq) = (0.0f64, 0.0, 0.0);
+    let mut errors: Vec<f64> = Vec::with_capacity(want.len());
     for (&g, &w) in got.iter().zip(want) {
         let e = (f64::from(g) - f64::from(w)).abs();
-        max_abs = max_abs.max(if e.is_nan() { f64::INFINITY } else { e });
+        let e = if e.is_nan() { f64::INFINITY } else { e };
+        max_abs = max_abs.max(e);
         sum_abs += e;
+        sum_sq += e * e;
+        errors.push(e);
     }
+    let p999 = match errors.len() {
+        0 => 0.0,
+        len => *errors.select_nth_unstable_by(((len - 1) as f64 * 0.999).round() as usize, f64::total_cmp).1,
+    };
     let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
     let (mg, mw) = (mean(got), mean(want));
     let (mut cov, mut vg, mut vw) = (0.0, 0.0, 0.0);
@@ -170,6 +201,8 @@ pub fn compare(got: &[f32], want: &[f32], bits: ActivationBits) -> QuantReport {
         rows: want.len(),
         max_abs_error: max_abs,
         mean_abs_error: sum_abs / n,
+        rms_error: (sum_sq / n).sqrt(),
+        p999_abs_error: p999,
         f32_std: (vw / n).sqrt(),
         correlation: if correlation.is_nan() { 0.0 } else { correlation },
     }
