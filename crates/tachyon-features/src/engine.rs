@@ -86,8 +86,9 @@ impl FeatureEngine {
     /// An engine for a source whose integer prices and sizes are in `units` ([`Units::LOBSTER`] for LOBSTER):
     /// prices come out in currency units and sizes in shares, whatever the tick sizes.
     pub fn new(units: Units) -> Self {
-        let valid = Units::new(units.price_ticks, units.size_ticks);
-        assert!(valid.is_ok(), "{}", valid.unwrap_err());
+        if let Err(bad) = Units::new(units.price_ticks, units.size_ticks) {
+            panic!("{bad}");
+        }
         FeatureEngine {
             units_per_tick: 1.0 / units.price_ticks,
             shares_per_tick: 1.0 / units.size_ticks,

@@ -62,11 +62,12 @@ pub struct InputBounds {
 impl InputBounds {
     /// The bounds of `ranges` (recorded for the engine's features).
     pub fn of(ranges: &TrainingRanges) -> InputBounds {
-        let bound = |j: usize, side: usize| {
-            let (lo, hi) = ranges.bounds(j);
-            [lo, hi][side] as f32
-        };
-        InputBounds { low: std::array::from_fn(|j| bound(j, 0)), high: std::array::from_fn(|j| bound(j, 1)) }
+        let mut bounds = InputBounds { low: [0.0; NUM_FEATURES], high: [0.0; NUM_FEATURES] };
+        for j in 0..NUM_FEATURES {
+            let (low, high) = ranges.bounds(j);
+            (bounds.low[j], bounds.high[j]) = (low as f32, high as f32);
+        }
+        bounds
     }
 }
 

@@ -21,7 +21,8 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 
 use tachyon_market::{
-    BookChange, BookView, Event, EventKind, Feed, Fringe, Level, MarketError, Side, Tick, Trade, Units, Update, FRINGE,
+    BadUnits, BookChange, BookView, Event, EventKind, Feed, Fringe, Level, MarketError, Side, Tick, Trade, Units,
+    Update, FRINGE,
 };
 
 /// The first bytes of a connection.
@@ -208,9 +209,12 @@ impl<R: Read> SocketFeed<R> {
         }
         let price_ticks = f64::from_le_bytes(hello[12..20].try_into().expect("8 bytes"));
         let size_ticks = f64::from_le_bytes(hello[20..28].try_into().expect("8 bytes"));
-        let units = Units::new(price_ticks, size_ticks).map_err(|message| {
-            let offset = if message.starts_with("price") { 12 } else { 20 };
-            feed.error(offset, "hello", message)
+        let units = Units::new(price_ticks, size_ticks).map_err(|bad| {
+            let offset = match bad {
+                BadUnits::PriceTicks(_) => 12,
+                BadUnits::SizeTicks(_) => 20,
+            };
+            feed.error(offset, "hello", bad.to_string())
         })?;
         let name_len = u16::from_le_bytes([hello[28], hello[29]]) as usize;
         let mut name = vec![0u8; name_len];

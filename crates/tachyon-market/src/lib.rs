@@ -29,7 +29,8 @@ pub use event::{Event, EventKind};
 pub use orders::{Order, OrderApplied, OrderBook, OrderStats};
 pub use quotes_csv::{QuotesCsv, QuotesCsvConfig};
 pub use tick::{
-    replay_step, LobsterFeed, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade, Units,
+    replay_step, BadUnits, LobsterFeed, LobsterPair, LobsterReplay, ReplayStats, ReplayStep, Tick, TickSource, Trade,
+    Units,
 };
 pub use update::{BookChange, Feed, Fringe, SnapshotFeed, Update, FRINGE};
 pub use verify::{verify_book, BadRowPolicy, VerifyMode, VerifyOptions, VerifyReport};

@@ -73,12 +73,12 @@ impl Units {
     pub const LOBSTER: Units = Units { price_ticks: 10_000.0, size_ticks: 1.0 };
 
     /// Price ticks per currency unit and size ticks per share; both must be positive and finite.
-    pub fn new(price_ticks: f64, size_ticks: f64) -> Result<Units, String> {
+    pub fn new(price_ticks: f64, size_ticks: f64) -> Result<Units, BadUnits> {
         let valid = |x: f64| x > 0.0 && x.is_finite();
         match (valid(price_ticks), valid(size_ticks)) {
             (true, true) => Ok(Units { price_ticks, size_ticks }),
-            (false, _) => Err(format!("price ticks per unit {price_ticks} is not a positive number")),
-            (_, false) => Err(format!("size ticks per share {size_ticks} is not a positive number")),
+            (false, _) => Err(BadUnits::PriceTicks(price_ticks)),
+            (_, false) => Err(BadUnits::SizeTicks(size_ticks)),
         }
     }
 
@@ -87,6 +87,17 @@ impl Units {
     pub fn decimals(price_decimals: u32, size_decimals: u32) -> Units {
         Units { price_ticks: 10f64.powi(price_decimals as i32), size_ticks: 10f64.powi(size_decimals as i32) }
     }
+}
+
+/// Which of [`Units`]' values is not a positive number.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum BadUnits {
+    /// Price ticks per currency unit.
+    #[error("price ticks per unit {0} is not a positive number")]
+    PriceTicks(f64),
+    /// Size ticks per share.
+    #[error("size ticks per share {0} is not a positive number")]
+    SizeTicks(f64),
 }
 
 /// Something that yields ticks and the book after each.
