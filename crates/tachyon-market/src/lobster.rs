@@ -52,11 +52,34 @@ impl<R: Read> Read for CountedRead<R> {
 }
 
 /// A reader whose source is read on another thread, [`READ_AHEAD_BLOCKS`] blocks ahead; blocks are recycled.
+///
+/// The hand-over is a mutex and a condition variable around queues reserved up front, so that waiting for the
+/// other thread never allocates (a channel's first blocking wait on a thread does, at a moment set by timing).
 struct ReadAhead {
-    blocks: std::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    spare: std::sync::mpsc::SyncSender<Vec<u8>>,
+    shared: Arc<Handover>,
     current: Vec<u8>,
     at: usize,
+}
+
+/// What the two threads of a [`ReadAhead`] share.
+#[derive(Default)]
+struct Handover {
+    state: std::sync::Mutex<HandoverState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct HandoverState {
+    /// Blocks read, in order, waiting for the reader (at most [`READ_AHEAD_BLOCKS`]).
+    full: std::collections::VecDeque<Vec<u8>>,
+    /// Blocks the reader has finished with, for the source thread to fill again.
+    spare: Vec<Vec<u8>>,
+    /// The source failed after the blocks in `full`.
+    failure: Option<std::io::Error>,
+    /// The source ended (or failed) after the blocks in `full`.
+    done: bool,
+    /// The reader was dropped: the source thread stops.
+    reader_gone: bool,
 }
 
 /// Blocks a [`ReadAhead`] may hold decoded before the reader takes them.
@@ -64,55 +87,91 @@ const READ_AHEAD_BLOCKS: usize = 2;
 
 impl ReadAhead {
     fn spawn(mut source: impl Read + Send + 'static) -> ReadAhead {
-        let (to_reader, blocks) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS);
-        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<u8>>(READ_AHEAD_BLOCKS + 2);
-        std::thread::spawn(move || loop {
-            // Whole blocks (a decoder returns a few KiB per call), so that the reader is a block ahead.
-            let mut block = spares.try_recv().unwrap_or_default();
-            block.resize(READ_BYTES, 0);
-            let (mut filled, mut failure) = (0, None);
-            while filled < block.len() {
-                match source.read(&mut block[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
+        let shared = Arc::new(Handover::default());
+        {
+            let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.full.reserve(READ_AHEAD_BLOCKS);
+            state.spare.reserve(READ_AHEAD_BLOCKS + 2);
+        }
+        let producer = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let mut block = vec![0; READ_BYTES];
+            loop {
+                // Whole blocks (a decoder returns a few KiB per call), so that the reader is a block ahead.
+                block.resize(READ_BYTES, 0);
+                let (mut filled, mut failure) = (0, None);
+                while filled < block.len() {
+                    match source.read(&mut block[filled..]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
                     }
                 }
-            }
-            block.truncate(filled);
-            let end = filled < READ_BYTES;
-            // An empty block is the end of the source: not sent before its error.
-            let gone = (filled > 0 || failure.is_none()) && to_reader.send(Ok(block)).is_err();
-            if let Some(e) = failure.filter(|_| !gone) {
-                let _ = to_reader.send(Err(e));
-            }
-            // The reader gone (dropped early), the end of the source or its error: stop.
-            if gone || end {
-                return;
+                block.truncate(filled);
+                let done = filled < READ_BYTES || failure.is_some();
+                let mut state = producer.state.lock().unwrap_or_else(|e| e.into_inner());
+                while state.full.len() == READ_AHEAD_BLOCKS && !state.reader_gone {
+                    state = producer.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+                if state.reader_gone {
+                    return;
+                }
+                if filled > 0 {
+                    state.full.push_back(block);
+                }
+                state.failure = failure;
+                state.done = done;
+                block = state.spare.pop().unwrap_or_default();
+                drop(state);
+                producer.changed.notify_all();
+                if done {
+                    return;
+                }
             }
         });
-        ReadAhead { blocks, spare, current: Vec::new(), at: 0 }
+        ReadAhead { shared, current: Vec::new(), at: 0 }
     }
 }
 
 impl Read for ReadAhead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.at == self.current.len() {
-            let next = match self.blocks.recv() {
-                Ok(block) => block?,
-                // The thread ended after the last block (or an error, already returned): the end.
-                Err(_) => return Ok(0),
+            let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+            let next = loop {
+                if let Some(block) = state.full.pop_front() {
+                    break block;
+                }
+                if let Some(e) = state.failure.take() {
+                    return Err(e);
+                }
+                if state.done {
+                    return Ok(0);
+                }
+                state = self.shared.changed.wait(state).unwrap_or_else(|e| e.into_inner());
             };
-            let _ = self.spare.try_send(std::mem::replace(&mut self.current, next));
+            let used = std::mem::replace(&mut self.current, next);
+            if state.spare.len() < state.spare.capacity() {
+                state.spare.push(used);
+            }
+            drop(state);
+            self.shared.changed.notify_all();
             self.at = 0;
         }
         let n = buf.len().min(self.current.len() - self.at);
         buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
         self.at += n;
         Ok(n)
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner()).reader_gone = true;
+        self.shared.changed.notify_all();
     }
 }
 
