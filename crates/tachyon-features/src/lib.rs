@@ -6,6 +6,7 @@
 //! - [`engine`]: [`FeatureEngine`], one update per market event into a fixed `[f32; NUM_FEATURES]`.
 //! - [`labels`]: future mid-price change at an event or time horizon, regression and 3-class.
 //! - [`batch`]: the same engine over whole files into a feature matrix, files in parallel.
+//! - [`oracle`]: the 44 features recomputed from their definitions by independent plain code, to check the engine.
 //! - [`output`]: feature rows to CSV or Parquet, chunk by chunk, written atomically.
 //! - [`job`]: many inputs to files in bounded memory, on several threads, the same bytes for any thread count.
 
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod engine;
 pub mod job;
 pub mod labels;
+pub mod oracle;
 pub mod output;
 pub mod rolling;
 pub mod schema;

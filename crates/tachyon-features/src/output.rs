@@ -463,6 +463,30 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_leaves_the_old_file_whole_in_either_format() {
+        let dir = std::env::temp_dir().join(format!("tachyon-output-faults-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for format in [OutputFormat::Parquet, OutputFormat::Csv] {
+            let path = dir.join(format!("f.{}", format.extension()));
+            let options = OutputOptions { format, labels: true, compression: Compression::Snappy };
+            write(&path, options, &[sample(5)]).unwrap();
+            let old = std::fs::read(&path).unwrap();
+            let new = [sample(37), sample(37)];
+            let failed = tachyon_testkit::fail_each_operation(
+                || write(&path, options, &new).map(drop),
+                || {
+                    assert_eq!(std::fs::read(&path).unwrap(), old, "{format:?}");
+                    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "{format:?}: no temporary file left");
+                },
+            );
+            assert!(failed.len() >= 4, "{format:?}: {failed:?}");
+            assert_ne!(std::fs::read(&path).unwrap(), old);
+            std::fs::remove_file(&path).unwrap();
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn csv_floats_round_trip_exactly() {
         let m = sample(40);
         let text = String::from_utf8(encode_csv(&m)).unwrap();

@@ -6,11 +6,13 @@
 //! - [`dense`]: the f32 path (weights in register panels, bias and activation fused, standardisation folded).
 //! - [`quant`]: the int8 path: post-training quantisation (int8 weights, 8- or 12-bit activations) calibrated on
 //!   data and refused when it would cost accuracy; integer kernels bit-identical on every instruction set.
+//! - [`check`]: the predictors of one instruction set checked against the f64 forward pass and the scalar twin.
 //! - [`latency`]: per-call latency histograms (HDR), warm and cold, with the timer's own cost measured.
 //!
 //! The networks themselves ([`DenseNetwork`]) and the model file come from `tachyon-model`; nothing here depends
 //! on training.
 
+pub mod check;
 pub mod compiled;
 pub mod dense;
 pub mod latency;

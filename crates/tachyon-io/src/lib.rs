@@ -7,6 +7,10 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+pub mod faults;
+
+use faults::{injected, Operation};
+
 /// A file being written to a temporary name beside its target.
 #[derive(Debug)]
 pub struct AtomicFile {
@@ -23,6 +27,7 @@ impl AtomicFile {
         let mut name = target.file_name().unwrap_or_default().to_os_string();
         name.push(format!(".tmp{}", std::process::id()));
         let temp = target.with_file_name(name);
+        injected(Operation::Create)?;
         let file = File::create(&temp)?;
         Ok(AtomicFile { target: target.to_path_buf(), temp, file, committed: false })
     }
@@ -40,7 +45,9 @@ impl AtomicFile {
     /// Syncs the data, renames the temporary file over the target and syncs the folder, so that the new file
     /// survives a crash.
     pub fn commit(mut self) -> io::Result<()> {
+        injected(Operation::Sync)?;
         self.file.sync_all()?;
+        injected(Operation::Rename)?;
         std::fs::rename(&self.temp, &self.target)?;
         self.committed = true;
         if let Some(dir) = self.target.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -63,6 +70,7 @@ impl Drop for AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        injected(Operation::Write)?;
         self.file.write(buf)
     }
 
@@ -73,6 +81,7 @@ impl Write for AtomicFile {
 
 impl Seek for AtomicFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        injected(Operation::Seek)?;
         self.file.seek(pos)
     }
 }

@@ -5,9 +5,9 @@
 //! Bound (never flakes, it is a worst case): |C - C_ref| <= gamma_(k+2) * (|alpha| |A| |B| + |beta| |C0|) per
 //! element, gamma_n = n u / (1 - n u). The ratio r = max |C - C_ref| / (u G) is asserted below 16, the threshold
 //! at which the reference BLAS tests fail a GEMM, and printed to see precision regressions early. The reference is
-//! a compensated dot product (Ogita, Rump & Oishi's Dot2: as if computed in twice f64's precision), so that its own
-//! error does not count against an f64 GEMM.
+//! `tachyon_linalg::accuracy`'s compensated dot product, so that its own error does not count against an f64 GEMM.
 
+use tachyon_linalg::accuracy::{gamma, reference_element, ReferenceElement, MAX_ERROR_RATIO};
 use tachyon_linalg::gemm::Blocking;
 use tachyon_linalg::{Gemm, GemmFloat, MatMut, MatRef, Parallelism};
 use tachyon_simd::isa::levels_under_test;
@@ -70,18 +70,6 @@ impl<T: Float> Operand<T> {
     }
 }
 
-/// `a + b` and its rounding error, exactly (Knuth's TwoSum).
-fn two_sum(a: f64, b: f64) -> (f64, f64) {
-    let s = a + b;
-    let bb = s - a;
-    (s, (a - (s - bb)) + (b - bb))
-}
-
-fn gamma<T: Float>(n: usize) -> f64 {
-    let nu = n as f64 * T::UNIT_ROUNDOFF;
-    nu / (1.0 - nu)
-}
-
 /// Checks C against the f64 reference; returns r = max |err| / (u G).
 #[allow(clippy::too_many_arguments)]
 fn check<T: Float>(
@@ -97,19 +85,9 @@ fn check<T: Float>(
     let mut ratio: f64 = 0.0;
     for i in 0..m {
         for j in 0..n {
-            let (mut sum, mut compensation, mut gauge) = (0.0f64, 0.0f64, 0.0f64);
-            for p in 0..k {
-                let (x, y) = (a.get(i, p).to_f64(), b.get(p, j).to_f64());
-                let product = x * y;
-                let product_error = x.mul_add(y, -product);
-                let (s, sum_error) = two_sum(sum, product);
-                sum = s;
-                compensation += sum_error + product_error;
-                gauge += product.abs();
-            }
-            let c_old = if beta == T::ZERO { 0.0 } else { c0.get(i, j).to_f64() };
-            let reference = alpha.to_f64().mul_add(sum, alpha.to_f64().mul_add(compensation, beta.to_f64() * c_old));
-            let g = alpha.to_f64().abs() * gauge + beta.to_f64().abs() * c_old.abs();
+            let pairs = (0..k).map(|p| (a.get(i, p).to_f64(), b.get(p, j).to_f64()));
+            let ReferenceElement { value: reference, gauge: g } =
+                reference_element(alpha.to_f64(), pairs, beta.to_f64(), c0.get(i, j).to_f64());
             let got = c.get(i, j).to_f64();
             let err = (got - reference).abs();
             assert!(
@@ -295,7 +273,7 @@ fn gemm_matches_reference<T: GemmFloat>() {
         );
     }
     println!("{}: worst ratio max|err| / (u G) = {worst:.2}", T::NAME);
-    assert!(worst < 16.0, "{}: error ratio {worst:.2} >= 16 (the reference BLAS threshold)", T::NAME);
+    assert!(worst < MAX_ERROR_RATIO, "{}: error ratio {worst:.2} >= 16 (the reference BLAS threshold)", T::NAME);
 }
 
 #[test]

@@ -115,3 +115,46 @@ fn a_model_with_other_outputs_is_not_swapped_in() {
     assert_eq!(slot.current().id, a);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Names in the registry's folders that are temporary files.
+fn temporary_files(dir: &Path) -> Vec<String> {
+    [dir.to_path_buf(), dir.join("models")]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect()
+}
+
+#[test]
+fn a_failed_add_promotion_or_rollback_leaves_the_registry_as_it_was() {
+    let dir = temp_dir("faults");
+    let reg = dir.join("reg");
+    let registry = Registry::open(&reg).unwrap();
+    let a = registry.add(&model_file(&dir, "a.tcy", 1, false)).unwrap();
+    let second = model_file(&dir, "b.tcy", 2, false);
+    let failed = tachyon_testkit::fail_each_operation(
+        || registry.add(&second).map(drop),
+        || {
+            assert_eq!(registry.ids().unwrap(), [a]);
+            assert_eq!(temporary_files(&reg), Vec::<String>::new());
+        },
+    );
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    let b = registry.ids().unwrap()[1];
+    registry.promote(a).unwrap();
+    for (change, live_before, live_after) in [("promote", a, b), ("rollback", b, a)] {
+        let before = std::fs::read(registry.promotions_path()).unwrap();
+        let failed = tachyon_testkit::fail_each_operation(
+            || if change == "promote" { registry.promote(b).map(drop) } else { registry.rollback().map(drop) },
+            || {
+                assert_eq!(std::fs::read(registry.promotions_path()).unwrap(), before, "{change}");
+                assert_eq!(registry.current().unwrap().unwrap().id, live_before, "{change}");
+                assert_eq!(temporary_files(&reg), Vec::<String>::new(), "{change}");
+            },
+        );
+        assert_eq!(failed.len(), 4, "{change}: {failed:?}");
+        assert_eq!(registry.current().unwrap().unwrap().id, live_after, "{change}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

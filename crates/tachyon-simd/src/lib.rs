@@ -7,6 +7,8 @@
 //! - [`vec`]: vector kernels (dot, sums, min/max with index, axpy, element-wise arithmetic, ReLU, exp, tanh,
 //!   sigmoid) for `f32` and `f64`; [`KernelTable`] holds one instruction set's entry points so that plans resolve
 //!   them once.
+//! - [`accuracy`]: the largest error of exp, tanh and sigmoid in ulps, over a sweep or every f32 of a range,
+//!   and the documented bounds.
 //! - [`self_check`]: a millisecond check of one instruction set's kernels against f64 references, for a process
 //!   to run at start on a CPU it has never seen.
 //! - [`mem`]: 64-byte-aligned buffers, so that hot paths allocate nothing and vector loads are aligned.
@@ -17,6 +19,7 @@
 //! Floating-point environment: nothing here changes MXCSR or any global FPU mode; denormal inputs and results
 //! get full IEEE treatment on every path (they may run slower on some CPUs, never differently).
 
+pub mod accuracy;
 pub mod backend;
 pub mod baseline;
 pub mod cache;

@@ -10,12 +10,15 @@ use crate::{Backend, KernelTable};
 const LENGTHS: [usize; 5] = [0, 1, 17, 1000, 4099];
 
 /// Outcome of [`self_check`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SelfCheck {
     /// Checks run.
     pub checks: usize,
     /// The failed ones, as `kernel isa type length`.
     pub failures: Vec<String>,
+    /// The largest error of any check as a share of its bound (1 is at the bound; an exact kernel that differs
+    /// counts as infinitely far over it).
+    pub worst: f64,
 }
 
 impl SelfCheck {
@@ -40,31 +43,39 @@ fn check_table<T: Float>(table: &KernelTable<T>, n: usize, report: &mut SelfChec
     let b: Vec<T> = (0..n).map(|i| T::from_f64(((i * 53 % 97) as f64 - 48.0) / 24.0)).collect();
     let u = T::UNIT_ROUNDOFF;
     let gamma = n as f64 * u / (1.0 - n as f64 * u);
-    let mut check = |name: &str, ok: bool| {
+    // Each check gives its error as a share of its bound: <= 1 passes.
+    let mut check = |name: &str, share: f64| {
         report.checks += 1;
-        if !ok {
+        report.worst = if share.is_nan() { f64::INFINITY } else { report.worst.max(share) };
+        if share.is_nan() || share > 1.0 {
             report.failures.push(format!("{name} {} {} n={n}", table.isa, T::NAME));
         }
     };
+    // |got - want| / bound, 0 when both are 0 (an empty sum is exactly right).
+    let share = |err: f64, bound: f64| if err == 0.0 { 0.0 } else { err / bound };
+    let exact = |same: bool| if same { 0.0 } else { f64::INFINITY };
     let dot_ref: f64 = a.iter().zip(&b).map(|(x, y)| x.to_f64() * y.to_f64()).sum();
     let dot_abs: f64 = a.iter().zip(&b).map(|(x, y)| (x.to_f64() * y.to_f64()).abs()).sum();
-    check("dot", ((table.dot)(&a, &b).to_f64() - dot_ref).abs() <= gamma * dot_abs);
+    check("dot", share(((table.dot)(&a, &b).to_f64() - dot_ref).abs(), gamma * dot_abs));
     let sum_ref: f64 = a.iter().map(|x| x.to_f64()).sum();
     let sum_abs: f64 = a.iter().map(|x| x.to_f64().abs()).sum();
-    check("sum", ((table.sum)(&a).to_f64() - sum_ref).abs() <= gamma * sum_abs);
+    check("sum", share(((table.sum)(&a).to_f64() - sum_ref).abs(), gamma * sum_abs));
     let max_ref = a.iter().map(|x| x.to_f64()).fold(f64::MIN, f64::max);
     let first = a.iter().position(|x| x.to_f64() == max_ref);
-    check("argmax", (table.argmax)(&a).map(|(i, _)| i) == first);
+    check("argmax", exact((table.argmax)(&a).map(|(i, _)| i) == first));
     let mut out = vec![T::ZERO; n];
     (table.exp)(&a, &mut out);
-    check("exp", a.iter().zip(&out).all(|(x, y)| (y.to_f64() - x.to_f64().exp()).abs() <= 4.0 * u * x.to_f64().exp()));
+    let worst_of = |f: fn(f64) -> f64, ulps: f64, out: &[T]| {
+        a.iter()
+            .zip(out)
+            .map(|(x, y)| share((y.to_f64() - f(x.to_f64())).abs(), ulps * u * f(x.to_f64()).abs()))
+            .fold(0.0, f64::max)
+    };
+    check("exp", worst_of(f64::exp, 4.0, &out));
     (table.tanh)(&a, &mut out);
-    check(
-        "tanh",
-        a.iter().zip(&out).all(|(x, y)| (y.to_f64() - x.to_f64().tanh()).abs() <= 6.0 * u * x.to_f64().tanh().abs()),
-    );
+    check("tanh", worst_of(f64::tanh, 6.0, &out));
     (table.add)(&a, &b, &mut out);
-    check("add", a.iter().zip(&b).zip(&out).all(|((x, y), z)| (*x + *y).to_f64() == z.to_f64()));
+    check("add", exact(a.iter().zip(&b).zip(&out).all(|((x, y), z)| (*x + *y).to_f64() == z.to_f64())));
 }
 
 #[cfg(test)]
@@ -79,6 +90,7 @@ mod tests {
             let Ok(backend) = Backend::new(isa) else { continue };
             let report = self_check(&backend).unwrap();
             assert!(report.passed(), "{isa}: {:?}", report.failures);
+            assert!(report.worst > 0.0 && report.worst <= 1.0, "{isa}: {}", report.worst);
             assert_eq!(report.checks, LENGTHS.len() * 2 * 6);
             ran.push(isa.name());
         }
@@ -89,5 +101,6 @@ mod tests {
         table.dot = |a, b| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() + 1.0;
         check_table(&table, 1000, &mut wrong);
         assert_eq!(wrong.failures, vec!["dot scalar f32 n=1000".to_string()]);
+        assert!(wrong.worst > 1.0);
     }
 }

@@ -82,6 +82,36 @@ macro_rules! install_counting_allocator {
     };
 }
 
+/// Fails each file operation of `save` in turn, SQLite-style: the 1st, then the 2nd, ... until `save` succeeds.
+/// After each failure `old_is_whole` must hold (the caller checks that the old file is still there, whole, and
+/// that no temporary file is left). Returns the operations that were failed, in order.
+pub fn fail_each_operation<E: std::fmt::Display>(
+    mut save: impl FnMut() -> Result<(), E>,
+    mut old_is_whole: impl FnMut(),
+) -> Vec<tachyon_io::faults::Operation> {
+    use tachyon_io::faults::{disarm, fail_nth};
+    let mut failed = Vec::new();
+    for n in 1.. {
+        fail_nth(n);
+        let result = save();
+        let (count, operation) = disarm();
+        match (result, operation) {
+            (Err(e), Some(operation)) => {
+                assert!(e.to_string().contains("injected fault"), "the error is the injected one: {e}");
+                failed.push(operation);
+                old_is_whole();
+            }
+            (Err(e), None) => panic!("failed without an injected fault: {e}"),
+            (Ok(()), Some(operation)) => panic!("operation {n} ({operation:?}) failed but the save reported success"),
+            (Ok(()), None) => {
+                assert_eq!(count, n - 1, "a save that succeeds made {count} operations");
+                break;
+            }
+        }
+    }
+    failed
+}
+
 /// Deterministic pseudo-random numbers (SplitMix64): the one generator Tachyon uses, tests included.
 pub use tachyon_model::SplitMix64;
 

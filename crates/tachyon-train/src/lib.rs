@@ -27,7 +27,7 @@ pub use dataset::{Dataset, Split, SplitSpec, TrainingSources};
 pub use fit::{fit, FitFailure, FitReport, ModelSpec, Solved};
 pub use logistic::{train as train_logistic, Logistic, LogisticReport};
 pub use metrics::{ClassMetrics, Metrics, RegressionMetrics};
-pub use mlp::{forward, forward_backward, Mlp, MlpSpec, Targets, Workspace};
+pub use mlp::{forward, forward_backward, gradient_check, Mlp, MlpSpec, Targets, Workspace, GRADIENT_TOLERANCE};
 pub use optim::{LrSchedule, Method, NonFinite, Optimizer};
 pub use parallel::DataParallel;
 pub use ridge::{train as train_ridge, FitError, Ridge, RidgeReport};

@@ -805,3 +805,46 @@ fn output_locations_are_checked_before_any_work() {
     assert!(left.is_empty(), "no probe file left behind: {left:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn validate_passes_here_and_fails_on_a_damaged_orderbook() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
+    let out = tachyon(&["validate", "--json"], None);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON document");
+    let checks = doc["checks"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = checks.iter().filter(|c| c["passed"] != true).collect();
+    assert!(failed.is_empty(), "failed checks: {failed:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(doc["passed"], true);
+    // Every level this CPU has, and each check within its limit with a measured value.
+    for isa in tachyon_simd::Isa::supported() {
+        assert_eq!(checks.iter().filter(|c| c["isa"] == isa.name()).count(), 15, "{isa}");
+    }
+    for c in checks {
+        let (measured, limit) = (c["measured"].as_f64().unwrap(), c["limit"].as_f64().unwrap());
+        assert!(measured >= 0.0 && measured <= limit, "{c}");
+    }
+    assert_eq!(checks.iter().filter(|c| c["isa"].is_null()).count(), 4, "books and features of both days");
+
+    // One level when one is asked for; a changed size in an orderbook row fails the book check, exit 1.
+    let dir = std::env::temp_dir().join(format!("tachyon-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let orderbook = dir.join("AAPL_2012-06-21_34200000_57600000_orderbook_1.csv");
+    let mut rows: Vec<String> = std::fs::read_to_string(&orderbook).unwrap().lines().map(String::from).collect();
+    let mut fields: Vec<String> = rows[5000].split(',').map(String::from).collect();
+    fields[1] = (fields[1].parse::<i64>().unwrap() + 7).to_string();
+    rows[5000] = fields.join(",");
+    std::fs::write(&orderbook, rows.join("\n") + "\n").unwrap();
+    let out = tachyon(&["--isa", "scalar", "validate", "--data", dir.to_str().unwrap()], None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(!stdout.contains("avx2"), "only the level asked for: {stdout}");
+    let book = stdout.lines().find(|l| l.starts_with("AAPL level-1 book")).unwrap();
+    assert!(book.contains("FAIL"), "{stdout}");
+    assert!(text(&out.stderr).contains("check(s) failed"), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(dir).unwrap();
+}
