@@ -9,6 +9,7 @@ mod info;
 mod models_cmd;
 mod run_cmd;
 mod sample_data;
+mod soak_cmd;
 mod train_cmd;
 mod validate_cmd;
 
@@ -94,6 +95,13 @@ enum Command {
     /// Prints each check's measured value, its limit and the headroom between them; exits with status 1 if any
     /// check fails. About a minute; --full checks f32 exp, tanh and sigmoid on every input (minutes).
     Validate(validate_cmd::ValidateArgs),
+    /// Run the live loop for a long time and check that nothing grows and nothing drifts: replays of the shipped
+    /// day through the pipeline (each model's signals equal to its first replay, bit for bit), hot swaps and
+    /// rollbacks through a registry under load, periodic retraining (the same model file each time).
+    ///
+    /// Samples resident memory, open files and threads after every round; reports the memory's slope after
+    /// warm-up at the end or on Ctrl-C, and exits with status 1 on growth or a mismatch.
+    Soak(soak_cmd::SoakArgs),
 }
 
 /// Options of `tachyon convert`.
@@ -164,7 +172,7 @@ pub fn check_writable<'a>(paths: impl IntoIterator<Item = &'a std::path::Path>) 
 }
 
 /// The exit statuses, as `--help` states them.
-const EXIT_STATUS: &str = "Exit status: 0 success; 1 a check found a mismatch (verify-book, validate); 2 a usage \
+const EXIT_STATUS: &str = "Exit status: 0 success; 1 a check found a mismatch (verify-book, validate, soak); 2 a usage \
                            or input error (bad arguments, a malformed or damaged file); 3 an I/O failure (a file or socket \
                            could not be opened, read or written).";
 
@@ -223,6 +231,7 @@ fn run() -> Result<()> {
         Command::Train(args) => train_cmd::train(&args),
         Command::Eval(args) => train_cmd::eval(&args),
         Command::Validate(args) => validate_cmd::run(&args),
+        Command::Soak(args) => soak_cmd::run(&args),
         Command::Convert(args) => {
             let start = std::time::Instant::now();
             let count = tachyon_market::binary::convert_lobster(&args.input, &args.out)?;

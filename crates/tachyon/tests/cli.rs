@@ -848,3 +848,37 @@ fn validate_passes_here_and_fails_on_a_damaged_orderbook() {
     assert!(text(&out.stderr).contains("check(s) failed"), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn soak_runs_a_minute_with_swaps_retrains_and_nothing_growing() {
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-soak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = dir.join("soak.json");
+    let out = tachyon(&["soak", "--duration", "60s", "--no-pin", "--report", report.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let totals = &json["totals"];
+    assert!(totals["rounds"].as_u64().unwrap() >= 5, "{totals}");
+    assert!(totals["swaps"].as_u64().unwrap() >= 2, "{totals}");
+    assert!(totals["retrains"].as_u64().unwrap() >= 1, "{totals}");
+    assert_eq!((totals["output_mismatches"].as_u64(), totals["retrain_mismatches"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(json["open_files_end"], json["open_files_after_warm_up"]);
+    assert!(json["samples"].as_array().unwrap().len() > 5);
+    assert!(text(&out.stdout).contains("resident memory:"), "{}", text(&out.stdout));
+
+    // Ctrl-C ends a long soak at once, with its report.
+    let child = Command::new(env!("CARGO_BIN_EXE_tachyon"))
+        .args(["soak", "--duration", "1h", "--no-pin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let sent = std::time::Instant::now();
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(sent.elapsed() < std::time::Duration::from_secs(5), "{:?} to stop", sent.elapsed());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("(stopped by a signal)"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(dir).unwrap();
+}
