@@ -243,14 +243,7 @@ fn rolling_variance_does_not_drift_over_ten_million_updates() {
     assert!(naive_rel_std > rel_std, "the naive sums should drift more ({naive_rel_std:e} vs {rel_std:e})");
 }
 
-const QUOTES: &str = "\
-time,type,bid_price,bid_size,ask_price,ask_size,price,size,side
-34200.000000001,quote,100.00,300,100.02,100,,,
-34200.5,trade,,,,,100.02,50,buy
-34201,quote,100.01,200,100.02,50,,,
-34201.5,t,,,,,100.01,20,sell
-34202,q,100.01,0,100.03,10,,,
-";
+const QUOTES: &str = tachyon_market::quotes_csv::EXAMPLE;
 
 #[test]
 fn a_quotes_csv_becomes_ticks_and_features() {

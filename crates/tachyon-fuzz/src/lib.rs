@@ -70,8 +70,12 @@ pub fn lobster_pair(message: &[u8], orderbook: &[u8]) -> Outcome {
     let (name, book_name) = ("FUZZ_message_5.csv", "FUZZ_orderbook_5.csv");
     let path = scratch_file(name, message);
     scratch_file(book_name, orderbook);
-    let outcome = Outcome::new("FUZZ_");
-    let input = Input::detect(&path, QuotesCsvConfig::default());
+    features_of(&path, Outcome::new("FUZZ_"))
+}
+
+/// The feature rows of the input at `path`, as batch extraction gives them.
+fn features_of(path: &Path, outcome: Outcome) -> Outcome {
+    let input = Input::detect(path, QuotesCsvConfig::default());
     match input.open().and_then(|mut source| extract(source.as_mut(), &ExtractOptions::default())) {
         Ok(m) => Outcome { items: m.rows(), ..outcome },
         Err(e) => outcome.failed(e),
@@ -99,13 +103,7 @@ pub fn lobster_messages(message: &[u8]) -> Outcome {
 /// A quotes/trades CSV, through the feature engine.
 pub fn quotes_csv(bytes: &[u8]) -> Outcome {
     let name = "FUZZ_quotes.csv";
-    let path = scratch_file(name, bytes);
-    let outcome = Outcome::new(name);
-    let input = Input::detect(&path, QuotesCsvConfig::default());
-    match input.open().and_then(|mut source| extract(source.as_mut(), &ExtractOptions::default())) {
-        Ok(m) => Outcome { items: m.rows(), ..outcome },
-        Err(e) => outcome.failed(e),
-    }
+    features_of(&scratch_file(name, bytes), Outcome::new(name))
 }
 
 /// A binary event file (`.tcye`): opened (header and checksum checked), every record decoded.
@@ -193,18 +191,9 @@ pub fn resealed_events(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A sample quotes/trades CSV: quotes, trades of both signs, an emptied side.
-pub const QUOTES: &str = "\
-time,type,bid_price,bid_size,ask_price,ask_size,price,size,side
-34200.000000001,quote,100.00,300,100.02,100,,,
-34200.5,trade,,,,,100.02,50,buy
-34201,quote,100.01,200,100.02,50,,,
-34201.5,t,,,,,100.01,20,sell
-34202,q,100.01,0,100.03,10,,,
-";
-
 /// Valid inputs of every kind, the starting points of mutation: the first `rows` rows of the shipped AAPL day,
-/// the same as a binary event file and as a feed stream, [`QUOTES`], and a model file for the served features.
+/// the same as a binary event file and as a feed stream, the quotes CSV example, and a model file for the served
+/// features.
 pub struct Seeds {
     /// LOBSTER messages.
     pub message: Vec<u8>,
@@ -251,7 +240,14 @@ pub fn seeds(data: &Path, rows: usize) -> Result<Seeds, String> {
         }
     }
     writer.finish().map_err(|e| e.to_string())?;
-    Ok(Seeds { message, orderbook, quotes: QUOTES.as_bytes().to_vec(), events, model, stream })
+    Ok(Seeds {
+        message,
+        orderbook,
+        quotes: tachyon_market::quotes_csv::EXAMPLE.as_bytes().to_vec(),
+        events,
+        model,
+        stream,
+    })
 }
 
 /// The seeds as one starting input per fuzz target: (target, input).

@@ -24,6 +24,16 @@ use crate::lobster::{parse_time_ns, Lines};
 use crate::order::{Rows, TimeOrdered};
 use crate::tick::{Tick, TickSource, Trade, Units};
 
+/// A small file in this format: quotes, trades of both signs (long and short type names), an emptied side.
+pub const EXAMPLE: &str = "\
+time,type,bid_price,bid_size,ask_price,ask_size,price,size,side
+34200.000000001,quote,100.00,300,100.02,100,,,
+34200.5,trade,,,,,100.02,50,buy
+34201,quote,100.01,200,100.02,50,,,
+34201.5,t,,,,,100.01,20,sell
+34202,q,100.01,0,100.03,10,,,
+";
+
 /// How to read prices and sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QuotesCsvConfig {

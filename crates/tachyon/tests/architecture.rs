@@ -9,7 +9,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tachyon-io", &[]),
     ("tachyon-model", &["tachyon-io"]),
     ("tachyon-market", &["tachyon-io"]),
-    ("tachyon-testkit", &["tachyon-model"]),
+    ("tachyon-testkit", &["tachyon-io", "tachyon-model"]),
     ("tachyon-linalg", &["tachyon-simd"]),
     ("tachyon-features", &["tachyon-io", "tachyon-market"]),
     ("tachyon-infer", &["tachyon-simd", "tachyon-model"]),
@@ -17,6 +17,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "tachyon-live",
         &["tachyon-simd", "tachyon-io", "tachyon-market", "tachyon-features", "tachyon-model", "tachyon-infer"],
+    ),
+    (
+        "tachyon-fuzz",
+        &["tachyon-simd", "tachyon-market", "tachyon-features", "tachyon-model", "tachyon-infer", "tachyon-live"],
     ),
     (
         "tachyon-bench",
