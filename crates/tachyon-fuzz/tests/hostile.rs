@@ -37,6 +37,31 @@ fn the_valid_inputs_are_read_whole() {
     assert_eq!((m, o), (&v.message[..], &v.orderbook[..]));
 }
 
+/// Every input a fuzz target crashed on (`tests/crashes/TARGET-HASH`), run through its entry point again.
+#[test]
+fn inputs_that_once_crashed_are_read_or_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/crashes");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let data = std::fs::read(&path).unwrap();
+        let (m, o) = split_pair(&data);
+        let outcome = match name.split('-').next().unwrap() {
+            "lobster_pair" => lobster_pair(m, o),
+            "lobster_messages" => lobster_messages(&data),
+            "quotes_csv" => quotes_csv(&data),
+            "event_file" => event_file(&resealed_events(&data)),
+            "model_file" => model_file(&resealed_model(&data)),
+            "wire" => wire(&data),
+            other => panic!("{name}: no fuzz target `{other}`"),
+        };
+        assert!(outcome.error_names_its_source(), "{name}: {outcome:?}");
+        seen += 1;
+    }
+    assert!(seen >= 1, "the crash inputs are in {}", dir.display());
+}
+
 /// One change to a file: (where, as a share of its length; what; a byte).
 type Mutation = (f64, u8, u8);
 

@@ -153,12 +153,12 @@ impl Book {
         BookView { asks: &self.asks, bids: &self.bids }
     }
 
-    /// Adds `size` at `price` on `side`.
+    /// Adds `size` at `price` on `side` (a level's size saturates at `u64::MAX`: only a hostile feed gets there).
     #[inline]
     pub fn add(&mut self, side: Side, price: i64, size: u64) {
         let levels = self.side_mut(side);
         match find(levels, side, price) {
-            Ok(i) => levels[i].size += size,
+            Ok(i) => levels[i].size = levels[i].size.saturating_add(size),
             Err(i) => levels.insert(i, Level { price, size }),
         }
     }
@@ -342,5 +342,9 @@ mod tests {
         assert_eq!(book.apply(&e(EventKind::ExecuteVisible, Side::Bid, 101, 5)), Applied::Ok);
         assert_eq!(book.apply(&e(EventKind::Cancel, Side::Bid, 100, 11)), Applied::Underflow);
         assert!(book.side(Side::Bid).is_empty());
+        // Sizes a hostile feed sends saturate instead of overflowing (found by the wire fuzz target).
+        book.add(Side::Ask, 7, u64::MAX - 1);
+        book.add(Side::Ask, 7, 5);
+        assert_eq!(book.side(Side::Ask), &[l(7, u64::MAX)]);
     }
 }
