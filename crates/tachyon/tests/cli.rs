@@ -864,7 +864,7 @@ fn soak_runs_a_minute_with_swaps_retrains_and_nothing_growing() {
     assert_eq!((totals["output_mismatches"].as_u64(), totals["retrain_mismatches"].as_u64()), (Some(0), Some(0)));
     assert_eq!(json["open_files_end"], json["open_files_after_warm_up"]);
     assert!(json["samples"].as_array().unwrap().len() > 5);
-    assert!(text(&out.stdout).contains("resident memory:"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("resident memory (medians):"), "{}", text(&out.stdout));
 
     // Ctrl-C ends a long soak at once, with its report.
     let child = Command::new(env!("CARGO_BIN_EXE_tachyon"))
