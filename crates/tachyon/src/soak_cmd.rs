@@ -212,77 +212,81 @@ fn soak(
     );
     let mut totals = Totals::default();
     let mut reference: HashMap<u32, (u64, u64)> = HashMap::new();
-    let mut samples = vec![Sample::now(start)];
+    let mut samples = Vec::new();
     let mut failures = Vec::new();
     while start.elapsed() < args.duration && !stop.load(Ordering::Relaxed) {
         let round = totals.rounds;
-        let live = registry.current()?.context("a model is live")?.id;
+        // The round in a block of its own: its files and threads are gone before the sample after it.
+        {
+            let live = registry.current()?.context("a model is live")?.id;
 
-        // 1. The live model alone: the same signals as its first replay.
-        let slot = ModelSlot::new(Deployed::load(live, &registry.model_path(live), &backend)?);
-        let hash = Arc::new(std::sync::Mutex::new((0xcbf2_9ce4_8422_2325u64, 0u64)));
-        let mut feed = LobsterFeed::open(message, orderbook)?;
-        let report = tachyon_live::run(&mut feed, &slot, &mut HashSink(hash.clone()), &config)?;
-        let replay_seconds = report.seconds;
-        totals.replays += 1;
-        totals.events += report.updates;
-        let got = *hash.lock().expect("not poisoned");
-        if !report.stopped {
-            let want = *reference.entry(live).or_insert(got);
-            if got != want {
-                totals.output_mismatches += 1;
-                failures.push(format!("round {round}: model {live}'s signals differ from its first replay"));
-            }
-        }
-
-        // 2. Promote the next model and roll back while the replay runs: two hot swaps under load.
-        let next = ids[(ids.iter().position(|&i| i == live).expect("a registry id") + 1) % ids.len()];
-        let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend)?;
-        // Promote a fifth of the way through the replay, roll back at three fifths.
-        let (replay_start, mut changes) = (Instant::now(), 0u64);
-        let mut change_error = None;
-        let mut control = || {
-            let share = replay_start.elapsed().as_secs_f64() / replay_seconds.max(1e-3);
-            let change = match changes {
-                0 if share >= 0.2 => Some(registry.promote(next).map(drop)),
-                1 if share >= 0.6 => Some(registry.rollback().map(drop)),
-                _ => None,
-            };
-            match change {
-                Some(Ok(())) => changes += 1,
-                Some(Err(e)) => {
-                    change_error.get_or_insert(e);
+            // 1. The live model alone: the same signals as its first replay.
+            let slot = ModelSlot::new(Deployed::load(live, &registry.model_path(live), &backend)?);
+            let hash = Arc::new(std::sync::Mutex::new((0xcbf2_9ce4_8422_2325u64, 0u64)));
+            let mut feed = LobsterFeed::open(message, orderbook)?;
+            let report = tachyon_live::run(&mut feed, &slot, &mut HashSink(hash.clone()), &config)?;
+            let replay_seconds = report.seconds;
+            totals.replays += 1;
+            totals.events += report.updates;
+            let got = *hash.lock().expect("not poisoned");
+            if !report.stopped {
+                let want = *reference.entry(live).or_insert(got);
+                if got != want {
+                    totals.output_mismatches += 1;
+                    failures.push(format!("round {round}: model {live}'s signals differ from its first replay"));
                 }
-                None => {}
             }
-            watch.poll();
-        };
-        let mut feed = LobsterFeed::open(message, orderbook)?;
-        let report =
-            tachyon_live::run_with_control(&mut feed, &slot, &mut tachyon_live::NullSink, &config, &mut control)?;
-        if let Some(e) = change_error {
-            return Err(e.into());
-        }
-        totals.replays += 1;
-        totals.events += report.updates;
-        totals.swaps += report.swaps;
-        totals.promotions += u64::from(changes >= 1);
-        totals.rollbacks += u64::from(changes >= 2);
-        // A replay quicker than the one before may end before its changes: they are counted, not failed.
-        totals.rounds_without_swaps += u64::from(changes < 2 && !report.stopped);
-        // The rollback left the live model as it was; a stop in between leaves the promotion: undo it too.
-        if registry.current()?.map(|p| p.id) != Some(live) {
-            registry.promote(live)?;
-        }
 
-        // 3. Every few rounds, retrain and compare with the first training at the same penalty.
-        if (round + 1) % args.retrain_every == 0 {
-            let k = (round / args.retrain_every) as usize % lambdas.len();
-            let bytes = retrain(&matrices, lambdas[k])?;
-            totals.retrains += 1;
-            if bytes != first_training[&k] {
-                totals.retrain_mismatches += 1;
-                failures.push(format!("round {round}: ridge lambda {} trained to a different model file", lambdas[k]));
+            // 2. Promote the next model and roll back while the replay runs: two hot swaps under load.
+            let next = ids[(ids.iter().position(|&i| i == live).expect("a registry id") + 1) % ids.len()];
+            let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend)?;
+            // Promote a fifth of the way through the replay, roll back at three fifths.
+            let (replay_start, mut changes) = (Instant::now(), 0u64);
+            let mut change_error = None;
+            let mut control = || {
+                let share = replay_start.elapsed().as_secs_f64() / replay_seconds.max(1e-3);
+                let change = match changes {
+                    0 if share >= 0.2 => Some(registry.promote(next).map(drop)),
+                    1 if share >= 0.6 => Some(registry.rollback().map(drop)),
+                    _ => None,
+                };
+                match change {
+                    Some(Ok(())) => changes += 1,
+                    Some(Err(e)) => {
+                        change_error.get_or_insert(e);
+                    }
+                    None => {}
+                }
+                watch.poll();
+            };
+            let mut feed = LobsterFeed::open(message, orderbook)?;
+            let report =
+                tachyon_live::run_with_control(&mut feed, &slot, &mut tachyon_live::NullSink, &config, &mut control)?;
+            if let Some(e) = change_error {
+                return Err(e.into());
+            }
+            totals.replays += 1;
+            totals.events += report.updates;
+            totals.swaps += report.swaps;
+            totals.promotions += u64::from(changes >= 1);
+            totals.rollbacks += u64::from(changes >= 2);
+            // A replay quicker than the one before may end before its changes: they are counted, not failed.
+            totals.rounds_without_swaps += u64::from(changes < 2 && !report.stopped);
+            // The rollback left the live model as it was; a stop in between leaves the promotion: undo it too.
+            if registry.current()?.map(|p| p.id) != Some(live) {
+                registry.promote(live)?;
+            }
+
+            // 3. Every few rounds, retrain and compare with the first training at the same penalty.
+            if (round + 1) % args.retrain_every == 0 {
+                let k = (round / args.retrain_every) as usize % lambdas.len();
+                let bytes = retrain(&matrices, lambdas[k])?;
+                totals.retrains += 1;
+                if bytes != first_training[&k] {
+                    totals.retrain_mismatches += 1;
+                    failures
+                        .push(format!("round {round}: ridge lambda {} trained to a different model file", lambdas[k]));
+                }
             }
         }
         totals.rounds += 1;
@@ -299,6 +303,9 @@ fn soak(
         ));
     }
     bar.finish_and_clear();
+    if samples.is_empty() {
+        samples.push(Sample::now(start));
+    }
     let report = summarise(start, stop.load(Ordering::Relaxed), totals, samples, failures);
     print_report(&report);
     if let Some(path) = &args.report {
