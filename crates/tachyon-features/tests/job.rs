@@ -79,6 +79,7 @@ fn a_job_writes_the_same_bytes_for_any_thread_count() {
         assert!(combined.windows(2).all(|w| w[0] == w[1]), "{format:?}: the combined file depends on the threads");
         assert!(per_input.windows(2).all(|w| w[0] == w[1]), "{format:?}: a per-input file depends on the threads");
     }
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[cfg(feature = "parquet")]

@@ -129,6 +129,7 @@ fn convert_writes_a_checked_binary_file() {
     assert!(result.status.success(), "{}", text(&result.stderr));
     assert!(text(&result.stdout).starts_with("147916 events written"));
     assert_eq!(tachyon_market::binary::EventFile::open(&out).unwrap().records().len(), 147_916);
+    std::fs::remove_file(out).unwrap();
 }
 
 #[test]
@@ -168,6 +169,7 @@ fn features_csv_holds_exactly_the_engine_features_and_labels() {
         rows += 1;
     }
     assert_eq!(rows, m.rows());
+    std::fs::remove_file(out).unwrap();
 }
 
 #[test]
