@@ -62,6 +62,8 @@ impl Check {
 
 pub fn run(args: &ValidateArgs) -> Result<()> {
     let start = Instant::now();
+    // Found before any work, so that a missing folder is a quick error.
+    let dir = crate::sample_data::sample_data(args.data.as_deref())?;
     // Every level this CPU has, unless one was asked for.
     let levels = match isa::active_source() {
         IsaSource::Detected => Isa::supported(),
@@ -88,7 +90,6 @@ pub fn run(args: &ValidateArgs) -> Result<()> {
     }
     isa::set_active(IsaRequest::Exactly(restore))?;
 
-    let dir = crate::sample_data::sample_data(args.data.as_deref())?;
     for (ticker, depth, ext) in [("AAPL", 1, "csv"), ("GOOG", 10, "csv.gz")] {
         let stem = format!("{ticker}_2012-06-21_34200000_57600000");
         let message = dir.join(format!("{stem}_message_{depth}.{ext}"));
