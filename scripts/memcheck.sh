@@ -15,17 +15,23 @@ args=()
 for p in "${packages[@]}"; do args+=(-p "$p"); done
 mkdir -p target/memcheck
 
-# The test executables cargo builds for `packages` (plus any extra cargo flags), one per line.
+# The test executables cargo builds for `packages`, one per line: `executables [+TOOLCHAIN] [CARGO TEST FLAGS...]`.
 executables() {
-    cargo "$@" test --no-run --message-format=json "${args[@]}" 2>/dev/null \
-        | jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable'
+    local toolchain=()
+    if [[ "${1:-}" == +* ]]; then toolchain=("$1"); shift; fi
+    local found
+    found=$(cargo "${toolchain[@]}" test --no-run --message-format=json "$@" "${args[@]}" 2>/dev/null \
+        | jq -r 'select(.reason == "compiler-artifact" and .executable != null and .profile.test == true) | .executable')
+    [ -n "$found" ] || { echo "no test executables found" >&2; exit 2; }
+    echo "$found"
 }
 
 failed=0
 if [ "$mode" = valgrind ] || [ "$mode" = both ]; then
     command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)"; exit 2; }
     cargo test --no-run "${args[@]}" >/dev/null 2>&1
-    for exe in $(executables); do
+    list=$(executables) || exit 2
+    for exe in $list; do
         name=$(basename "$exe")
         start=$(date +%s)
         if TACHYON_ISA=avx2 valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
@@ -44,7 +50,8 @@ if [ "$mode" = asan ] || [ "$mode" = both ]; then
     export RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=target/asan
     export ASAN_OPTIONS="detect_leaks=1"
     cargo +nightly test --no-run --target "$target" "${args[@]}" >/dev/null 2>&1
-    for exe in $(executables +nightly --target "$target"); do
+    list=$(executables +nightly --target "$target") || exit 2
+    for exe in $list; do
         name=$(basename "$exe")
         start=$(date +%s)
         if "$exe" --test-threads=1 >"target/memcheck/asan-$name.log" 2>&1; then
