@@ -88,13 +88,19 @@ impl Precision {
 #[derive(Debug)]
 enum Engine {
     F32(PackedNetwork),
-    Int8 { kernel: Int8Kernel, net: QuantNetwork, calibration: Calibration },
+    /// `fallback` computes the rows that leave the calibrated range.
+    Int8 {
+        kernel: Int8Kernel,
+        net: QuantNetwork,
+        calibration: Calibration,
+        fallback: PackedNetwork,
+    },
 }
 
 #[derive(Clone, Debug)]
 enum Buffers {
     F32(dense::Scratch),
-    Int8(QuantScratch),
+    Int8 { quant: QuantScratch, fallback: dense::Scratch },
 }
 
 /// Per-call buffers of one [`CompiledModel`]: the staged input and every layer's activations, allocated once by
@@ -103,6 +109,16 @@ enum Buffers {
 pub struct Scratch {
     model: u64,
     buffers: Buffers,
+    fallback_rows: u64,
+}
+
+impl Scratch {
+    /// Rows predicted with this scratch by an int8 model's f32 network instead of its integer kernels, because an
+    /// input or activation lay outside the calibrated range (or was NaN): a live process watches this count to
+    /// see when the data has moved away from the calibration rows.
+    pub fn fallback_rows(&self) -> u64 {
+        self.fallback_rows
+    }
 }
 
 /// Distinguishes compiled models, so that a scratch made for one is never used with another.
@@ -145,8 +161,11 @@ impl CompiledModel {
 
     /// Quantises `net` to int8 with scales calibrated on `calibration_rows`, then compares its outputs with the
     /// f32 model's on `check_rows` (both whole rows of raw features): 8-bit activations if their outputs are
-    /// [acceptable](QuantReport::acceptable) (correlation, RMS error and 99.9th-percentile error), else 12-bit
-    /// ones if theirs are, else an error with the 12-bit figures.
+    /// [acceptable](QuantReport::acceptable) (correlation, RMS error, 99.9th-percentile error and the share of
+    /// rows outside the calibrated range), else 12-bit ones if theirs are, else an error with the 12-bit figures.
+    ///
+    /// The int8 model computes a row whose inputs or activations leave the calibrated range with the f32 network
+    /// (see [`Scratch::fallback_rows`]), so that no output is clamped.
     pub fn quantize(
         net: &DenseNetwork,
         calibration_rows: &[f32],
@@ -167,8 +186,9 @@ impl CompiledModel {
         for bits in [ActivationBits::Eight, ActivationBits::Twelve] {
             let calibration = Calibration::fit_bits(net, calibration_rows, bits);
             let q = CompiledModel::with_calibration(net, calibration, backend)?;
-            q.predict_batch(check_rows, &mut q.scratch(), &mut got).expect("shapes checked above");
-            let r = compare(&got, &want, bits);
+            let mut scratch = q.scratch();
+            q.predict_batch(check_rows, &mut scratch, &mut got).expect("shapes checked above");
+            let r = compare(&got, &want, bits, scratch.fallback_rows() as f64 / check as f64);
             if r.acceptable() {
                 return Ok((q, r));
             }
@@ -200,7 +220,8 @@ impl CompiledModel {
             )));
         }
         let kernel = Int8Kernel::for_backend(backend);
-        let engine = Engine::Int8 { kernel, net: QuantNetwork::new(net, &calibration), calibration };
+        let fallback = PackedNetwork::new(net, backend.isa().lanes(4));
+        let engine = Engine::Int8 { kernel, net: QuantNetwork::new(net, &calibration), calibration, fallback };
         Ok(CompiledModel::new(net, backend.isa(), engine))
     }
 
@@ -208,9 +229,11 @@ impl CompiledModel {
     pub fn scratch(&self) -> Scratch {
         let buffers = match &self.engine {
             Engine::F32(net) => Buffers::F32(dense::Scratch::new(net)),
-            Engine::Int8 { net, .. } => Buffers::Int8(QuantScratch::new(net)),
+            Engine::Int8 { net, fallback, .. } => {
+                Buffers::Int8 { quant: QuantScratch::new(net), fallback: dense::Scratch::new(fallback) }
+            }
         };
-        Scratch { model: self.id, buffers }
+        Scratch { model: self.id, buffers, fallback_rows: 0 }
     }
 
     /// The instruction set compiled for.
@@ -323,7 +346,16 @@ impl CompiledModel {
             // for this model (same id, checked by the caller); the caller checked that `rows` and `out` are whole
             // rows.
             (Engine::F32(net), Buffers::F32(s)) => unsafe { dense::run(self.isa, net, s, rows, out) },
-            (Engine::Int8 { kernel, net, .. }, Buffers::Int8(s)) => quant::rows_into(*kernel, net, s, rows, out),
+            (Engine::Int8 { kernel, net, fallback, .. }, Buffers::Int8 { quant, fallback: f32_scratch }) => {
+                for (row, y) in rows.chunks_exact(self.inputs).zip(out.chunks_exact_mut(self.outputs)) {
+                    if !quant::row_into(*kernel, net, quant, row, y) {
+                        // SAFETY: as for the f32 engine: `fallback` was packed for `isa` and its scratch made
+                        // with it; one whole row and its outputs.
+                        unsafe { dense::run(self.isa, fallback, f32_scratch, row, y) };
+                        scratch.fallback_rows += 1;
+                    }
+                }
+            }
             _ => unreachable!("a scratch of this model has this model's buffers"),
         }
     }

@@ -20,6 +20,7 @@ pub mod quant;
 
 pub use compiled::{CompileError, CompiledModel, Precision, PredictError, Scratch};
 pub use quant::{
-    ActivationBits, Calibration, Int8Kernel, QuantError, QuantReport, MAX_P999_ERROR, MAX_RMS_ERROR, MIN_CORRELATION,
+    ActivationBits, Calibration, Int8Kernel, QuantError, QuantReport, MAX_FALLBACK_SHARE, MAX_P999_ERROR,
+    MAX_RMS_ERROR, MIN_CORRELATION,
 };
 pub use tachyon_model::{Activation, DenseLayer, DenseNetwork, Head, ModelError, ModelFile};

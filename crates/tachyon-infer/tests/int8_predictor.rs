@@ -1,9 +1,10 @@
 //! The int8 predictor: bit-identical on every instruction set, accurate against f32 where calibration covers
-//! the data, refused where it does not, exact at the largest magnitudes, and allocation-free; with 8-bit and
-//! 12-bit activations alike.
+//! the data, never clamping where it does not (those rows are the f32 network's), refused when too many rows fall
+//! outside it, exact at the largest magnitudes, and allocation-free; with 8-bit and 12-bit activations alike.
 
 const WIDTHS: [ActivationBits; 2] = [ActivationBits::Eight, ActivationBits::Twelve];
 
+use tachyon_infer::check::integer_rows;
 use tachyon_infer::quant::compare;
 use tachyon_infer::Activation;
 use tachyon_infer::{ActivationBits, Calibration, CompiledModel, DenseNetwork, Int8Kernel, Precision, QuantError};
@@ -65,16 +66,17 @@ const SHAPES: &[&[usize]] =
 #[test]
 fn outputs_are_bit_identical_on_every_instruction_set() {
     let mut kernels = std::collections::HashSet::new();
+    let (mut integer, mut fallback) = (0, 0);
     for (k, widths) in SHAPES.iter().enumerate() {
         for (activation, bits) in [Activation::Relu, Activation::Tanh].into_iter().flat_map(|a| WIDTHS.map(|b| (a, b)))
         {
             let net = network(widths, activation, k as u64);
             let calibration = Calibration::fit_bits(&net, &rows(&net, 500, 2.0, 1), bits);
-            let x = rows(&net, 300, 2.5, 2); // wider than calibration: clamping paths run too
-            let mut reference: Option<Vec<f32>> = None;
+            let x = rows(&net, 300, 2.5, 2); // wider than calibration: some rows leave its range
+            let mut reference: Option<Vec<Option<Vec<u32>>>> = None;
             for isa in tachyon_simd::isa::levels_under_test() {
-                let q =
-                    CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
+                let backend = Backend::new(isa).unwrap();
+                let q = CompiledModel::with_calibration(&net, calibration.clone(), &backend).unwrap();
                 let Precision::Int8 { kernel, .. } = q.precision() else { panic!("an int8 model") };
                 kernels.insert(kernel);
                 let mut out = vec![0.0; 300 * net.outputs()];
@@ -91,17 +93,29 @@ fn outputs_are_bit_identical_on_every_instruction_set() {
                     assert_eq!(one, few[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs batch");
                     assert_eq!(one, out[i * net.outputs()..(i + 1) * net.outputs()], "{isa}: row {i} alone vs 300");
                 }
-                let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                // Rows out of the calibrated range are the f32 model's on this instruction set, bit for bit.
+                let f = CompiledModel::compile(&net, &backend).unwrap();
+                let mut f32_out = vec![0.0; out.len()];
+                f.predict_batch(&x, &mut f.scratch(), &mut f32_out).unwrap();
+                let got = integer_rows(&q, &x);
+                let o = net.outputs();
+                for (i, row) in got.iter().enumerate() {
+                    let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    let want = row.clone().unwrap_or_else(|| bits(&f32_out[i * o..(i + 1) * o]));
+                    assert_eq!(bits(&out[i * o..(i + 1) * o]), want, "{isa}: row {i} of the batch");
+                }
+                integer += got.iter().filter(|r| r.is_some()).count();
+                fallback += got.iter().filter(|r| r.is_none()).count();
                 match &reference {
-                    None => reference = Some(out),
-                    Some(r) => {
-                        let want: Vec<u32> = r.iter().map(|v| v.to_bits()).collect();
-                        assert_eq!(got, want, "{isa} differs from scalar on {widths:?} {activation:?} {bits:?}");
+                    None => reference = Some(got),
+                    Some(want) => {
+                        assert!(got == *want, "{isa} differs from scalar on {widths:?} {activation:?} {bits:?}")
                     }
                 }
             }
         }
     }
+    assert!(integer > 0 && fallback > 0, "rows by the integer kernels {integer}, by the f32 network {fallback}");
     // Every integer kernel of the levels under test was among those compared.
     let features = tachyon_simd::isa::CpuFeatures::get();
     let levels = tachyon_simd::isa::levels_under_test();
@@ -132,7 +146,7 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
         let (mut a, mut b) = (vec![0.0; 2000], vec![0.0; 2000]);
         f.predict_batch(&x, &mut f.scratch(), &mut a).unwrap();
         q.predict_batch(&x, &mut q.scratch(), &mut b).unwrap();
-        assert_eq!(compare(&b, &a, report.bits), report);
+        assert_eq!(compare(&b, &a, report.bits, report.fallback_share), report);
         assert_eq!(bits_of(&q), report.bits);
     }
 }
@@ -142,37 +156,40 @@ fn quantized_outputs_track_f32_and_the_report_says_how_closely() {
 fn a_scale_or_offset_error_is_refused_whatever_the_correlation() {
     let net = network(&[44, 64, 1], Activation::Relu, 11);
     let want = f32_outputs(&net, &rows(&net, 5000, 1.0, 4));
-    let std = compare(&want, &want, ActivationBits::Eight).f32_std;
-    let exact = compare(&want, &want, ActivationBits::Eight);
+    let std = compare(&want, &want, ActivationBits::Eight, 0.0).f32_std;
+    let exact = compare(&want, &want, ActivationBits::Eight, 0.0);
     assert!(exact.acceptable() && exact.rms_error == 0.0 && exact.p999_abs_error == 0.0, "{exact:?}");
     let mean = want.iter().map(|&v| f64::from(v)).sum::<f64>() / want.len() as f64;
     for (what, got) in [
         ("10% scale", want.iter().map(|&v| ((f64::from(v) - mean) * 1.1 + mean) as f32).collect::<Vec<_>>()),
         ("offset of 0.1 std", want.iter().map(|&v| (f64::from(v) + 0.1 * std) as f32).collect()),
     ] {
-        let report = compare(&got, &want, ActivationBits::Eight);
+        let report = compare(&got, &want, ActivationBits::Eight, 0.0);
         assert!(report.correlation >= tachyon_infer::MIN_CORRELATION, "{what}: {report:?}");
         assert!(!report.acceptable(), "{what}: {report:?}");
     }
     // One signal in a hundred off by a whole std: correlation about 0.99, and the 99.9th percentile sees it.
     let spiky: Vec<f32> =
         want.iter().enumerate().map(|(i, &v)| if i % 100 == 0 { (f64::from(v) + std) as f32 } else { v }).collect();
-    let report = compare(&spiky, &want, ActivationBits::Eight);
+    let report = compare(&spiky, &want, ActivationBits::Eight, 0.0);
     assert!(report.p999_abs_error > tachyon_infer::MAX_P999_ERROR * std && !report.acceptable(), "{report:?}");
 }
 
 #[test]
 fn quantisation_is_refused_when_calibration_misses_the_data() {
     let net = network(&[20, 32, 1], Activation::Relu, 5);
-    // Calibrated on a sliver around the mean, checked on rows 50x wider: every input clamps.
+    // Calibrated on a sliver around the mean, checked on rows 50x wider: almost every row leaves the range.
     let err = CompiledModel::quantize(&net, &rows(&net, 500, 0.02, 6), &rows(&net, 500, 1.0, 7), &Backend::best())
         .unwrap_err();
     match &err {
-        QuantError::Inaccurate { report } => assert!(report.correlation < 0.999),
+        QuantError::Inaccurate { report } => {
+            assert!(report.fallback_share > tachyon_infer::MAX_FALLBACK_SHARE, "{report:?}")
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     let text = err.to_string();
     assert!(text.contains("refusing to quantise") && text.contains("0.999"), "{text}");
+    assert!(text.contains("outside the calibrated range"), "{text}");
     assert!(text.contains("RMS error") && text.contains("99.9th-percentile error"), "{text}");
     assert!(matches!(
         CompiledModel::quantize(&net, &rows(&net, 1, 1.0, 1), &rows(&net, 5, 1.0, 1), &Backend::best()),
@@ -186,10 +203,11 @@ fn quantisation_is_refused_when_calibration_misses_the_data() {
 
 #[test]
 fn largest_magnitudes_are_summed_exactly() {
-    // Every weight +1 and every input at its calibrated maximum: each input quantises to L (2047 or 127), each
-    // weight to 127, the hidden ReLU activations to 2L + 1 (4095 or 255); with 12 bits every pair sum reaches
-    // 2 x 127 x 4095 (far beyond the i16 that `vpmaddubsw` would saturate at) and the output's i32 sum
-    // 64 x 127 x 4095: nothing may be lost. Negative inputs reach -L (the 8-bit bytes' lowest value, 1).
+    // Every weight +1 and every input at its calibrated maximum: each input quantises to L - 1 (2046 or 126, the
+    // largest in-range level), each weight to 127, the hidden ReLU activations to 2L (4094 or 254); with 12 bits
+    // every pair sum reaches 2 x 127 x 4094 (far beyond the i16 that `vpmaddubsw` would saturate at) and the
+    // output's i32 sum 64 x 127 x 4094: nothing may be lost, and the integer kernels (not the f32 network) must
+    // have computed it. Negative inputs reach -(L - 1) (byte 2 with 8 bits).
     let widths = [64, 64, 1];
     let mut net = DenseNetwork::seeded(&widths, Activation::Relu, 1);
     for layer in &mut net.layers {
@@ -199,14 +217,15 @@ fn largest_magnitudes_are_summed_exactly() {
     let x = vec![1.0f32; 64];
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &[x.clone(), vec![-1.0; 64]].concat(), bits);
-        assert_eq!(calibration.activation_scales, vec![64.0 / bits.unsigned_levels()]);
+        assert_eq!(calibration.activation_scales, vec![64.0 / (bits.unsigned_levels() - 1.0)]);
         for isa in tachyon_simd::isa::levels_under_test() {
             let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
             // Hidden: 64 units of exactly 64; output 64 * 64 = 4096, reached through exact integer sums.
-            let y = predict(&q, &x)[0];
+            let ys = integer_rows(&q, &[x.clone(), vec![-1.0f32; 64]].concat());
+            let [Some(high), Some(low)] = &ys[..] else { panic!("{isa} {bits:?}: computed in f32: {ys:?}") };
+            let y = f32::from_bits(high[0]);
             assert!((f64::from(y) - 4096.0).abs() <= 4096.0 * 1e-6, "{isa} {bits:?}: {y}");
-            let y = predict(&q, &[-1.0f32; 64])[0];
-            assert_eq!(y, 0.0, "{isa} {bits:?}: ReLU of negative sums");
+            assert_eq!(f32::from_bits(low[0]), 0.0, "{isa} {bits:?}: ReLU of negative sums");
         }
     }
     // Tanh: hidden activations at +-L (signed bytes at both ends), the output their exact sum.
@@ -247,7 +266,7 @@ fn eight_bit_activations_are_kept_only_where_they_pass_the_check() {
     let a = f32_outputs(&net, &check);
     let mut b = vec![0.0; 2000];
     q8.predict_batch(&check, &mut q8.scratch(), &mut b).unwrap();
-    assert!(compare(&b, &a, ActivationBits::Eight).correlation < 0.999);
+    assert!(compare(&b, &a, ActivationBits::Eight, 0.0).correlation < 0.999);
     let (q, report) = CompiledModel::quantize(&net, &calibration, &check, &Backend::best()).unwrap();
     assert_eq!((report.bits, bits_of(&q)), (ActivationBits::Twelve, ActivationBits::Twelve), "{report:?}");
     assert!(report.correlation >= 0.999, "{report:?}");
@@ -288,20 +307,46 @@ fn predict_allocates_nothing() {
 }
 
 #[test]
-fn nan_features_give_the_same_output_on_every_path() {
+fn nan_features_give_what_the_f32_model_gives() {
     let net = network(&[9, 16, 1], Activation::Tanh, 2);
     let mut x = rows(&net, 1, 1.0, 3);
     x[4] = f32::NAN;
     for bits in WIDTHS {
         let calibration = Calibration::fit_bits(&net, &rows(&net, 100, 1.0, 1), bits);
-        let outs: Vec<u32> = tachyon_simd::isa::levels_under_test()
-            .into_iter()
-            .map(|isa| {
-                let q =
-                    CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
-                predict(&q, &x)[0].to_bits()
-            })
-            .collect();
-        assert!(outs.windows(2).all(|w| w[0] == w[1]), "{bits:?}: {outs:?}");
+        for isa in tachyon_simd::isa::levels_under_test() {
+            let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
+            assert_eq!(integer_rows(&q, &x), vec![None], "{isa} {bits:?}: a NaN is out of range");
+            assert!(predict(&q, &x)[0].is_nan(), "{isa} {bits:?}: the f32 network propagates the NaN");
+        }
+    }
+}
+
+/// A row beyond the calibrated range used to be clamped (on the shipped data, one feature 63 standard deviations
+/// out against a calibrated 49 moved the output by a whole output standard deviation); it is now the f32
+/// network's, exactly, and counted.
+#[test]
+fn rows_beyond_the_calibrated_range_are_computed_in_f32() {
+    for activation in [Activation::Relu, Activation::Tanh] {
+        let net = network(&[44, 64, 64, 1], activation, 11);
+        let inside = rows(&net, 50, 1.0, 4);
+        let mut beyond = inside[..44].to_vec();
+        beyond[13] = (net.mean[13] + 10.0 * net.std[13]) as f32; // calibrated on at most 3 standard deviations
+        for bits in WIDTHS {
+            let calibration = Calibration::fit_bits(&net, &rows(&net, 2000, 1.0, 3), bits);
+            for isa in tachyon_simd::isa::levels_under_test() {
+                let backend = Backend::new(isa).unwrap();
+                let q = CompiledModel::with_calibration(&net, calibration.clone(), &backend).unwrap();
+                let f = CompiledModel::compile(&net, &backend).unwrap();
+                let mut scratch = q.scratch();
+                let mut y = [0.0f32];
+                for row in inside.chunks_exact(44) {
+                    q.predict(row, &mut scratch, &mut y).unwrap();
+                }
+                assert_eq!(scratch.fallback_rows(), 0, "{isa} {bits:?} {activation:?}");
+                q.predict(&beyond, &mut scratch, &mut y).unwrap();
+                assert_eq!(scratch.fallback_rows(), 1, "{isa} {bits:?} {activation:?}");
+                assert_eq!(y[0].to_bits(), predict(&f, &beyond)[0].to_bits(), "{isa} {bits:?} {activation:?}");
+            }
+        }
     }
 }

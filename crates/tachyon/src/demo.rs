@@ -151,7 +151,8 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
             println!(
                 "predictor (int8, {} kernel, {}-bit activations): calibrated on {} training rows; on {} validation \
                  rows correlation with f32 {:.5}, RMS error {:.3} and 99.9th-percentile error {:.3} f32 output \
-                 stds, max |error| {:.3} bps (f32 output std {:.3} bps); test IC {:.4}",
+                 stds, max |error| {:.3} bps (f32 output std {:.3} bps), {:.2}% of the rows outside the calibrated \
+                 range (computed in f32); test IC {:.4}",
                 kernel.name(),
                 r.bits.bits(),
                 calibration.len() / net.inputs,
@@ -161,6 +162,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
                 r.p999_abs_error / r.f32_std,
                 r.max_abs_error,
                 r.f32_std,
+                100.0 * r.fallback_share,
                 ic(&quantised)
             );
             Some(q)

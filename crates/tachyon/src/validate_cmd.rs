@@ -268,7 +268,7 @@ fn gradients(isa: Isa, checks: &mut Vec<Check>) {
 /// The f32 and int8 predictors against the f64 forward pass, the scalar twin and each other.
 fn predictors(backend: &Backend, checks: &mut Vec<Check>) -> Result<()> {
     use tachyon_infer::check::{check_predictors, F32_TOLERANCE};
-    use tachyon_infer::quant::{MAX_P999_ERROR, MAX_RMS_ERROR, MIN_CORRELATION};
+    use tachyon_infer::quant::{MAX_FALLBACK_SHARE, MAX_P999_ERROR, MAX_RMS_ERROR, MIN_CORRELATION};
     let isa = Some(backend.isa());
     let c = check_predictors(backend)?;
     let q = &c.int8_vs_f32;
@@ -301,5 +301,12 @@ fn predictors(backend: &Backend, checks: &mut Vec<Check>) -> Result<()> {
         "f32 std",
     ));
     checks.push(Check::new("int8 vs f32: 1 - correlation", isa, 1.0 - q.correlation, 1.0 - MIN_CORRELATION, "-"));
+    checks.push(Check::new(
+        "int8: rows outside the calibrated range (served in f32)",
+        isa,
+        q.fallback_share,
+        MAX_FALLBACK_SHARE,
+        "share",
+    ));
     Ok(())
 }

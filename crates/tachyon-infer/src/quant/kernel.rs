@@ -72,6 +72,22 @@ fn epilogue<L: Lanes<f32>>(
     clamp_round(s, s.mul(a, s.splat(layer.inv_next_scale)), layer.q_min, layer.q_max)
 }
 
+/// Whether every activation of the call just made (i16 buffers) lies in the calibrated range: none at the reserved
+/// extreme level (see [`super::pack`]), which only a clamped or NaN value reaches. Tanh outputs are never out of
+/// range. Written without early exit so that it compiles to a few vector compares inside each kernel.
+#[inline(always)]
+fn in_range(net: &QuantNetwork, scratch: &QuantScratch) -> bool {
+    let top = net.input_levels as u16;
+    let mut out = scratch.input[..net.inputs].iter().fold(0u16, |o, &q| o | u16::from(q.unsigned_abs() >= top));
+    if net.activation == Activation::Relu {
+        for (layer, q) in net.layers.iter().zip(&scratch.hidden) {
+            let top = layer.q_max as i16;
+            out |= q[..layer.outputs].iter().fold(0u16, |o, &q| o | u16::from(q >= top));
+        }
+    }
+    out == 0
+}
+
 /// Where a layer writes: quantised activations for the next layer, or the f32 outputs.
 #[derive(Clone, Copy)]
 enum Sink {
@@ -95,11 +111,12 @@ unsafe fn finish_one(layer: &QuantLayer, activation: Activation, o: usize, acc: 
     }
 }
 
-/// The scalar twin: the same sums (exact, so order does not matter) and the same float epilogue.
+/// The scalar twin: the same sums (exact, so order does not matter) and the same float epilogue. Returns whether
+/// every activation was in range (else the outputs are not to be used).
 ///
 /// # Safety
 /// `x` holds `net.inputs` readable values; `scratch` was made for `net`.
-pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) -> bool {
     let s = Scalar;
     for i in 0..net.inputs {
         // SAFETY: i < net.inputs.
@@ -140,6 +157,7 @@ pub(crate) unsafe fn forward_scalar(net: &QuantNetwork, x: *const f32, scratch: 
             }
         }
     }
+    in_range(net, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -153,7 +171,7 @@ mod avx2 {
     use tachyon_simd::isa::Avx2;
     use tachyon_simd::lanes::Lanes;
 
-    use super::{epilogue, finish_one, stage, Sink};
+    use super::{epilogue, finish_one, in_range, stage, Sink};
     use crate::dense::pack::Form;
     use crate::quant::pack::{QuantLayer, QuantNetwork, QuantScratch, IN_LANES, OUT_LANES};
 
@@ -227,12 +245,12 @@ mod avx2 {
         }
     }
 
-    /// The AVX2 forward pass.
+    /// The AVX2 forward pass; returns whether every activation was in range.
     ///
     /// # Safety
     /// The CPU supports AVX2 and FMA; `x` holds `net.inputs` readable values; `scratch` was made for `net`.
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) unsafe fn forward_avx2(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+    pub(crate) unsafe fn forward_avx2(net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) -> bool {
         // SAFETY: the caller guarantees the CPU supports AVX2 and FMA.
         let s = unsafe { Avx2::new_unchecked() };
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
@@ -295,6 +313,7 @@ mod avx2 {
                 }
             }
         }
+        in_range(net, scratch)
     }
 }
 
@@ -505,7 +524,7 @@ mod vnni {
 
     use super::avx2::sum_i32;
     use super::vnni_panel::{panel_of, staged16, Format, Outputs};
-    use super::{finish_one, Sink};
+    use super::{finish_one, in_range, Sink};
     use crate::dense::pack::Form;
     use crate::quant::pack::{QuantNetwork, QuantScratch, IN_LANES};
 
@@ -565,13 +584,17 @@ mod vnni {
         }
     }
 
-    /// The AVX-512 VNNI forward pass.
+    /// The AVX-512 VNNI forward pass; returns whether every activation was in range.
     ///
     /// # Safety
-    /// `x` holds `net.inputs` readable values; `scratch` was made
-    /// for `net`.
+    /// `x` holds `net.inputs` readable values; `scratch` was made for `net`.
     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma")]
-    pub(crate) unsafe fn forward_vnni(vnni: Avx512Vnni, net: &QuantNetwork, x: *const f32, scratch: &mut QuantScratch) {
+    pub(crate) unsafe fn forward_vnni(
+        vnni: Avx512Vnni,
+        net: &QuantNetwork,
+        x: *const f32,
+        scratch: &mut QuantScratch,
+    ) -> bool {
         let s = vnni.avx512();
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
         // them (inputs and activations padded to 16 i16, so a 16-lane store at i < inputs stays inside and the dot
@@ -624,6 +647,7 @@ mod vnni {
                 }
             }
         }
+        in_range(net, scratch)
     }
 }
 
@@ -635,6 +659,7 @@ mod vnni {
 mod vnni8 {
     use std::arch::x86_64::*;
 
+    use tachyon_model::Activation;
     use tachyon_simd::isa::Avx512Vnni;
     use tachyon_simd::lanes::scalar::Scalar;
 
@@ -730,7 +755,22 @@ mod vnni8 {
         }
     }
 
-    /// The AVX-512 VNNI forward pass for 8-bit activations.
+    /// Whether every activation of the call just made lies in the calibrated range ([`super::in_range`] for the
+    /// byte buffers): no input at the reserved levels ±127 (bytes 1 and 255) and, after ReLU, no hidden activation
+    /// at 255.
+    #[inline(always)]
+    fn bytes_in_range(net: &QuantNetwork, scratch: &QuantScratch) -> bool {
+        let input = &scratch.bytes[0][..net.inputs];
+        let mut out = input.iter().fold(0u8, |o, &b| o | u8::from(b == 255) | u8::from(b <= 1));
+        if net.activation == Activation::Relu {
+            for (layer, b) in net.layers.iter().zip(&scratch.bytes[1..]) {
+                out |= b[..layer.outputs].iter().fold(0u8, |o, &b| o | u8::from(b == 255));
+            }
+        }
+        out == 0
+    }
+
+    /// The AVX-512 VNNI forward pass for 8-bit activations; returns whether every activation was in range.
     ///
     /// # Safety
     /// `net` has 8-bit activations; `x` holds `net.inputs`
@@ -741,7 +781,7 @@ mod vnni8 {
         net: &QuantNetwork,
         x: *const f32,
         scratch: &mut QuantScratch,
-    ) {
+    ) -> bool {
         let s = vnni.avx512();
         // SAFETY: (whole body) buffers have the padded extents `QuantNetwork::new` and `QuantScratch::new` gave
         // them: byte buffers and dot-form rows are whole 64-byte registers, so a 16-byte store at i < inputs and a
@@ -800,5 +840,6 @@ mod vnni8 {
                 }
             }
         }
+        bytes_in_range(net, scratch)
     }
 }

@@ -4,9 +4,13 @@
 //! - weights: per output channel, `w_o = max_i |W[o, i]| / 127` and `Wq = round(W / w_o)` in [-127, 127] (for the
 //!   first layer, `W` acts on standardised features);
 //! - activations: one scale per tensor, calibrated on data, with `L` levels ([`ActivationBits`]: `L` = 127 for 8
-//!   bits, 2047 for 12): the standardised inputs share `s_in = max |z| / L` (over every feature and calibration
-//!   row), each hidden layer's activations `s = max a / (2L + 1)` after ReLU or `1 / L` after tanh, so
+//!   bits, 2047 for 12): the standardised inputs share `s_in = max |z| / (L - 1)` (over every feature and
+//!   calibration row), each hidden layer's activations `s = max a / 2L` after ReLU or `1 / L` after tanh, so
 //!   `q = round(a / s)` lies in [-L, L] or [0, 2L + 1];
+//! - the extreme level (`±L` for inputs, `2L + 1` after ReLU) is reserved: a value quantises to it only when it lies
+//!   more than half a step beyond the calibrated range (or is NaN), where clamping would change it. A call that
+//!   produces one is out of range and its row is computed by the f32 network instead (see
+//!   [`crate::CompiledModel::quantize`]); tanh needs no reserve, its outputs never leave [-1, 1];
 //! - a layer's pre-activation is then `acc_o (w_o s) + b_o` with `acc_o = sum_i Wq[o, i] q_i` exact in i32.
 //!
 //! Why two widths: 8-bit activations halve the multiply-adds on AVX-512 VNNI (`vpdpbusd`: four u8 x i8 products
@@ -143,7 +147,8 @@ impl Calibration {
     }
 
     /// Scales for `bits`-wide activations from the f64 reference run over `rows` (whole rows of raw features):
-    /// each maps the largest magnitude seen to the largest quantised value (larger values met later saturate).
+    /// each maps the largest magnitude seen to the largest quantised value below the reserved one (see the module
+    /// doc), so that larger values met later are detected rather than clamped.
     pub fn fit_bits(net: &DenseNetwork, rows: &[f32], bits: ActivationBits) -> Calibration {
         let mut input_max = 0.0f64;
         let hidden = net.layers.len() - 1;
@@ -170,11 +175,11 @@ impl Calibration {
         let positive = |s: f64| if s > 0.0 && s.is_finite() { s } else { 1.0 };
         Calibration {
             bits,
-            input_scale: positive(input_max / bits.signed_levels()),
+            input_scale: positive(input_max / (bits.signed_levels() - 1.0)),
             activation_scales: act_max
                 .into_iter()
                 .map(|m| match net.activation {
-                    Activation::Relu => positive(m / bits.unsigned_levels()),
+                    Activation::Relu => positive(m / (bits.unsigned_levels() - 1.0)),
                     Activation::Tanh => 1.0 / bits.signed_levels(),
                 })
                 .collect(),
@@ -325,11 +330,6 @@ impl QuantNetwork {
             input_factor,
             layers,
         }
-    }
-
-    /// Outputs of the last layer.
-    pub fn outputs(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.outputs)
     }
 }
 
