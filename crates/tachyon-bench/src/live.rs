@@ -1,13 +1,15 @@
 //! `tachyon bench live`: the shipped AAPL day through the live pipeline (two threads, rings, book, features and a
-//! 44-64-64-1 MLP with seeded weights), signals counted, not written. `max`: as fast as the feed reads (events/s;
+//! 44-64-64-1 MLP with seeded weights, standardised by the day's features), signals counted, not written, with the
+//! f32 predictor and the int8 one (calibrated on the day's features). `max`: as fast as the feed reads (events/s;
 //! the latency there is mostly queueing in a full ring). `rate_*`: a fixed offered load, for the receive-to-signal
 //! latency the pipeline gives when it keeps up. Each case is run `samples` times; the median run is reported.
 
 use std::path::Path;
 
+use tachyon_features::{ExtractOptions, Input};
 use tachyon_infer::CompiledModel;
 use tachyon_live::{Config, Deployed, ModelSlot, NullSink, Pace, Report};
-use tachyon_market::LobsterFeed;
+use tachyon_market::{LobsterFeed, QuotesCsvConfig};
 use tachyon_model::{Activation, DenseNetwork};
 use tachyon_simd::Backend;
 
@@ -18,8 +20,20 @@ use super::{Row, Scale};
 pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Result<()> {
     let messages = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
     let backend = Backend::active();
-    let net = DenseNetwork::seeded(&[tachyon_features::NUM_FEATURES, 64, 64, 1], Activation::Relu, 42);
-    let slot = ModelSlot::new(Deployed::new(1, "seeded", CompiledModel::compile(&net, &backend)?)?);
+    let width = tachyon_features::NUM_FEATURES;
+    let mut net = DenseNetwork::seeded(&[width, 64, 64, 1], Activation::Relu, 42);
+    let input = Input::detect(&messages, QuotesCsvConfig::default());
+    let features = tachyon_features::extract(input.open()?.as_mut(), &ExtractOptions::default())?.features;
+    let rows = features.len() / width;
+    for j in 0..width {
+        let column = features.iter().skip(j).step_by(width).map(|&v| f64::from(v));
+        let mean = column.clone().sum::<f64>() / rows as f64;
+        let std = (column.map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows as f64).sqrt();
+        (net.mean[j], net.std[j]) = (mean, if std > 0.0 { std } else { 1.0 });
+    }
+    let calibration = tachyon_infer::quant::spread_rows(&features, width, 50_000);
+    let (int8, _) = CompiledModel::quantize(&net, &calibration, &features, &backend)?;
+    let models = [("f32", CompiledModel::compile(&net, &backend)?), ("int8", int8)];
     let samples = match scale {
         Scale::Full => 7,
         Scale::Quick => 3,
@@ -27,30 +41,33 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
     };
     let cases: [(&'static str, Pace); 3] =
         [("max", Pace::Max), ("rate_200k", Pace::Rate(200_000.0)), ("rate_500k", Pace::Rate(500_000.0))];
-    for (case, pace) in cases {
-        let mut runs: Vec<Report> = Vec::new();
-        for _ in 0..samples {
-            let mut feed = LobsterFeed::open_message(&messages)?;
-            let config = Config { pace, ..Config::default() };
-            runs.push(tachyon_live::run(&mut feed, &slot, &mut NullSink, &config)?);
+    for (dtype, model) in models {
+        let slot = ModelSlot::new(Deployed::new(1, "seeded", model)?);
+        for (case, pace) in cases {
+            let mut runs: Vec<Report> = Vec::new();
+            for _ in 0..samples {
+                let mut feed = LobsterFeed::open_message(&messages)?;
+                let config = Config { pace, ..Config::default() };
+                runs.push(tachyon_live::run(&mut feed, &slot, &mut NullSink, &config)?);
+            }
+            runs.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
+            // Runs sorted by rate, so time per event falls along them: its q-quantile is run (1 - q) of the way.
+            let ns_at = |q: f64| {
+                let r = &runs[((1.0 - q) * (runs.len() - 1) as f64).round() as usize];
+                1e9 / r.events_per_s.max(1e-9)
+            };
+            let timing = Timing { median_ns: ns_at(0.5), p10_ns: ns_at(0.1), p90_ns: ns_at(0.9) };
+            let median = &runs[runs.len() / 2];
+            let mut row = Row::new("live", case, backend.isa().name(), dtype, 2, timing);
+            row.size = Some(median.updates);
+            row.events_per_s = Some(median.events_per_s);
+            row.p50_ns = Some(median.latency.p50_ns);
+            row.p99_ns = Some(median.latency.p99_ns);
+            row.p999_ns = Some(median.latency.p999_ns);
+            row.max_ns = Some(median.latency.max_ns);
+            row.drops = Some(median.drops);
+            emit(row);
         }
-        runs.sort_by(|a, b| a.events_per_s.total_cmp(&b.events_per_s));
-        // Runs sorted by rate, so time per event falls along them: its q-quantile is run (1 - q) of the way.
-        let ns_at = |q: f64| {
-            let r = &runs[((1.0 - q) * (runs.len() - 1) as f64).round() as usize];
-            1e9 / r.events_per_s.max(1e-9)
-        };
-        let timing = Timing { median_ns: ns_at(0.5), p10_ns: ns_at(0.1), p90_ns: ns_at(0.9) };
-        let median = &runs[runs.len() / 2];
-        let mut row = Row::new("live", case, backend.isa().name(), "f32", 2, timing);
-        row.size = Some(median.updates);
-        row.events_per_s = Some(median.events_per_s);
-        row.p50_ns = Some(median.latency.p50_ns);
-        row.p99_ns = Some(median.latency.p99_ns);
-        row.p999_ns = Some(median.latency.p999_ns);
-        row.max_ns = Some(median.latency.max_ns);
-        row.drops = Some(median.drops);
-        emit(row);
     }
     Ok(())
 }

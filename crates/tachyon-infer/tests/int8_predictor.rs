@@ -350,3 +350,57 @@ fn rows_beyond_the_calibrated_range_are_computed_in_f32() {
         }
     }
 }
+
+/// An input no weight reads (a feature left out of training) changes nothing, whatever value it takes: it is
+/// neither calibrated nor range-checked, so it never sends a row to the f32 network.
+#[test]
+fn inputs_no_weight_reads_are_not_range_checked() {
+    let mut net = network(&[44, 64, 1], Activation::Relu, 3);
+    let first = &mut net.layers[0];
+    for o in 0..first.outputs {
+        first.weights[o * first.inputs] = 0.0;
+    }
+    let calibration_rows = rows(&net, 500, 1.0, 1);
+    for bits in WIDTHS {
+        let calibration = Calibration::fit_bits(&net, &calibration_rows, bits);
+        for isa in tachyon_simd::isa::levels_under_test() {
+            let q = CompiledModel::with_calibration(&net, calibration.clone(), &Backend::new(isa).unwrap()).unwrap();
+            let row = rows(&net, 1, 1.0, 2);
+            let mut far = row.clone();
+            far[0] = (net.mean[0] + 1e6 * net.std[0]) as f32;
+            assert_eq!(integer_rows(&q, &far), integer_rows(&q, &row), "{isa} {bits:?}");
+            assert!(integer_rows(&q, &far)[0].is_some(), "{isa} {bits:?}");
+        }
+    }
+}
+
+/// The scales travel in the model file: recorded, read back equal, and refused when they do not fit.
+#[test]
+fn scales_recorded_in_a_model_file_are_read_back_and_checked() {
+    use tachyon_model::{ModelFile, ModelKind};
+    let net = network(&[44, 64, 64, 1], Activation::Relu, 11);
+    let (q, _) =
+        CompiledModel::quantize(&net, &rows(&net, 2000, 1.0, 3), &rows(&net, 2000, 1.0, 4), &Backend::best()).unwrap();
+    let calibration = q.calibration().unwrap().clone();
+    let mut file = ModelFile {
+        kind: ModelKind::Mlp,
+        schema_hash: 1,
+        features: 44,
+        feature_names: Vec::new(),
+        text: Vec::new(),
+        arrays: Vec::new(),
+    };
+    assert_eq!(Calibration::from_model(&file, &net).unwrap(), None);
+    calibration.record(&mut file);
+    calibration.record(&mut file); // recorded once, whatever the number of calls
+    let back = ModelFile::from_bytes(&file.to_bytes()).unwrap();
+    assert_eq!(Calibration::from_model(&back, &net).unwrap(), Some(calibration.clone()));
+    let two_layers = network(&[44, 64, 1], Activation::Relu, 11);
+    let e = Calibration::from_model(&back, &two_layers).unwrap_err().to_string();
+    assert!(e.contains("int8.scales") && e.contains("2 layers"), "{e}");
+    for (at, value) in [(0, 10.0), (1, 0.0), (2, f64::NAN), (3, -1.0)] {
+        let mut bad = back.clone();
+        bad.arrays.iter_mut().find(|(k, _)| k == "int8.scales").unwrap().1[at] = value;
+        assert!(Calibration::from_model(&bad, &net).is_err(), "value {value} at {at}");
+    }
+}

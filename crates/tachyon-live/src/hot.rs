@@ -42,6 +42,8 @@ pub struct HotCounts {
     pub signals: u64,
     /// Times the live model changed under the hot path.
     pub swaps: u64,
+    /// Signals of int8 models computed by their f32 network (out of the calibrated range).
+    pub fallback_rows: u64,
 }
 
 /// Book, features and the live model.
@@ -97,7 +99,7 @@ impl HotPath {
 
     /// Counts so far.
     pub fn counts(&self) -> HotCounts {
-        self.counts
+        HotCounts { fallback_rows: self.counts.fallback_rows + self.scratch.fallback_rows(), ..self.counts }
     }
 
     /// The inputs far outside the live model's training range on at least [`DRIFT_SHARE`] of the ticks checked
@@ -148,6 +150,7 @@ impl HotPath {
         // The model live now: a pointer comparison per tick, a swap (new scratch) only when it changed.
         if !self.slot.is_current(&self.model) {
             self.model = self.slot.current();
+            self.counts.fallback_rows += self.scratch.fallback_rows();
             self.scratch = self.model.model.scratch();
             self.counts.swaps += 1;
         }

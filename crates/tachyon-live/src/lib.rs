@@ -12,7 +12,7 @@ pub mod signal;
 pub mod wire;
 
 pub use hot::{HotCounts, HotPath, StageTicks};
-pub use model::{DeployError, Deployed, ModelSlot, SERVED};
+pub use model::{DeployError, Deployed, ModelSlot, ServedPrecision, SERVED};
 pub use pipeline::{
     run, run_with_control, Config, LiveError, ModelChange, Pace, Percentiles, Report, ShadowReport, Stages,
 };

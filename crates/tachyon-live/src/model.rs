@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tachyon_features::{FEATURE_NAMES, NUM_FEATURES, SCHEMA};
-use tachyon_infer::{CompileError, CompiledModel};
+use tachyon_infer::{Calibration, CompileError, CompiledModel};
 use tachyon_model::{DenseNetwork, FeatureSet, ModelError, ModelFile, TrainingRanges};
 use tachyon_simd::Backend;
 
@@ -25,6 +25,15 @@ pub enum DeployError {
     /// It could not be compiled for the backend.
     #[error(transparent)]
     Compile(#[from] CompileError),
+    /// int8 was asked for, and the file records no int8 scales.
+    #[error(
+        "model {name}: no int8 scales recorded (`tachyon train` records them when int8 passes its accuracy check \
+         on the validation rows; it prints why when it does not): serve it with --precision f32"
+    )]
+    NoInt8 {
+        /// The model's name.
+        name: String,
+    },
     /// Its shape does not fit the pipeline.
     #[error("model {name}: {problem}")]
     Shape {
@@ -33,6 +42,16 @@ pub enum DeployError {
         /// What is wrong.
         problem: String,
     },
+}
+
+/// Which compiled form of a model file serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ServedPrecision {
+    /// The f32 predictor.
+    #[default]
+    F32,
+    /// The int8 predictor, with the scales the model file records (rows outside their range are computed in f32).
+    Int8,
 }
 
 /// A compiled model and the id its signals carry.
@@ -88,11 +107,19 @@ impl Deployed {
         }
     }
 
-    /// Loads a model file (checked against the served features by name and hash) and compiles it to f32.
-    pub fn load(id: u32, path: &Path, backend: &Backend) -> Result<Deployed, DeployError> {
+    /// Loads a model file (checked against the served features by name and hash) and compiles it to `precision`.
+    pub fn load(id: u32, path: &Path, backend: &Backend, precision: ServedPrecision) -> Result<Deployed, DeployError> {
         let file = ModelFile::load(path, &SERVED)?;
         let net = DenseNetwork::from_model_file(&file)?;
-        let mut deployed = Deployed::new(id, path.display().to_string(), CompiledModel::compile(&net, backend)?)?;
+        let name = path.display().to_string();
+        let model = match precision {
+            ServedPrecision::F32 => CompiledModel::compile(&net, backend)?,
+            ServedPrecision::Int8 => match Calibration::from_model(&file, &net)? {
+                Some(scales) => CompiledModel::with_calibration(&net, scales, backend)?,
+                None => return Err(DeployError::NoInt8 { name }),
+            },
+        };
+        let mut deployed = Deployed::new(id, name, model)?;
         deployed.bounds = TrainingRanges::from_model(&file).map(|ranges| Box::new(InputBounds::of(&ranges)));
         Ok(deployed)
     }

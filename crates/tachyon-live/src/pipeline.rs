@@ -215,6 +215,8 @@ pub struct Report {
     pub stopped: bool,
     /// Times the hot path changed model.
     pub swaps: u64,
+    /// Signals of int8 models computed by their f32 network (inputs or activations outside the calibrated range).
+    pub fallback_rows: u64,
     /// Wall time, s.
     pub seconds: f64,
     /// Updates per second, end to end.
@@ -422,6 +424,7 @@ pub fn run_with_control(
     report.ticks = counts.ticks;
     report.warmup = counts.warmup;
     report.swaps = counts.swaps;
+    report.fallback_rows = counts.fallback_rows;
     report.signals = signals;
     report.seconds = started.elapsed().as_secs_f64();
     report.events_per_s = report.updates as f64 / report.seconds.max(1e-9);

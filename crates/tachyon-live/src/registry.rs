@@ -17,7 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tachyon_simd::Backend;
 
-use crate::model::{DeployError, Deployed, ModelSlot};
+use crate::model::{DeployError, Deployed, ModelSlot, ServedPrecision};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +199,7 @@ pub struct Swap {
 pub struct RegistryWatch {
     registry: Registry,
     backend: Backend,
+    precision: ServedPrecision,
     slot: ModelSlot,
     compiled: HashMap<u32, Arc<Deployed>>,
     seen: Option<Promotion>,
@@ -207,12 +208,19 @@ pub struct RegistryWatch {
 }
 
 impl RegistryWatch {
-    /// A watch that swaps `slot`, starting from the registry's live model (which `slot` is expected to serve).
-    pub fn new(registry: Registry, slot: ModelSlot, backend: Backend) -> Result<RegistryWatch, RegistryError> {
+    /// A watch that swaps `slot`, starting from the registry's live model (which `slot` is expected to serve),
+    /// compiling each model to `precision`.
+    pub fn new(
+        registry: Registry,
+        slot: ModelSlot,
+        backend: Backend,
+        precision: ServedPrecision,
+    ) -> Result<RegistryWatch, RegistryError> {
         let mut watch = RegistryWatch {
             seen: registry.current()?,
             registry,
             backend,
+            precision,
             slot,
             compiled: HashMap::new(),
             stamp: None,
@@ -229,7 +237,7 @@ impl RegistryWatch {
         if let Some(model) = self.compiled.get(&id) {
             return Ok(model.clone());
         }
-        let model = Arc::new(Deployed::load(id, &self.registry.model_path(id), &self.backend)?);
+        let model = Arc::new(Deployed::load(id, &self.registry.model_path(id), &self.backend, self.precision)?);
         self.compiled.insert(id, model.clone());
         Ok(model)
     }
@@ -288,7 +296,7 @@ impl RegistryWatch {
 
 /// Checks that the model file at `path` loads, matches the served features and compiles.
 fn check(path: &Path) -> Result<(), RegistryError> {
-    Deployed::load(0, path, &Backend::best())?;
+    Deployed::load(0, path, &Backend::best(), ServedPrecision::F32)?;
     Ok(())
 }
 

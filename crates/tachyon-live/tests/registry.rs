@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tachyon_features::{FEATURE_NAMES, NUM_FEATURES, SCHEMA};
-use tachyon_live::{run_with_control, Config, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch};
+use tachyon_live::{
+    run_with_control, Config, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, ServedPrecision,
+};
 use tachyon_market::LobsterFeed;
 use tachyon_model::{Activation, DenseNetwork, Head, ModelKind};
 use tachyon_simd::Backend;
@@ -67,10 +69,10 @@ fn a_promotion_reaches_a_running_pipeline() {
     let b = registry.add(&model_file(&dir, "b.tcy", 2, false)).unwrap();
     registry.promote(a).unwrap();
     let backend = Backend::active();
-    let slot = ModelSlot::new(Deployed::load(a, &registry.model_path(a), &backend).unwrap());
+    let slot = ModelSlot::new(Deployed::load(a, &registry.model_path(a), &backend, ServedPrecision::F32).unwrap());
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
     let messages = data.join("AAPL_2012-06-21_34200000_57600000_message_1.csv");
-    let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend).unwrap();
+    let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend, ServedPrecision::F32).unwrap();
     let report = std::thread::scope(|scope| {
         scope.spawn(|| {
             std::thread::sleep(Duration::from_millis(20));
@@ -107,8 +109,8 @@ fn a_model_with_other_outputs_is_not_swapped_in() {
     let b = registry.add(&two).unwrap();
     registry.promote(a).unwrap();
     let backend = Backend::active();
-    let slot = ModelSlot::new(Deployed::load(a, &registry.model_path(a), &backend).unwrap());
-    let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend).unwrap();
+    let slot = ModelSlot::new(Deployed::load(a, &registry.model_path(a), &backend, ServedPrecision::F32).unwrap());
+    let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend, ServedPrecision::F32).unwrap();
     registry.promote(b).unwrap();
     watch.poll();
     assert!(watch.swaps().is_empty());

@@ -140,9 +140,7 @@ fn predictors(split: &tachyon_train::Split, model: &tachyon_train::ModelFile) ->
         ic(&served)
     );
     // Calibration rows spread over all training rows (both days): the first rows would be one day's morning.
-    let stride = split.train.rows().div_ceil(50_000).max(1);
-    let calibration: Vec<f32> =
-        (0..split.train.rows()).step_by(stride).flat_map(|i| split.train.row(i).to_vec()).collect();
+    let calibration = tachyon_infer::quant::spread_rows(&split.train.x, net.inputs, 50_000);
     let int8 = match CompiledModel::quantize(&net, &calibration, &split.validation.x, &backend) {
         Ok((q, r)) => {
             let mut quantised = vec![0.0f32; test.rows()];

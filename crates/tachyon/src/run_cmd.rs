@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use tachyon_live::{
-    Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, Report, SignalSink, SocketFeed,
+    Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, Report, ServedPrecision, SignalSink,
+    SocketFeed,
 };
 use tachyon_market::Feed;
 use tachyon_simd::Backend;
@@ -36,6 +37,10 @@ pub struct RunArgs {
     /// Model file (from `tachyon train`), checked against the served features by name and hash.
     #[arg(long, value_name = "FILE", required_unless_present = "registry", conflicts_with = "registry")]
     pub model: Option<PathBuf>,
+    /// Serve the f32 predictor, or the int8 one with the scales `tachyon train` recorded in the model file (rows
+    /// outside their range are computed in f32 and counted in the report).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
     /// Shadow A/B: run this model file beside the live model on the same features (after each live signal is
     /// stamped), write its first output as a `shadow_0` column and report how the two compare.
     #[arg(long, value_name = "FILE")]
@@ -70,6 +75,15 @@ pub struct RunArgs {
     pub no_pin: bool,
 }
 
+/// `--precision`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 weights and activations.
+    F32,
+    /// int8 weights, 8- or 12-bit activations (the width recorded with the scales).
+    Int8,
+}
+
 fn parse_speed(text: &str) -> Result<Pace, String> {
     if text.eq_ignore_ascii_case("max") {
         return Ok(Pace::Max);
@@ -87,6 +101,10 @@ type OpenFeed<'a> = Box<dyn FnOnce() -> Result<Box<dyn Feed>> + 'a>;
 pub fn run(args: &RunArgs) -> Result<()> {
     crate::check_writable(args.report.as_deref())?;
     let backend = Backend::active();
+    let precision = match args.precision {
+        Precision::F32 => ServedPrecision::F32,
+        Precision::Int8 => ServedPrecision::Int8,
+    };
     let registry = args.registry.as_deref().map(Registry::open).transpose()?;
     let deployed = match (&registry, &args.model) {
         (Some(registry), _) => {
@@ -96,14 +114,20 @@ pub fn run(args: &RunArgs) -> Result<()> {
                     registry.dir().display()
                 )
             })?;
-            Deployed::load(live.id, &registry.model_path(live.id), &backend)?
+            Deployed::load(live.id, &registry.model_path(live.id), &backend, precision)?
         }
-        (None, Some(model)) => Deployed::load(1, model, &backend)?,
+        (None, Some(model)) => Deployed::load(1, model, &backend, precision)?,
         (None, None) => unreachable!("clap requires --model or --registry"),
     };
     let outputs = deployed.model.outputs();
+    let served = match deployed.model.precision() {
+        tachyon_infer::Precision::F32 => "f32".to_string(),
+        tachyon_infer::Precision::Int8 { bits, kernel } => {
+            format!("int8 with {}-bit activations, {} kernel,", bits.bits(), kernel.name())
+        }
+    };
     eprintln!(
-        "model {} ({} inputs, {} outputs, f32 on {})",
+        "model {} ({} inputs, {} outputs, {served} on {})",
         deployed.name,
         deployed.model.inputs(),
         outputs,
@@ -111,7 +135,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     );
     let shadow = match &args.shadow {
         Some(path) => {
-            let shadow = Deployed::load(0, path, &backend)?;
+            let shadow = Deployed::load(0, path, &backend, precision)?;
             if shadow.model.outputs() != outputs {
                 anyhow::bail!(
                     "--shadow {}: {} outputs, the live model has {outputs}",
@@ -150,7 +174,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         ..Config::default()
     };
     let mut watch = match registry {
-        Some(registry) => Some(RegistryWatch::new(registry, slot.clone(), backend)?),
+        Some(registry) => Some(RegistryWatch::new(registry, slot.clone(), backend, precision)?),
         None => None,
     };
     let mut feeds: Vec<OpenFeed<'_>> = Vec::new();
@@ -229,6 +253,13 @@ fn print_report(r: &Report) {
     );
     for example in &r.skipped_examples {
         eprintln!("  skipped: {example}");
+    }
+    if r.fallback_rows > 0 {
+        eprintln!(
+            "  int8: {} signals ({:.2}%) computed in f32, their inputs outside the calibrated range",
+            r.fallback_rows,
+            100.0 * r.fallback_rows as f64 / r.signals.max(1) as f64
+        );
     }
     for (name, share) in &r.drifted {
         eprintln!(

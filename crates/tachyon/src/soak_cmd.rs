@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use tachyon_features::{extract, ExtractOptions, FeatureMatrix, Input, LabelSpec};
-use tachyon_live::{Config, Deployed, ModelSlot, Registry, RegistryWatch, Signal, SignalSink, TimeBase};
+use tachyon_live::{
+    Config, Deployed, ModelSlot, Registry, RegistryWatch, ServedPrecision, Signal, SignalSink, TimeBase,
+};
 use tachyon_market::{LobsterFeed, QuotesCsvConfig};
 use tachyon_simd::Backend;
 use tachyon_train::{train_ridge, Split, SplitSpec};
@@ -221,7 +223,8 @@ fn soak(
             let live = registry.current()?.context("a model is live")?.id;
 
             // 1. The live model alone: the same signals as its first replay.
-            let slot = ModelSlot::new(Deployed::load(live, &registry.model_path(live), &backend)?);
+            let slot =
+                ModelSlot::new(Deployed::load(live, &registry.model_path(live), &backend, ServedPrecision::F32)?);
             let hash = Arc::new(std::sync::Mutex::new((0xcbf2_9ce4_8422_2325u64, 0u64)));
             let mut feed = LobsterFeed::open(message, orderbook)?;
             let report = tachyon_live::run(&mut feed, &slot, &mut HashSink(hash.clone()), &config)?;
@@ -239,7 +242,7 @@ fn soak(
 
             // 2. Promote the next model and roll back while the replay runs: two hot swaps under load.
             let next = ids[(ids.iter().position(|&i| i == live).expect("a registry id") + 1) % ids.len()];
-            let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend)?;
+            let mut watch = RegistryWatch::new(registry.clone(), slot.clone(), backend, ServedPrecision::F32)?;
             // Promote a fifth of the way through the replay, roll back at three fifths.
             let (replay_start, mut changes) = (Instant::now(), 0u64);
             let mut change_error = None;

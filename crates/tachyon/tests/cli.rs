@@ -315,6 +315,12 @@ fn train_mlp_logs_every_epoch_and_eval_reads_it() {
     let out = tachyon(&["eval", "--model", v1.to_str().unwrap(), i], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("does not record what it was fitted on"), "{}", text(&out.stdout));
+    // It records no int8 scales either: served in f32 only.
+    let args = ["run", i, "--model", v1.to_str().unwrap(), "--precision", "int8", "--no-pin"];
+    let out = tachyon(&args, None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no int8 scales recorded"), "{}", text(&out.stderr));
+    assert!(json["int8"].get("bits").is_some() || json["int8"].get("refused").is_some(), "{json}");
     // The trained file compiles into both predictors.
     let out = tachyon(&["bench", "infer", "--model", m, "--json", "--smoke"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -514,6 +520,25 @@ fn run_writes_one_signal_per_tick_and_a_report_and_models_promote_and_roll_back(
     assert_eq!(lines.next().unwrap(), "seq,event_id,exchange_time_ns,receive_ns,emit_ns,model_id,prediction_0");
     assert_eq!(lines.count() as u64, signal_count);
 
+    // The int8 predictor with the scales `train` recorded: one signal per tick again, close to the f32 ones.
+    let signals8 = dir.join("signals8.csv");
+    let m = model.to_str().unwrap();
+    let args = ["run", i, "--model", m, "--precision", "int8", "--out", signals8.to_str().unwrap(), "--no-pin"];
+    let out = tachyon(&args, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("int8 with 8-bit") || text(&out.stderr).contains("int8 with 12-bit"));
+    let predictions = |path: &std::path::Path| -> Vec<f64> {
+        let csv = std::fs::read_to_string(path).unwrap();
+        csv.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect()
+    };
+    let (f32s, int8s) = (predictions(&signals), predictions(&signals8));
+    assert_eq!(f32s.len(), int8s.len());
+    let n = f32s.len() as f64;
+    let mean = f32s.iter().sum::<f64>() / n;
+    let std = (f32s.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
+    let rms = (f32s.iter().zip(&int8s).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / n).sqrt();
+    assert!(rms > 0.0 && rms < 0.05 * std, "int8 RMS error {rms} against an f32 std of {std}");
+
     // The registry: add, promote, serve, roll back; a damaged model is refused with its path.
     let registry = dir.join("registry");
     let r = registry.to_str().unwrap();
@@ -551,7 +576,10 @@ fn bench_live_rows_carry_throughput_latency_and_drops() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|r| r["workload"] == "live")
         .collect();
-    assert_eq!(rows.len(), 3, "{stdout}");
+    assert_eq!(rows.len(), 6, "{stdout}");
+    for dtype in ["f32", "int8"] {
+        assert_eq!(rows.iter().filter(|r| r["dtype"] == dtype).count(), 3, "{stdout}");
+    }
     for row in &rows {
         for field in ["case", "events_per_s", "p50_ns", "p99_ns", "p999_ns", "drops"] {
             assert!(row.get(field).is_some(), "{field} missing in {row}");

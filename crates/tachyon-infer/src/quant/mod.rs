@@ -91,6 +91,14 @@ pub enum QuantError {
     },
 }
 
+/// Calibration rows spread evenly over `rows` (whole rows of `width` values, in time order), at most `at_most`
+/// of them: the first rows alone would describe one part of the period (a day's morning), not all of it.
+pub fn spread_rows(rows: &[f32], width: usize, at_most: usize) -> Vec<f32> {
+    let n = rows.len() / width.max(1);
+    let stride = n.div_ceil(at_most.max(1)).max(1);
+    rows.chunks_exact(width.max(1)).step_by(stride).flatten().copied().collect()
+}
+
 /// Which integer kernel runs: chosen once, when the predictor is made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Int8Kernel {

@@ -37,7 +37,7 @@ use tachyon_model::Activation;
 use tachyon_simd::mem::AlignedVec;
 
 use crate::dense::pack::{panel_regs, round_up, two_part_mean, Form};
-use tachyon_model::DenseNetwork;
+use tachyon_model::{DenseNetwork, ModelError, ModelFile};
 
 /// Outputs per register of i32 accumulators.
 pub(crate) const OUT_LANES: usize = 8;
@@ -151,12 +151,18 @@ impl Calibration {
     /// doc), so that larger values met later are detected rather than clamped.
     pub fn fit_bits(net: &DenseNetwork, rows: &[f32], bits: ActivationBits) -> Calibration {
         let mut input_max = 0.0f64;
+        let unused = unused_inputs(net);
         let hidden = net.layers.len() - 1;
         let mut act_max = vec![0.0f64; hidden];
         let finite_max = |m: f64, v: &[f64]| v.iter().filter(|x| x.is_finite()).fold(m, |m, x| m.max(x.abs()));
         for row in rows.chunks_exact(net.inputs) {
             let mut x: Vec<f64> =
                 row.iter().zip(&net.mean).zip(&net.std).map(|((&v, m), s)| (f64::from(v) - m) / s).collect();
+            for (v, &unused) in x.iter_mut().zip(&unused) {
+                if unused {
+                    *v = 0.0;
+                }
+            }
             input_max = finite_max(input_max, &x);
             for (l, layer) in net.layers[..hidden].iter().enumerate() {
                 x = (0..layer.outputs)
@@ -185,6 +191,51 @@ impl Calibration {
                 .collect(),
         }
     }
+}
+
+/// Model-file array holding the scales: activation bits, input scale, then each hidden layer's scale.
+const SCALES_KEY: &str = "int8.scales";
+
+impl Calibration {
+    /// Stores the scales in `model`, so that a serving process compiles the same int8 model without the
+    /// calibration rows.
+    pub fn record(&self, model: &mut ModelFile) {
+        model.arrays.retain(|(key, _)| key != SCALES_KEY);
+        let mut values = vec![f64::from(self.bits.bits()), self.input_scale];
+        values.extend(&self.activation_scales);
+        model.arrays.push((SCALES_KEY.into(), values));
+    }
+
+    /// The scales `model` records for `net` (built from it): `None` if it records none, an error if they do not
+    /// fit the network or are not positive and finite.
+    pub fn from_model(model: &ModelFile, net: &DenseNetwork) -> Result<Option<Calibration>, ModelError> {
+        let Some(values) = model.array(SCALES_KEY) else { return Ok(None) };
+        let malformed = |what: &str| Err(ModelError::Malformed(format!("{SCALES_KEY}: {what}")));
+        let bits = match values.first() {
+            Some(8.0) => ActivationBits::Eight,
+            Some(12.0) => ActivationBits::Twelve,
+            _ => return malformed("the activation width must be 8 or 12 bits"),
+        };
+        if values.len() != net.layers.len() + 1 {
+            return malformed(&format!(
+                "{} scales for a network of {} layers (expected {})",
+                values.len() - 1,
+                net.layers.len(),
+                net.layers.len()
+            ));
+        }
+        if values[1..].iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return malformed("scales must be positive and finite");
+        }
+        Ok(Some(Calibration { bits, input_scale: values[1], activation_scales: values[2..].to_vec() }))
+    }
+}
+
+/// Inputs that no first-layer weight reads (features left out of training get exactly zero weights): their values,
+/// however far from the training rows, change nothing, so they are neither calibrated nor range-checked.
+fn unused_inputs(net: &DenseNetwork) -> Vec<bool> {
+    let first = &net.layers[0];
+    (0..net.inputs).map(|i| (0..first.outputs).all(|o| first.weights[o * first.inputs + i] == 0.0)).collect()
 }
 
 /// What is added to the quantised inputs of layer `l` to store them as unsigned bytes (8-bit activations): 128 for
@@ -317,8 +368,8 @@ impl QuantNetwork {
         let width = round_up(net.inputs, IN_LANES);
         let (mean_hi, mean_lo) = two_part_mean(&net.mean, width);
         let mut input_factor = AlignedVec::zeroed(width);
-        for (f, &s) in input_factor.iter_mut().zip(&net.std) {
-            *f = (1.0 / (s * calibration.input_scale)) as f32;
+        for ((f, &s), unused) in input_factor.iter_mut().zip(&net.std).zip(unused_inputs(net)) {
+            *f = if unused { 0.0 } else { (1.0 / (s * calibration.input_scale)) as f32 };
         }
         QuantNetwork {
             inputs: net.inputs,
