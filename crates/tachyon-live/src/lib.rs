@@ -14,7 +14,7 @@ pub mod wire;
 pub use hot::{HotCounts, HotPath, StageTicks};
 pub use model::{DeployError, Deployed, ModelSlot, ServedPrecision, SERVED};
 pub use pipeline::{
-    run, run_with_control, Config, LiveError, ModelChange, Pace, Percentiles, Report, ShadowReport, Stages,
+    run, run_with_control, Config, LiveError, ModelChange, Pace, Percentiles, Progress, Report, ShadowReport, Stages,
 };
 pub use registry::{Promotion, Registry, RegistryError, RegistryWatch, Swap};
 pub use signal::{CsvSink, NullSink, Signal, SignalSink, TimeBase, MAX_OUTPUTS};

@@ -67,6 +67,28 @@ pub struct Config {
     /// Set from another thread (a signal handler) to stop reading: what was read is drained, signals flushed,
     /// and the report says the run was stopped.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Called on the io thread about every [`progress_every_ms`](Config::progress_every_ms) with the run's
+    /// [`Progress`] (e.g. to print a line).
+    pub progress: Option<fn(&Progress)>,
+    /// Milliseconds between [`progress`](Config::progress) calls.
+    pub progress_every_ms: u64,
+}
+
+/// Where a run is: counts so far, and throughput and latency over the last interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Progress {
+    /// Seconds since the run started.
+    pub seconds: f64,
+    /// Updates read so far.
+    pub updates: u64,
+    /// Signals written so far.
+    pub signals: u64,
+    /// Records skipped so far.
+    pub skipped: u64,
+    /// Updates per second over the interval.
+    pub interval_events_per_s: f64,
+    /// Receive -> signal over the interval's signals.
+    pub interval_latency: Percentiles,
 }
 
 impl Default for Config {
@@ -81,6 +103,8 @@ impl Default for Config {
             pace: Pace::Max,
             shadow: None,
             stop: None,
+            progress: None,
+            progress_every_ms: 1000,
         }
     }
 }
@@ -294,6 +318,8 @@ struct Timings {
     predict: Histogram<u64>,
     sink: Histogram<u64>,
     shadow: Histogram<u64>,
+    /// Receive -> signal since the last [`Progress`].
+    interval: Histogram<u64>,
 }
 
 /// The io thread's side of the signal ring: writes each signal, records its times.
@@ -331,7 +357,9 @@ impl Drain<'_> {
                         self.shadow.add(signal.prediction[0], shadow);
                     }
                     let t = &mut self.timings;
-                    t.latency.saturating_record(signal.emit_ticks.saturating_sub(signal.receive_ticks).max(1));
+                    let latency = signal.emit_ticks.saturating_sub(signal.receive_ticks).max(1);
+                    t.latency.saturating_record(latency);
+                    t.interval.saturating_record(latency);
                     if let Some(s) = stages {
                         t.queue.saturating_record(s.start.saturating_sub(signal.receive_ticks).max(1));
                         t.book.saturating_record(s.book.saturating_sub(s.start).max(1));
@@ -469,6 +497,7 @@ fn io_side(
         predict: histogram(),
         sink: histogram(),
         shadow: histogram(),
+        interval: histogram(),
     };
     let mut drain = Drain {
         rx: signals_rx,
@@ -543,6 +572,8 @@ fn io_loop(
     let ns_per_tick = drain.time.ns_per_tick;
     let start = clock.now();
     let (mut records, mut first_time_ns) = (0u64, None);
+    let progress_every = ((config.progress_every_ms.max(1) as f64 * 1e6 / ns_per_tick) as u64).max(1);
+    let (mut progress_due, mut last_progress) = (start + progress_every, (start, 0u64));
     loop {
         drain.drain()?;
         if config.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -553,6 +584,21 @@ fn io_loop(
         let read = feed.next_updates(&mut updates);
         let parsed = clock.now();
         control.tick(parsed);
+        if let Some(hook) = config.progress.filter(|_| parsed >= progress_due) {
+            let (at, updates) = last_progress;
+            let seconds = (parsed - at) as f64 * ns_per_tick * 1e-9;
+            hook(&Progress {
+                seconds: (parsed - start) as f64 * ns_per_tick * 1e-9,
+                updates: report.updates,
+                signals: drain.signals,
+                skipped: report.skipped,
+                interval_events_per_s: (report.updates - updates) as f64 / seconds.max(1e-9),
+                interval_latency: percentiles(&drain.timings.interval, ns_per_tick),
+            });
+            drain.timings.interval.reset();
+            last_progress = (parsed, report.updates);
+            progress_due = parsed + progress_every;
+        }
         match read {
             Ok(true) => {}
             Ok(false) => return Ok(()),

@@ -308,3 +308,65 @@ fn ten_million_updates_keep_their_order() {
     assert_eq!(sink.last_event, Some(cycle.ticks));
     assert!(total >= 10_000_000);
 }
+
+/// Every progress call of the run below, in order.
+static PROGRESS: std::sync::Mutex<Vec<tachyon_live::Progress>> = std::sync::Mutex::new(Vec::new());
+
+fn keep_progress(p: &tachyon_live::Progress) {
+    PROGRESS.lock().unwrap().push(*p);
+}
+
+#[test]
+fn progress_is_reported_while_a_run_goes() {
+    let (m, o) = sample();
+    let slot = ModelSlot::new(Deployed::new(1, "seeded", model(7)).unwrap());
+    // About 0.12 s at this rate: a dozen calls 10 ms apart.
+    let config = Config {
+        pace: tachyon_live::Pace::Rate(1_000_000.0),
+        progress: Some(keep_progress),
+        progress_every_ms: 10,
+        ..config()
+    };
+    let report = run(&mut LobsterFeed::open(&m, &o).unwrap(), &slot, &mut Keep::default(), &config).unwrap();
+    let calls = PROGRESS.lock().unwrap().clone();
+    assert!(calls.len() >= 3, "{calls:?}");
+    for w in calls.windows(2) {
+        assert!(w[0].seconds < w[1].seconds && w[0].updates <= w[1].updates && w[0].signals <= w[1].signals);
+    }
+    let last = calls.last().unwrap();
+    assert!(last.updates <= report.updates && last.signals <= report.signals, "{last:?} {report:?}");
+    assert!(calls.iter().any(|p| p.interval_latency.count > 0 && p.interval_events_per_s > 0.0), "{calls:?}");
+    // The intervals' latency samples are disjoint: together no more than the run's.
+    assert!(calls.iter().map(|p| p.interval_latency.count).sum::<u64>() <= report.latency.count);
+}
+
+/// The int8 predictor in the pipeline gives what it gives on the batch features, row for row (rows out of its
+/// calibrated range included: its f32 network computes them in both).
+#[test]
+fn replayed_int8_signals_equal_batch_int8_predictions() {
+    let (m, o) = sample();
+    let expected = batch();
+    let width = tachyon_features::NUM_FEATURES;
+    let mut net = DenseNetwork::seeded(&[width, 32, 1], Activation::Relu, 3);
+    let rows = expected.rows() as f64;
+    for j in 0..width {
+        let column = || (0..expected.rows()).map(|i| f64::from(expected.row(i)[j]));
+        let mean = column().sum::<f64>() / rows;
+        let std = (column().map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows).sqrt();
+        (net.mean[j], net.std[j]) = (mean, if std > 0.0 { std } else { 1.0 });
+    }
+    let backend = Backend::active();
+    let calibration = tachyon_infer::quant::spread_rows(&expected.features, width, 5_000);
+    let (int8, _) = CompiledModel::quantize(&net, &calibration, &expected.features, &backend).unwrap();
+    let reference: Vec<f32> = (0..expected.rows()).map(|i| predict(&int8, expected.row(i))).collect();
+    let slot = ModelSlot::new(Deployed::new(1, "int8", int8).unwrap());
+    let keep = Keep::default();
+    let report = run(&mut LobsterFeed::open(&m, &o).unwrap(), &slot, &mut keep.clone(), &config()).unwrap();
+    let signals = keep.0.lock().unwrap();
+    assert_eq!(signals.len(), expected.rows());
+    for (i, s) in signals.iter().enumerate() {
+        assert_eq!(s.prediction[0].to_bits(), reference[i].to_bits(), "signal {i} (event {})", s.event_id);
+    }
+    // Calibrated on a sample of these very rows: the report counts the rows beyond it, fewer than 1%.
+    assert!(report.fallback_rows < report.signals / 100, "{report:?}");
+}

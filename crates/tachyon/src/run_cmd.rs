@@ -8,8 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use tachyon_live::{
-    Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Registry, RegistryWatch, Report, ServedPrecision, SignalSink,
-    SocketFeed,
+    Config, CsvSink, Deployed, ModelSlot, NullSink, Pace, Progress, Registry, RegistryWatch, Report, ServedPrecision,
+    SignalSink, SocketFeed,
 };
 use tachyon_market::Feed;
 use tachyon_simd::Backend;
@@ -73,6 +73,26 @@ pub struct RunArgs {
     /// Do not pin the two threads to cores.
     #[arg(long)]
     pub no_pin: bool,
+    /// Print a progress line (counts so far, updates/s and receive -> signal percentiles over the last interval)
+    /// every this many seconds; 0 for none.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub progress_every: f64,
+}
+
+/// One progress line on stderr.
+fn print_progress(p: &Progress) {
+    eprintln!(
+        "[{:>7.1} s] {} updates, {} signals, {} skipped; last interval: {:.0} updates/s, receive->signal p50 {:.0} ns, \
+         p99 {:.0} ns, p99.9 {:.0} ns",
+        p.seconds,
+        p.updates,
+        p.signals,
+        p.skipped,
+        p.interval_events_per_s,
+        p.interval_latency.p50_ns,
+        p.interval_latency.p99_ns,
+        p.interval_latency.p999_ns
+    );
 }
 
 /// `--precision`.
@@ -171,6 +191,11 @@ pub fn run(args: &RunArgs) -> Result<()> {
         },
         stop: Some(stop.clone()),
         shadow,
+        progress: (args.progress_every > 0.0).then_some(print_progress as fn(&Progress)),
+        progress_every_ms: match args.progress_every {
+            s if s.is_finite() && s >= 0.0 => (s * 1e3).round() as u64,
+            s => anyhow::bail!("--progress-every {s}: expected a number of seconds, 0 or more"),
+        },
         ..Config::default()
     };
     let mut watch = match registry {
