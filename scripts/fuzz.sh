@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(lobster_pair lobster_messages quotes_csv event_file model_file wire)
+[ ${#targets[@]} -gt 0 ] || targets=(lobster_pair lobster_messages quotes_csv coinbase event_file model_file wire)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz

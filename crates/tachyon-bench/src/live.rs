@@ -22,7 +22,7 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
     let backend = Backend::active();
     let width = tachyon_features::NUM_FEATURES;
     let mut net = DenseNetwork::seeded(&[width, 64, 64, 1], Activation::Relu, 42);
-    let input = Input::detect(&messages, QuotesCsvConfig::default());
+    let input = Input::detect(&messages, QuotesCsvConfig::default(), None);
     let features = tachyon_features::extract(input.open()?.as_mut(), &ExtractOptions::default())?.features;
     let rows = features.len() / width;
     for j in 0..width {

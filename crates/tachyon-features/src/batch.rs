@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use tachyon_market::tick::orderbook_path_for;
 use tachyon_market::{
-    BadRowPolicy, Feed, LobsterFeed, LobsterReplay, MarketError, QuotesCsv, QuotesCsvConfig, SnapshotFeed, TickSource,
+    coinbase, BadRowPolicy, CoinbaseL2, CoinbaseReplay, Feed, LobsterFeed, LobsterReplay, MarketError, QuotesCsv,
+    QuotesCsvConfig, SnapshotFeed, TickSource,
 };
 
 use crate::engine::FeatureEngine;
@@ -27,6 +28,13 @@ pub enum Input {
         /// Orderbook file.
         orderbook: PathBuf,
     },
+    /// One product of a Coinbase level-2 recording (the only one it holds, if `product` is `None`).
+    Coinbase {
+        /// The recording.
+        path: PathBuf,
+        /// The product read.
+        product: Option<String>,
+    },
     /// The generic quotes/trades CSV.
     QuotesCsv {
         /// The file.
@@ -37,11 +45,14 @@ pub enum Input {
 }
 
 impl Input {
-    /// A LOBSTER message file (named `..._message_N.csv[.gz]`, its orderbook file beside it), or else a quotes CSV
-    /// with `config`.
-    pub fn detect(path: &Path, config: QuotesCsvConfig) -> Input {
+    /// A LOBSTER message file (named `..._message_N.csv[.gz]`, its orderbook file beside it), a Coinbase level-2
+    /// recording (by its first line; `product` chooses among several), or else a quotes CSV with `config`.
+    pub fn detect(path: &Path, config: QuotesCsvConfig, product: Option<&str>) -> Input {
         match orderbook_path_for(path) {
             Some(orderbook) => Input::Lobster { message: path.to_path_buf(), orderbook },
+            None if coinbase::is_recording(path) => {
+                Input::Coinbase { path: path.to_path_buf(), product: product.map(str::to_string) }
+            }
             None => Input::QuotesCsv { path: path.to_path_buf(), config },
         }
     }
@@ -50,7 +61,7 @@ impl Input {
     pub fn path(&self) -> &Path {
         match self {
             Input::Lobster { message, .. } => message,
-            Input::QuotesCsv { path, .. } => path,
+            Input::Coinbase { path, .. } | Input::QuotesCsv { path, .. } => path,
         }
     }
 
@@ -58,7 +69,7 @@ impl Input {
     pub fn files(&self) -> Vec<&Path> {
         match self {
             Input::Lobster { message, orderbook } => vec![message, orderbook],
-            Input::QuotesCsv { path, .. } => vec![path],
+            Input::Coinbase { path, .. } | Input::QuotesCsv { path, .. } => vec![path],
         }
     }
 
@@ -66,6 +77,7 @@ impl Input {
     pub fn open_feed(&self) -> Result<Box<dyn Feed>, MarketError> {
         Ok(match self {
             Input::Lobster { message, orderbook } => Box::new(LobsterFeed::open(message, orderbook)?),
+            Input::Coinbase { path, product } => Box::new(CoinbaseL2::open(path, product.as_deref())?),
             Input::QuotesCsv { path, config } => Box::new(SnapshotFeed::new(QuotesCsv::open(path, *config)?)),
         })
     }
@@ -74,6 +86,7 @@ impl Input {
     pub fn open(&self) -> Result<Box<dyn TickSource + Send>, MarketError> {
         Ok(match self {
             Input::Lobster { message, orderbook } => Box::new(LobsterReplay::open(message, orderbook)?),
+            Input::Coinbase { path, product } => Box::new(CoinbaseReplay::open(path, product.as_deref())?),
             Input::QuotesCsv { path, config } => Box::new(QuotesCsv::open(path, *config)?),
         })
     }

@@ -311,7 +311,7 @@ impl OracleReport {
 /// compares every value of every row with the oracle's, computed from the message and orderbook files.
 pub fn compare_with_engine(message: &Path, orderbook: &Path) -> Result<OracleReport, OracleError> {
     let expected = definitions(&load(message, orderbook)?);
-    let input = Input::detect(message, QuotesCsvConfig::default());
+    let input = Input::detect(message, QuotesCsvConfig::default(), None);
     let engine = input
         .open()
         .and_then(|mut source| extract(source.as_mut(), &ExtractOptions::default()))

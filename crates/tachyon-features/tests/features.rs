@@ -48,7 +48,7 @@ fn load_ticks(source: &mut dyn TickSource) -> Vec<(Tick, Snapshot)> {
 #[test]
 fn streaming_and_batch_features_are_bit_identical_on_real_data() {
     for msg in [AAPL_MSG, GOOG_MSG] {
-        let input = Input::detect(&data(msg), QuotesCsvConfig::default());
+        let input = Input::detect(&data(msg), QuotesCsvConfig::default(), None);
         let batch = extract(input.open().unwrap().as_mut(), &ExtractOptions::default()).unwrap();
         assert!(batch.rows() > 100_000, "{msg}: {} rows", batch.rows());
         assert_eq!(batch.rows_read, batch.rows() as u64 + batch.rows_warmup);
@@ -75,7 +75,7 @@ fn streaming_and_batch_features_are_bit_identical_on_real_data() {
 #[test]
 fn files_in_parallel_equal_files_one_by_one() {
     let inputs: Vec<Input> =
-        [AAPL_MSG, GOOG_MSG].iter().map(|m| Input::detect(&data(m), QuotesCsvConfig::default())).collect();
+        [AAPL_MSG, GOOG_MSG].iter().map(|m| Input::detect(&data(m), QuotesCsvConfig::default(), None)).collect();
     let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
     let parallel = extract_files(&inputs, &options);
     for (input, par) in inputs.iter().zip(parallel) {

@@ -32,7 +32,7 @@ fn inputs(dir: &Path) -> Vec<Input> {
         dir.join("AAPX_2012-06-21_34200000_57600000_message_1.csv"),
     ]
     .iter()
-    .map(|p| Input::detect(p, Default::default()))
+    .map(|p| Input::detect(p, Default::default(), None))
     .collect()
 }
 
@@ -120,7 +120,7 @@ fn a_failing_input_is_reported_and_the_others_are_written_or_the_combined_file_i
         "5859500,10,5859400,100\n5859500,10,5859400,100\n",
     )
     .unwrap();
-    inputs.insert(1, Input::detect(&bad, Default::default()));
+    inputs.insert(1, Input::detect(&bad, Default::default(), None));
     let out = dir.join("each");
     let o = options(OutputFormat::Parquet, 2, 50_000);
     let report = job::run(&inputs, &Destination::Dir(out.clone()), &o, &NoProgress).unwrap();

@@ -1,6 +1,6 @@
 //! Tachyon's entry points for untrusted bytes, each run to the end on whatever it is given: the LOBSTER pair
-//! (replayed into our book, through the feature engine and labels), LOBSTER messages alone, the quotes CSV, the
-//! binary event file, the model file (loaded, compiled and run once) and the feed's wire format (applied to a
+//! (replayed into our book, through the feature engine and labels), LOBSTER messages alone, the quotes CSV, a
+//! Coinbase level-2 recording, the binary event file, the model file (loaded, compiled and run once) and the feed's wire format (applied to a
 //! book). The fuzz targets under `fuzz/` call them with libFuzzer's inputs and the property tests with random and
 //! mutated bytes; both ask the same thing: no input crashes the process, and an error names the file (or stream)
 //! it comes from.
@@ -70,12 +70,11 @@ pub fn lobster_pair(message: &[u8], orderbook: &[u8]) -> Outcome {
     let (name, book_name) = ("FUZZ_message_5.csv", "FUZZ_orderbook_5.csv");
     let path = scratch_file(name, message);
     scratch_file(book_name, orderbook);
-    features_of(&path, Outcome::new("FUZZ_"))
+    features_of(Input::detect(&path, QuotesCsvConfig::default(), None), Outcome::new("FUZZ_"))
 }
 
-/// The feature rows of the input at `path`, as batch extraction gives them.
-fn features_of(path: &Path, outcome: Outcome) -> Outcome {
-    let input = Input::detect(path, QuotesCsvConfig::default());
+/// The feature rows of `input`, as batch extraction gives them.
+fn features_of(input: Input, outcome: Outcome) -> Outcome {
     match input.open().and_then(|mut source| extract(source.as_mut(), &ExtractOptions::default())) {
         Ok(m) => Outcome { items: m.rows(), ..outcome },
         Err(e) => outcome.failed(e),
@@ -103,7 +102,13 @@ pub fn lobster_messages(message: &[u8]) -> Outcome {
 /// A quotes/trades CSV, through the feature engine.
 pub fn quotes_csv(bytes: &[u8]) -> Outcome {
     let name = "FUZZ_quotes.csv";
-    features_of(&scratch_file(name, bytes), Outcome::new(name))
+    features_of(Input::detect(&scratch_file(name, bytes), QuotesCsvConfig::default(), None), Outcome::new(name))
+}
+
+/// A Coinbase level-2 recording (its only product), through the feature engine.
+pub fn coinbase(bytes: &[u8]) -> Outcome {
+    let name = "FUZZ_coinbase.txt";
+    features_of(Input::Coinbase { path: scratch_file(name, bytes), product: None }, Outcome::new(name))
 }
 
 /// A binary event file (`.tcye`): opened (header and checksum checked), every record decoded.
@@ -201,6 +206,8 @@ pub struct Seeds {
     pub orderbook: Vec<u8>,
     /// The quotes CSV.
     pub quotes: Vec<u8>,
+    /// A Coinbase recording.
+    pub coinbase: Vec<u8>,
     /// The messages as a binary event file.
     pub events: Vec<u8>,
     /// A small MLP's model file.
@@ -244,6 +251,7 @@ pub fn seeds(data: &Path, rows: usize) -> Result<Seeds, String> {
         message,
         orderbook,
         quotes: tachyon_market::quotes_csv::EXAMPLE.as_bytes().to_vec(),
+        coinbase: tachyon_market::coinbase::EXAMPLE.as_bytes().to_vec(),
         events,
         model,
         stream,
@@ -260,6 +268,7 @@ pub fn seed_inputs(seeds: &Seeds) -> Vec<(&'static str, Vec<u8>)> {
         ("lobster_pair", pair),
         ("lobster_messages", seeds.message.clone()),
         ("quotes_csv", seeds.quotes.clone()),
+        ("coinbase", seeds.coinbase.clone()),
         ("event_file", seeds.events.clone()),
         ("model_file", seeds.model.clone()),
         ("wire", seeds.stream.clone()),

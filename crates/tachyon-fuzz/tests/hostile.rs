@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use tachyon_fuzz::{
-    event_file, lobster_messages, lobster_pair, model_file, quotes_csv, resealed_events, resealed_model, seed_inputs,
-    seeds, split_pair, wire, Outcome, Seeds,
+    coinbase, event_file, lobster_messages, lobster_pair, model_file, quotes_csv, resealed_events, resealed_model,
+    seed_inputs, seeds, split_pair, wire, Outcome, Seeds,
 };
 
 fn valid() -> &'static Seeds {
@@ -24,6 +24,7 @@ fn the_valid_inputs_are_read_whole() {
         ("pair", lobster_pair(&v.message, &v.orderbook), 250),
         ("messages", lobster_messages(&v.message), 300),
         ("quotes", quotes_csv(&v.quotes), 5),
+        ("coinbase", coinbase(&v.coinbase), 4),
         ("events", event_file(&v.events), 300),
         ("model", model_file(&v.model), 1),
         ("stream", wire(&v.stream), 300),
@@ -51,6 +52,7 @@ fn inputs_that_once_crashed_are_read_or_refused() {
             "lobster_pair" => lobster_pair(m, o),
             "lobster_messages" => lobster_messages(&data),
             "quotes_csv" => quotes_csv(&data),
+            "coinbase" => coinbase(&data),
             "event_file" => event_file(&resealed_events(&data)),
             "model_file" => model_file(&resealed_model(&data)),
             "wire" => wire(&data),
@@ -115,6 +117,7 @@ proptest! {
         check("pair", lobster_pair(m, o))?;
         check("messages", lobster_messages(&bytes))?;
         check("quotes", quotes_csv(&bytes))?;
+        check("coinbase", coinbase(&bytes))?;
         check("events", event_file(&bytes))?;
         check("events resealed", event_file(&resealed_events(&bytes)))?;
         check("model", model_file(&bytes))?;
@@ -130,6 +133,7 @@ proptest! {
         check("pair: both", lobster_pair(&mutate(&v.message, &m), &mutate(&v.orderbook, &n)))?;
         check("messages", lobster_messages(&mutate(&v.message, &m)))?;
         check("quotes", quotes_csv(&mutate(&v.quotes, &m)))?;
+        check("coinbase", coinbase(&mutate(&v.coinbase, &m)))?;
         check("events", event_file(&resealed_events(&mutate(&v.events, &m))))?;
         check("model", model_file(&resealed_model(&mutate(&v.model, &m))))?;
         check("stream", wire(&mutate(&v.stream, &m)))?;

@@ -8,11 +8,13 @@
 //!   replayed into our book, or the generic quotes/trades CSV.
 //! - `order`: rows in time order, judged one row ahead (one bad time costs one row), for the CSV readers.
 //! - [`update`]: book changes as a feed reports them ([`Feed`], [`Update`]), applied by whoever owns the book.
+//! - [`coinbase`]: a Coinbase level-2 websocket recording (one product; the book kept from level updates).
 //! - [`binary`]: a compact binary event file, written atomically, read back in one pass and checked.
 //! - [`verify`]: the row-by-row check of the rebuilt book against LOBSTER's own orderbook file.
 
 pub mod binary;
 pub mod book;
+pub mod coinbase;
 pub mod error;
 pub mod event;
 pub mod lobster;
@@ -24,6 +26,7 @@ pub mod update;
 pub mod verify;
 
 pub use book::{Applied, Book, BookView, Level, Side, Snapshot};
+pub use coinbase::{CoinbaseL2, CoinbaseReplay};
 pub use error::MarketError;
 pub use event::{Event, EventKind};
 pub use orders::{Order, OrderApplied, OrderBook, OrderStats};

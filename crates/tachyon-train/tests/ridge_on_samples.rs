@@ -10,7 +10,7 @@ fn a_saved_ridge_model_predicts_what_training_scored() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
     let inputs: Vec<Input> = ["AAPL_2012-06-21_34200000_57600000_message_1.csv"]
         .iter()
-        .map(|f| Input::detect(&dir.join(f), Default::default()))
+        .map(|f| Input::detect(&dir.join(f), Default::default(), None))
         .collect();
     let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
     let matrices: Vec<_> = extract_files(&inputs, &options).into_iter().map(Result::unwrap).collect();
@@ -42,7 +42,7 @@ fn a_saved_ridge_model_predicts_what_training_scored() {
 fn a_saved_mlp_predicts_what_training_scored_and_training_repeats_bit_for_bit() {
     use tachyon_train::{network_from_file, predict_all, train_network, Metrics, TrainSpec, Workspace};
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/lobster");
-    let input = Input::detect(&dir.join("AAPL_2012-06-21_34200000_57600000_message_1.csv"), Default::default());
+    let input = Input::detect(&dir.join("AAPL_2012-06-21_34200000_57600000_message_1.csv"), Default::default(), None);
     let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
     let matrices: Vec<_> = extract_files(&[input], &options).into_iter().map(Result::unwrap).collect();
     let split = Split::new(&matrices, &SplitSpec::default());

@@ -249,7 +249,7 @@ fn feature_summary(dir: &std::path::Path) -> Result<Vec<tachyon_features::Featur
     let inputs: Vec<Input> =
         ["AAPL_2012-06-21_34200000_57600000_message_1.csv", "GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"]
             .iter()
-            .map(|f| Input::detect(&dir.join(f), Default::default()))
+            .map(|f| Input::detect(&dir.join(f), Default::default(), None))
             .collect();
     let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
     let start = Instant::now();

@@ -14,8 +14,9 @@ use crate::OnBadRow;
 /// Which market files to read, and how.
 #[derive(clap::Args)]
 pub struct InputArgs {
-    /// Input files: LOBSTER message files (`*_message_N.csv[.gz]`, read with the orderbook file beside them) or
-    /// quotes/trades CSVs (see docs/MARKET.md). Each file is one stream (a symbol-day); files run in parallel.
+    /// Input files: LOBSTER message files (`*_message_N.csv[.gz]`, read with the orderbook file beside them),
+    /// Coinbase level-2 recordings, or quotes/trades CSVs (see docs/MARKET.md). Each file is one stream (a
+    /// symbol-day, one product); files run in parallel.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// What to do with a malformed row: stop with an error naming file, line and field, or skip it, count it
@@ -28,6 +29,9 @@ pub struct InputArgs {
     /// Quotes CSV: decimal places of sizes (0: whole units).
     #[arg(long, default_value_t = 0)]
     pub size_decimals: u32,
+    /// Coinbase recordings: the product to read (e.g. SKL-USD); needed when a recording holds several.
+    #[arg(long)]
+    pub product: Option<String>,
 }
 
 /// What the label is.
@@ -47,17 +51,23 @@ pub struct LabelArgs {
 impl InputArgs {
     /// The inputs, each detected as LOBSTER or quotes CSV.
     pub fn inputs(&self) -> Result<Vec<Input>> {
-        detect_inputs(&self.inputs, self.price_decimals, self.size_decimals)
+        detect_inputs(&self.inputs, self.price_decimals, self.size_decimals, self.product.as_deref())
     }
 }
 
-/// `paths` as LOBSTER message files or quotes CSVs (prices and sizes with the given decimals), checked.
-pub fn detect_inputs(paths: &[PathBuf], price_decimals: u32, size_decimals: u32) -> Result<Vec<Input>> {
+/// `paths` as LOBSTER message files, Coinbase recordings (of `product`) or quotes CSVs (prices and sizes with the
+/// given decimals), checked.
+pub fn detect_inputs(
+    paths: &[PathBuf],
+    price_decimals: u32,
+    size_decimals: u32,
+    product: Option<&str>,
+) -> Result<Vec<Input>> {
     if price_decimals > 9 || size_decimals > 9 {
         bail!("--price-decimals and --size-decimals go up to 9");
     }
     let config = QuotesCsvConfig { price_decimals, size_decimals };
-    Ok(paths.iter().map(|p| Input::detect(p, config)).collect())
+    Ok(paths.iter().map(|p| Input::detect(p, config, product)).collect())
 }
 
 impl LabelArgs {

@@ -30,6 +30,9 @@ pub struct RunArgs {
     /// Quotes CSV: decimal places of sizes (0: whole units).
     #[arg(long, default_value_t = 0)]
     pub size_decimals: u32,
+    /// Coinbase recordings: the product to replay (e.g. SKL-USD); needed when a recording holds several.
+    #[arg(long)]
+    pub product: Option<String>,
     /// Instead of files, accept one feed on this address (e.g. 127.0.0.1:7000) from `tachyon feed` or any program
     /// that speaks the wire format (docs/LIVE.md); port 0 picks a free one, printed on stderr.
     #[arg(long, value_name = "ADDR", conflicts_with = "inputs")]
@@ -203,7 +206,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
         None => None,
     };
     let mut feeds: Vec<OpenFeed<'_>> = Vec::new();
-    for input in crate::features_cmd::detect_inputs(&args.inputs, args.price_decimals, args.size_decimals)? {
+    let detected = crate::features_cmd::detect_inputs(
+        &args.inputs,
+        args.price_decimals,
+        args.size_decimals,
+        args.product.as_deref(),
+    )?;
+    for input in detected {
         feeds.push(Box::new(move || Ok(input.open_feed()?)));
     }
     if let Some(addr) = &args.listen {

@@ -192,7 +192,7 @@ fn soak(
 ) -> Result<()> {
     let backend = Backend::active();
     let options = ExtractOptions { labels: Some(LabelSpec::default()), ..ExtractOptions::default() };
-    let input = Input::detect(message, QuotesCsvConfig::default());
+    let input = Input::detect(message, QuotesCsvConfig::default(), None);
     let matrices = vec![extract(input.open()?.as_mut(), &options)?];
     let registry = Registry::open(&dir.join("registry"))?;
     // The models rounds cycle through: ridge at four penalties, each trained once here and again every few rounds.

@@ -148,7 +148,7 @@ fn features_csv_holds_exactly_the_engine_features_and_labels() {
         labels: Some(tachyon_features::LabelSpec { horizon: tachyon_features::Horizon::Events(10), flat_bps: 0.5 }),
         ..Default::default()
     };
-    let input = tachyon_features::Input::detect(&input, Default::default());
+    let input = tachyon_features::Input::detect(&input, Default::default(), None);
     let m = tachyon_features::extract(input.open().unwrap().as_mut(), &options).unwrap();
     let labels = m.labels.as_ref().unwrap();
     let csv = std::fs::read_to_string(&out).unwrap();
@@ -912,5 +912,30 @@ fn soak_runs_a_minute_with_swaps_retrains_and_nothing_growing() {
     assert!(sent.elapsed() < std::time::Duration::from_secs(5), "{:?} to stop", sent.elapsed());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("(stopped by a signal)"), "{}", text(&out.stdout));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_coinbase_recording_is_read_one_product_at_a_time() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    let recording = data.join("coinbase/coinbase_ws_level2_2021-04-17_set_a.txt");
+    let model = data.join("lobster/AAPL_2012-06-21_34200000_57600000_message_1.csv");
+    let dir = std::env::temp_dir().join(format!("tachyon-cli-coinbase-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("ridge.tcy");
+    assert!(tachyon(&["train", model.to_str().unwrap(), "--out", m.to_str().unwrap()], None).status.success());
+    let r = recording.to_str().unwrap();
+    let out = tachyon(&["run", r, "--model", m.to_str().unwrap(), "--no-pin"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("several products") && text(&out.stderr).contains("SKL-USD"));
+    let signals = dir.join("signals.csv");
+    let args = ["run", r, "--product", "SKL-USD", "--model", m.to_str().unwrap(), "--out", signals.to_str().unwrap()];
+    let out = tachyon(&[&args[..], &["--no-pin"]].concat(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // One signal per tick once the book has two sides: the product's snapshot, then its 2,592 level updates.
+    assert_eq!(std::fs::read_to_string(&signals).unwrap().lines().count(), 1 + 2593);
+    let features = dir.join("f.csv");
+    let out = tachyon(&["features", r, "--product", "SKL-BTC", "--out", features.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     std::fs::remove_dir_all(dir).unwrap();
 }
