@@ -349,9 +349,7 @@ impl CompiledModel {
             (Engine::Int8 { kernel, net, fallback, .. }, Buffers::Int8 { quant, fallback: f32_scratch }) => {
                 for (row, y) in rows.chunks_exact(self.inputs).zip(out.chunks_exact_mut(self.outputs)) {
                     if !quant::row_into(*kernel, net, quant, row, y) {
-                        // SAFETY: as for the f32 engine: `fallback` was packed for `isa` and its scratch made
-                        // with it; one whole row and its outputs.
-                        unsafe { dense::run(self.isa, fallback, f32_scratch, row, y) };
+                        fallback_row(self.isa, fallback, f32_scratch, row, y);
                         scratch.fallback_rows += 1;
                     }
                 }
@@ -359,6 +357,16 @@ impl CompiledModel {
             _ => unreachable!("a scratch of this model has this model's buffers"),
         }
     }
+}
+
+/// One row of an int8 model out of its calibrated range, through its f32 network: rare, so kept out of line, away
+/// from the integer kernels' loop.
+#[cold]
+#[inline(never)]
+fn fallback_row(isa: Isa, net: &PackedNetwork, scratch: &mut dense::Scratch, row: &[f32], y: &mut [f32]) {
+    // SAFETY: as for the f32 engine in `run_rows`: `net` was packed for `isa` (checked when the model was
+    // compiled) and `scratch` made with it; one whole row and its outputs.
+    unsafe { dense::run(isa, net, scratch, row, y) };
 }
 
 /// Runs `run(worker, rows, out)` over contiguous chunks of a batch, one chunk per worker, in parallel by

@@ -17,5 +17,7 @@ pub use pipeline::{
     run, run_with_control, Config, LiveError, ModelChange, Pace, Percentiles, Progress, Report, ShadowReport, Stages,
 };
 pub use registry::{Promotion, Registry, RegistryError, RegistryWatch, Swap};
+#[cfg(feature = "parquet")]
+pub use signal::ParquetSink;
 pub use signal::{CsvSink, NullSink, Signal, SignalSink, TimeBase, MAX_OUTPUTS};
 pub use wire::{FeedWriter, SocketFeed};

@@ -140,3 +140,186 @@ impl<W: Write + Send> SignalSink for CsvSink<W> {
         }
     }
 }
+
+#[cfg(feature = "parquet")]
+pub use parquet_sink::ParquetSink;
+
+/// Signals as Parquet: the CSV's columns, typed (`seq`, `event_id` u64; `exchange_time_ns`, `receive_ns`,
+/// `emit_ns` i64; `model_id` u32; `prediction_i` and `shadow_0` f32, a missing shadow null), in row groups of
+/// [`ROW_GROUP`](parquet_sink::ROW_GROUP) signals, Snappy-compressed; the file appears whole when the sink
+/// finishes.
+#[cfg(feature = "parquet")]
+mod parquet_sink {
+    use std::io;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch, UInt32Array, UInt64Array};
+    use arrow_schema::{DataType, Field, Schema, SchemaRef};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+    use tachyon_io::AtomicFile;
+
+    use super::{header, Signal, SignalSink, TimeBase};
+
+    /// Signals per row group: a few MB of columns, written by the io thread between batches of signals.
+    pub const ROW_GROUP: usize = 65_536;
+
+    /// See the module doc.
+    pub struct ParquetSink {
+        writer: ArrowWriter<AtomicFile>,
+        schema: SchemaRef,
+        columns: Columns,
+    }
+
+    /// The signals of the row group being filled.
+    #[derive(Default)]
+    struct Columns {
+        seq: Vec<u64>,
+        event_id: Vec<u64>,
+        exchange_time_ns: Vec<i64>,
+        receive_ns: Vec<i64>,
+        emit_ns: Vec<i64>,
+        model_id: Vec<u32>,
+        predictions: Vec<Vec<f32>>,
+        shadow: Option<Vec<Option<f32>>>,
+    }
+
+    fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+        io::Error::other(e)
+    }
+
+    impl ParquetSink {
+        /// A Parquet file at `path` with `outputs` prediction columns (and the shadow model's, with `shadow`),
+        /// which appears when the sink finishes.
+        pub fn create(path: &Path, outputs: usize, shadow: bool) -> io::Result<ParquetSink> {
+            let fields: Vec<Field> = header(outputs, shadow)
+                .split(',')
+                .map(|name| {
+                    let kind = match name {
+                        "seq" | "event_id" => DataType::UInt64,
+                        "model_id" => DataType::UInt32,
+                        n if n.ends_with("_ns") => DataType::Int64,
+                        _ => DataType::Float32,
+                    };
+                    Field::new(name, kind, name == "shadow_0")
+                })
+                .collect();
+            let schema = Arc::new(Schema::new(fields));
+            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            let writer =
+                ArrowWriter::try_new(AtomicFile::create(path)?, Arc::clone(&schema), Some(props)).map_err(to_io)?;
+            let columns =
+                Columns { predictions: vec![Vec::new(); outputs], shadow: shadow.then(Vec::new), ..Columns::default() };
+            Ok(ParquetSink { writer, schema, columns })
+        }
+
+        /// Writes the signals held as one row group.
+        fn flush(&mut self) -> io::Result<()> {
+            let c = &mut self.columns;
+            if c.seq.is_empty() {
+                return Ok(());
+            }
+            let mut arrays: Vec<ArrayRef> = vec![
+                Arc::new(UInt64Array::from(std::mem::take(&mut c.seq))),
+                Arc::new(UInt64Array::from(std::mem::take(&mut c.event_id))),
+                Arc::new(Int64Array::from(std::mem::take(&mut c.exchange_time_ns))),
+                Arc::new(Int64Array::from(std::mem::take(&mut c.receive_ns))),
+                Arc::new(Int64Array::from(std::mem::take(&mut c.emit_ns))),
+                Arc::new(UInt32Array::from(std::mem::take(&mut c.model_id))),
+            ];
+            arrays
+                .extend(c.predictions.iter_mut().map(|p| Arc::new(Float32Array::from(std::mem::take(p))) as ArrayRef));
+            if let Some(shadow) = &mut c.shadow {
+                arrays.push(Arc::new(Float32Array::from(std::mem::take(shadow))));
+            }
+            let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays).map_err(to_io)?;
+            self.writer.write(&batch).map_err(to_io)?;
+            self.writer.flush().map_err(to_io)
+        }
+    }
+
+    impl SignalSink for ParquetSink {
+        fn write(&mut self, s: &Signal, time: &TimeBase) -> io::Result<()> {
+            let c = &mut self.columns;
+            c.seq.push(s.seq);
+            c.event_id.push(s.event_id);
+            c.exchange_time_ns.push(s.exchange_time_ns);
+            c.receive_ns.push(time.ns(s.receive_ticks) as i64);
+            c.emit_ns.push(time.ns(s.emit_ticks) as i64);
+            c.model_id.push(s.model_id);
+            for (column, &p) in c.predictions.iter_mut().zip(&s.prediction) {
+                column.push(p);
+            }
+            if let Some(shadow) = &mut c.shadow {
+                shadow.push(s.shadow);
+            }
+            if c.seq.len() >= ROW_GROUP {
+                self.flush()?;
+            }
+            Ok(())
+        }
+
+        fn finish(mut self: Box<Self>) -> io::Result<()> {
+            self.flush()?;
+            self.writer.into_inner().map_err(to_io)?.commit()
+        }
+    }
+}
+
+#[cfg(all(test, feature = "parquet"))]
+mod parquet_tests {
+    use arrow_array::{Array, Float32Array, Int64Array, UInt32Array, UInt64Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    #[test]
+    fn parquet_signals_read_back_as_written_and_appear_whole() {
+        let dir = std::env::temp_dir().join(format!("tachyon-signals-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.parquet");
+        let time = TimeBase { origin: 100, ns_per_tick: 0.5 };
+        let n = parquet_sink::ROW_GROUP + 7; // two row groups
+        let mut sink: Box<dyn SignalSink> = Box::new(ParquetSink::create(&path, 2, true).unwrap());
+        for i in 0..n as u64 {
+            let signal = Signal {
+                seq: i,
+                event_id: i + 1,
+                exchange_time_ns: -(i as i64),
+                receive_ticks: 100 + 2 * i,
+                emit_ticks: 104 + 2 * i,
+                model_id: 3,
+                outputs: 2,
+                prediction: [i as f32, 0.5, 9.0, 9.0],
+                shadow: (i % 2 == 0).then_some(-1.0),
+            };
+            sink.write(&signal, &time).unwrap();
+        }
+        assert!(!path.exists(), "the file appears only when finished");
+        sink.finish().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap()).unwrap();
+        let names: Vec<String> = reader.schema().fields().iter().map(|f| f.name().clone()).collect();
+        assert_eq!(names.join(","), header(2, true));
+        let mut rows = 0u64;
+        for batch in reader.build().unwrap() {
+            let batch = batch.unwrap();
+            let column = |i: usize| batch.column(i).clone();
+            let seq = column(0).as_any().downcast_ref::<UInt64Array>().unwrap().clone();
+            let emit = column(4).as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let model = column(5).as_any().downcast_ref::<UInt32Array>().unwrap().clone();
+            let p0 = column(6).as_any().downcast_ref::<Float32Array>().unwrap().clone();
+            let shadow = column(8).as_any().downcast_ref::<Float32Array>().unwrap().clone();
+            for r in 0..batch.num_rows() {
+                let i = seq.value(r);
+                assert_eq!(i, rows);
+                assert_eq!((emit.value(r), model.value(r), p0.value(r)), (2 + i as i64, 3, i as f32));
+                assert_eq!(shadow.is_null(r), i % 2 == 1);
+                rows += 1;
+            }
+        }
+        assert_eq!(rows, n as u64);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -52,8 +52,9 @@ pub struct RunArgs {
     /// while running.
     #[arg(long, value_name = "DIR")]
     pub registry: Option<PathBuf>,
-    /// Signals as CSV (`-` for stdout): seq, event_id, exchange_time_ns, receive_ns, emit_ns, model_id,
-    /// prediction_0.. (receive and emit in ns since the run started). Without it, signals are counted only.
+    /// Signals as CSV, or Parquet for a `.parquet` name (`-` for CSV on stdout): seq, event_id, exchange_time_ns,
+    /// receive_ns, emit_ns, model_id, prediction_0.. (receive and emit in ns since the run started). Written whole
+    /// or not at all. Without it, signals are counted only.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Write the final report (counts, events/s, latency percentiles and the stage split) as JSON.
@@ -80,6 +81,21 @@ pub struct RunArgs {
     /// every this many seconds; 0 for none.
     #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
     pub progress_every: f64,
+}
+
+/// A Parquet signal file.
+#[cfg(feature = "parquet")]
+fn parquet_sink(path: &std::path::Path, outputs: usize, shadow: bool) -> Result<Box<dyn SignalSink>> {
+    let sink = tachyon_live::ParquetSink::create(path, outputs, shadow);
+    Ok(Box::new(sink.with_context(|| format!("creating {}", path.display()))?))
+}
+
+#[cfg(not(feature = "parquet"))]
+fn parquet_sink(path: &std::path::Path, _: usize, _: bool) -> Result<Box<dyn SignalSink>> {
+    anyhow::bail!(
+        "{}: this build has no Parquet support (built without the `parquet` feature); write .csv",
+        path.display()
+    )
 }
 
 /// One progress line on stderr.
@@ -174,6 +190,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mut sink: Box<dyn SignalSink> = match &args.out {
         None => Box::new(NullSink),
         Some(p) if p.as_os_str() == "-" => Box::new(CsvSink::stdout(outputs, shadow.is_some())?),
+        Some(p) if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) => {
+            parquet_sink(p, outputs, shadow.is_some())?
+        }
         Some(p) => Box::new(
             CsvSink::create(p, outputs, shadow.is_some()).with_context(|| format!("creating {}", p.display()))?,
         ),

@@ -934,6 +934,11 @@ fn a_coinbase_recording_is_read_one_product_at_a_time() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     // One signal per tick once the book has two sides: the product's snapshot, then its 2,592 level updates.
     assert_eq!(std::fs::read_to_string(&signals).unwrap().lines().count(), 1 + 2593);
+    let parquet = dir.join("signals.parquet");
+    let args = ["run", r, "--product", "SKL-USD", "--model", m.to_str().unwrap(), "--out", parquet.to_str().unwrap()];
+    let out = tachyon(&[&args[..], &["--no-pin"]].concat(), None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(&std::fs::read(&parquet).unwrap()[..4], b"PAR1");
     let features = dir.join("f.csv");
     let out = tachyon(&["features", r, "--product", "SKL-BTC", "--out", features.to_str().unwrap()], None);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -77,15 +77,15 @@ fn epilogue<L: Lanes<f32>>(
 /// range. Written without early exit so that it compiles to a few vector compares inside each kernel.
 #[inline(always)]
 fn in_range(net: &QuantNetwork, scratch: &QuantScratch) -> bool {
-    let top = net.input_levels as u16;
-    let mut out = scratch.input[..net.inputs].iter().fold(0u16, |o, &q| o | u16::from(q.unsigned_abs() >= top));
+    // Largest magnitudes, compared once: max reductions vectorise into a few `pmaxuw` / `pmaxsw`.
+    let input = scratch.input[..net.inputs].iter().map(|q| q.unsigned_abs()).fold(0, u16::max);
+    let mut in_range = input < net.input_levels as u16;
     if net.activation == Activation::Relu {
         for (layer, q) in net.layers.iter().zip(&scratch.hidden) {
-            let top = layer.q_max as i16;
-            out |= q[..layer.outputs].iter().fold(0u16, |o, &q| o | u16::from(q >= top));
+            in_range &= q[..layer.outputs].iter().copied().fold(0, i16::max) < layer.q_max as i16;
         }
     }
-    out == 0
+    in_range
 }
 
 /// Where a layer writes: quantised activations for the next layer, or the f32 outputs.
