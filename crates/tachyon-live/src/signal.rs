@@ -1,5 +1,5 @@
-//! Signals and where they go: a CSV file (written atomically: complete or absent), stdout, or nowhere (for
-//! measuring the pipeline alone).
+//! Signals and where they go: a CSV or Parquet file (written atomically: complete or absent), CSV on stdout, or
+//! nowhere (for measuring the pipeline alone).
 
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
