@@ -24,13 +24,8 @@ pub fn run(scale: Scale, data: &Path, emit: &mut dyn FnMut(Row)) -> anyhow::Resu
     let mut net = DenseNetwork::seeded(&[width, 64, 64, 1], Activation::Relu, 42);
     let input = Input::detect(&messages, QuotesCsvConfig::default(), None);
     let features = tachyon_features::extract(input.open()?.as_mut(), &ExtractOptions::default())?.features;
-    let rows = features.len() / width;
-    for j in 0..width {
-        let column = features.iter().skip(j).step_by(width).map(|&v| f64::from(v));
-        let mean = column.clone().sum::<f64>() / rows as f64;
-        let std = (column.map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows as f64).sqrt();
-        (net.mean[j], net.std[j]) = (mean, if std > 0.0 { std } else { 1.0 });
-    }
+    let standardizer = tachyon_model::Standardizer::fit(&features, width);
+    (net.mean, net.std) = (standardizer.mean, standardizer.std);
     let calibration = tachyon_infer::quant::spread_rows(&features, width, 50_000);
     let (int8, _) = CompiledModel::quantize(&net, &calibration, &features, &backend)?;
     let models = [("f32", CompiledModel::compile(&net, &backend)?), ("int8", int8)];

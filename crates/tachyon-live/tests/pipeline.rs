@@ -348,13 +348,8 @@ fn replayed_int8_signals_equal_batch_int8_predictions() {
     let expected = batch();
     let width = tachyon_features::NUM_FEATURES;
     let mut net = DenseNetwork::seeded(&[width, 32, 1], Activation::Relu, 3);
-    let rows = expected.rows() as f64;
-    for j in 0..width {
-        let column = || (0..expected.rows()).map(|i| f64::from(expected.row(i)[j]));
-        let mean = column().sum::<f64>() / rows;
-        let std = (column().map(|v| (v - mean) * (v - mean)).sum::<f64>() / rows).sqrt();
-        (net.mean[j], net.std[j]) = (mean, if std > 0.0 { std } else { 1.0 });
-    }
+    let standardizer = tachyon_model::Standardizer::fit(&expected.features, width);
+    (net.mean, net.std) = (standardizer.mean, standardizer.std);
     let backend = Backend::active();
     let calibration = tachyon_infer::quant::spread_rows(&expected.features, width, 5_000);
     let (int8, _) = CompiledModel::quantize(&net, &calibration, &expected.features, &backend).unwrap();
